@@ -1,0 +1,91 @@
+"""Batch normalisation that meta-learning can trust.
+
+``MetaBatchNorm2d`` is ``nn.BatchNorm2d`` written in plain tensor ops, with two switches that
+``norm_statistics`` sets on every such layer of a model for the duration of a ``with`` block:
+
+* ``source="batch"``: always normalise with the statistics of the current batch and never touch
+  the running statistics. MAML's inner and outer loops run in this mode (DESIGN.md section 7:
+  no running statistics during meta-training), so the forward pass is a pure function of its
+  inputs and parameters and is safe under ``torch.func`` transforms (``vmap``, ``grad``).
+* ``rows=n``: take the statistics from the first ``n`` rows of the batch only. Evaluating
+  ``cat([support, query])`` with ``rows=len(support)`` is the *inductive* test-time mode: each
+  query is normalised with the support set's statistics, so a query's logits do not depend on
+  the other queries (the transductive default leaks across queries: learn2learn#207, higher#107).
+
+Outside such a block the layer behaves exactly like ``nn.BatchNorm2d`` (batch statistics and a
+running-average update in ``train()``, running statistics in ``eval()``), which is what
+supervised pretraining and CIFAR classification use.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import torch
+from torch import Tensor, nn
+
+STAT_SOURCES = ("auto", "batch")
+
+
+class MetaBatchNorm2d(nn.Module):
+    """Drop-in ``nn.BatchNorm2d`` (affine, with running statistics) with meta-learning modes."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.stat_source = "auto"
+        self.stat_rows: Optional[int] = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """[B, C, H, W] -> [B, C, H, W]."""
+        if self.stat_source == "batch" or self.training:
+            reference = x if self.stat_rows is None else x[: self.stat_rows]
+            mean = reference.mean(dim=(0, 2, 3))
+            var = reference.var(dim=(0, 2, 3), unbiased=False)
+            if self.stat_source == "auto":
+                self._update_running_stats(reference, mean, var)
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        shift = self.bias - mean * scale
+        return x * scale[None, :, None, None] + shift[None, :, None, None]
+
+    @torch.no_grad()
+    def _update_running_stats(self, reference: Tensor, mean: Tensor, var: Tensor) -> None:
+        n = reference.numel() / reference.shape[1]
+        unbiased = var.detach() * (n / max(n - 1, 1))
+        self.running_mean.lerp_(mean.detach(), self.momentum)
+        self.running_var.lerp_(unbiased, self.momentum)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+@contextmanager
+def norm_statistics(model: nn.Module, source: str = "batch", rows: Optional[int] = None) -> Iterator[None]:
+    """Within the block, every ``MetaBatchNorm2d`` in ``model`` uses ``source``/``rows``.
+
+    ``source="batch"`` uses batch statistics and freezes running statistics; ``rows=n`` takes
+    the statistics from the first ``n`` rows (inductive evaluation). Settings are restored on
+    exit, also when the block raises.
+    """
+    if source not in STAT_SOURCES:
+        raise ValueError(f"norm statistics source must be one of {STAT_SOURCES}, got {source!r}")
+    if rows is not None and rows < 1:
+        raise ValueError(f"norm statistics rows must be >= 1, got {rows}")
+    layers = [m for m in model.modules() if isinstance(m, MetaBatchNorm2d)]
+    saved = [(m.stat_source, m.stat_rows) for m in layers]
+    for m in layers:
+        m.stat_source, m.stat_rows = source, rows
+    try:
+        yield
+    finally:
+        for m, (src, r) in zip(layers, saved):
+            m.stat_source, m.stat_rows = src, r
