@@ -1,0 +1,28 @@
+"""Evaluation statistics and reports.
+
+``stats``: mean with a t-based 95% CI, paired comparisons with a bootstrap CI, formatting.
+``records``: the result record reports are built from. ``plots``: the paper's figures from
+meta-training metrics. ``report``: report.md, results.csv, results.json and the figures.
+"""
+
+from metahyper.eval.stats import (
+    CI_FORMULA,
+    EvalResult,
+    PairedResult,
+    format_interval,
+    format_p,
+    format_pm,
+    mean_ci,
+    paired_comparison,
+)
+
+__all__ = [
+    "CI_FORMULA",
+    "EvalResult",
+    "PairedResult",
+    "format_interval",
+    "format_p",
+    "format_pm",
+    "mean_ci",
+    "paired_comparison",
+]
