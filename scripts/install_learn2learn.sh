@@ -16,4 +16,5 @@ tar -xzf "$work"/learn2learn-0.2.0.tar.gz -C "$work"
 cd "$work"/learn2learn-0.2.0
 "$PY" -m cython -3 learn2learn/data/*.pyx
 "$PY" -m pip install --quiet --no-deps --no-build-isolation .
+cd /  # check the installed copy, not the unpacked sources
 "$PY" -c "import learn2learn; print('learn2learn', learn2learn.__version__, 'installed')"

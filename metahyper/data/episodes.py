@@ -1,10 +1,26 @@
-"""Episode types and episodic task samplers."""
+"""Episode types and episodic task samplers.
+
+An episode is drawn from a ``torch.Generator`` seeded from (seed, split name, episode index)
+only, never from the global RNG, so the same seed gives the same episodes on every run,
+device and rank. Episodes are first built as store row indices ordered support-then-query;
+a meta-batch is then gathered with one ``index_select`` on the flat [N, C*H*W] image view.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
 
+import numpy as np
+import torch
 from torch import Tensor
+
+from metahyper.atomic import atomic_write
+from metahyper.data.rng import keyed_generator
+from metahyper.data.stores import ImageStore
 
 
 @dataclass(frozen=True)
@@ -14,9 +30,201 @@ class TaskBatch:
     support_x: [T, way*shot, C, H, W]   support_y: [T, way*shot] (int64)
     query_x:   [T, way*query, C, H, W]  query_y:   [T, way*query] (int64)
     Images are uint8 straight from the sampler, float after ``metahyper.data.transforms``.
+    Within a task, support (and query) images are ordered by label block: the k-th block of
+    ``shot`` (``query``) images has label k.
     """
 
     support_x: Tensor
     support_y: Tensor
     query_x: Tensor
     query_y: Tensor
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "TaskBatch":
+        """The same batch with all four tensors on ``device``."""
+        return TaskBatch(*(t.to(device, non_blocking=non_blocking)
+                           for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
+
+
+def check_episode_args(store: ImageStore, way: int, shot: int, query: int) -> None:
+    """Raises ``ValueError`` naming the argument when (way, shot, query) does not fit ``store``."""
+    for name, value, least in (("way", way, 1), ("shot", shot, 1), ("query", query, 0)):
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    if way > store.num_classes:
+        raise ValueError(f"way={way} exceeds the {store.num_classes} classes of the store ({store.source})")
+    counts = store.images_per_class
+    fewest = int(counts.argmin())
+    if shot + query > int(counts[fewest]):
+        raise ValueError(f"shot+query={shot + query} (shot={shot}, query={query}) exceeds the "
+                         f"{int(counts[fewest])} images of class {store.class_names[fewest]!r}, "
+                         "the fewest in the store")
+
+
+def gather(store: ImageStore, rows: Tensor, labels: Tensor, n_support: int, out: Tensor | None = None) -> TaskBatch:
+    """Builds a TaskBatch from episode rows.
+
+    rows, labels: int64 [T, n_support + n_query] (store rows and task labels, support first).
+    One ``index_select`` copies all images, ordered [all support | all query], into ``out``
+    (uint8 [T*(n_support+n_query), C*H*W], reused) or a new tensor; the four outputs are views.
+    """
+    tasks, per_task = rows.shape
+    flat = store.images.view(len(store), -1)
+    index = torch.cat([rows[:, :n_support].reshape(-1), rows[:, n_support:].reshape(-1)])
+    images = torch.index_select(flat, 0, index, out=out) if out is not None else flat.index_select(0, index)
+    split = tasks * n_support
+    shape = store.image_shape
+    return TaskBatch(images[:split].view(tasks, n_support, *shape), labels[:, :n_support],
+                     images[split:].view(tasks, per_task - n_support, *shape), labels[:, n_support:])
+
+
+class EpisodeSampler:
+    """N-way K-shot Q-query episodes from an ImageStore.
+
+    Per episode: ``way`` classes without replacement in a random order (label k = k-th class),
+    ``shot + query`` distinct images per class (the first ``shot`` are support), so support and
+    query are disjoint. ``sample(tasks)`` returns the next ``tasks`` episodes (indices
+    ``next_index``, ``next_index + 1``, ...); ``episode(i)`` and ``batch(indices)`` return given
+    ones. ``episode_labels`` (int64 [way*(shot+query)]) are the labels of every episode's rows.
+    ``reuse_buffer=True`` gathers into one internal buffer (a little faster; the returned uint8
+    images are then only valid until the next call). Set ``next_index`` to resume.
+    """
+
+    def __init__(self, store: ImageStore, way: int, shot: int, query: int, seed: int,
+                 split_name: str = "train", reuse_buffer: bool = False):
+        check_episode_args(store, way, shot, query)
+        self.store, self.way, self.shot, self.query = store, way, shot, query
+        self.seed, self.split_name = int(seed), split_name
+        self.next_index = 0
+        self._order = torch.argsort(store.labels, stable=True)
+        self._counts = store.images_per_class
+        self._starts = torch.cumsum(self._counts, 0) - self._counts
+        self._width = int(self._counts.max())
+        self._ragged = bool((self._counts != self._width).any())
+        blocks = torch.arange(way)
+        self.episode_labels = torch.cat([blocks.repeat_interleave(shot), blocks.repeat_interleave(query)])
+        self._buffer: Tensor | None = None
+        self._reuse = reuse_buffer
+
+    def episode_rows(self, index: int) -> Tensor:
+        """int64 [way*(shot+query)]: store rows of episode ``index``, the way*shot support
+        rows (label-major) then the way*query query rows."""
+        generator = keyed_generator("metahyper-episode", self.seed, self.split_name, index)
+        classes = torch.randperm(self.store.num_classes, generator=generator)[: self.way]
+        keys = torch.rand(self.way, self._width, generator=generator, dtype=torch.float64)
+        if self._ragged:
+            keys.masked_fill_(torch.arange(self._width) >= self._counts[classes, None], 2.0)
+        picks = keys.topk(self.shot + self.query, dim=1, largest=False).indices
+        rows = self._order[self._starts[classes, None] + picks]
+        return torch.cat([rows[:, : self.shot].reshape(-1), rows[:, self.shot :].reshape(-1)])
+
+    def batch(self, indices: Sequence[int]) -> TaskBatch:
+        """The TaskBatch of the episodes with the given indices (T = len(indices))."""
+        if len(indices) == 0:
+            raise ValueError("need at least one episode index (tasks >= 1)")
+        rows = torch.stack([self.episode_rows(i) for i in indices])
+        out = None
+        if self._reuse:
+            size = (rows.numel(), int(np.prod(self.store.image_shape)))
+            if self._buffer is None or self._buffer.shape != size:
+                self._buffer = torch.empty(size, dtype=torch.uint8)
+            out = self._buffer
+        labels = self.episode_labels.expand(len(indices), -1).contiguous()
+        return gather(self.store, rows, labels, self.way * self.shot, out)
+
+    def sample(self, tasks: int) -> TaskBatch:
+        """The next ``tasks`` episodes as one TaskBatch; advances ``next_index``."""
+        start = self.next_index
+        self.next_index += tasks
+        return self.batch(range(start, start + tasks))
+
+    def episode(self, index: int) -> TaskBatch:
+        """Episode ``index`` alone (T = 1)."""
+        return self.batch([index])
+
+    def sample_for(self, step: int, rank: int, world_size: int, tasks: int) -> TaskBatch:
+        """Rank ``rank``'s share of meta-batch ``step`` (``tasks`` episodes in all, indices
+        step*tasks .. step*tasks+tasks-1): a contiguous block of tasks/world_size of them, so
+        the union over ranks is exactly the world-size-1 meta-batch."""
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank={rank} must lie in 0..world_size-1 (world_size={world_size})")
+        if tasks % world_size:
+            raise ValueError(f"tasks={tasks} must be divisible by world_size={world_size}")
+        share = tasks // world_size
+        start = step * tasks + rank * share
+        return self.batch(range(start, start + share))
+
+
+@dataclass(frozen=True)
+class EpisodeSet:
+    """Fixed evaluation episodes: store rows and labels, not images.
+
+    rows, labels: int64 [n, way*(shot+query)], each row support first then query (as
+    ``EpisodeSampler.episode_rows``). ``store_fingerprint`` identifies the store they index.
+    """
+
+    rows: Tensor
+    labels: Tensor
+    way: int
+    shot: int
+    query: int
+    seed: int
+    split_name: str
+    store_fingerprint: str
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+    @property
+    def hash(self) -> str:
+        """sha256 over (way, shot, query, store fingerprint), the rows and the labels."""
+        header = json.dumps([self.way, self.shot, self.query, self.store_fingerprint])
+        digest = hashlib.sha256(header.encode())
+        digest.update(self.rows.numpy().astype("<i8").tobytes())
+        digest.update(self.labels.numpy().astype("<i8").tobytes())
+        return digest.hexdigest()
+
+    def batches(self, store: ImageStore, tasks: int) -> Iterator[TaskBatch]:
+        """TaskBatches of up to ``tasks`` episodes, in order; ``store`` must be the one the
+        set was made from (checked by fingerprint)."""
+        if store.fingerprint() != self.store_fingerprint:
+            raise ValueError(f"store {store.source!r} is not the store this episode set was made from")
+        for start in range(0, len(self), tasks):
+            stop = start + tasks
+            yield gather(store, self.rows[start:stop], self.labels[start:stop], self.way * self.shot)
+
+    def save(self, path: str | Path) -> None:
+        """Writes an ``.npz`` (rows, labels, JSON metadata with the hash) atomically."""
+        meta = {"way": self.way, "shot": self.shot, "query": self.query, "seed": self.seed,
+                "split_name": self.split_name, "store_fingerprint": self.store_fingerprint, "hash": self.hash}
+        with atomic_write(path, "wb") as file:
+            np.savez(file, rows=self.rows.numpy(), labels=self.labels.numpy(), meta=np.array(json.dumps(meta)))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EpisodeSet":
+        """Reads a saved set; raises ``ValueError`` naming the file when a part is missing or
+        the content does not match the stored hash."""
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"rows", "labels", "meta"} - set(archive.files)
+            if missing:
+                raise ValueError(f"{path}: not an episode set (missing {sorted(missing)})")
+            meta = json.loads(str(archive["meta"]))
+            rows, labels = torch.from_numpy(archive["rows"]), torch.from_numpy(archive["labels"])
+        fields = ("way", "shot", "query", "seed", "split_name", "store_fingerprint")
+        if set(meta) != {*fields, "hash"}:
+            raise ValueError(f"{path}: episode set metadata must have exactly the keys {sorted({*fields, 'hash'})}")
+        episodes = cls(rows, labels, *(meta[f] for f in fields))
+        if episodes.hash != meta["hash"]:
+            raise ValueError(f"{path}: episode set content does not match its stored hash (file corrupt or edited)")
+        return episodes
+
+
+def fixed_episodes(store: ImageStore, way: int, shot: int, query: int, n: int, seed: int,
+                   split_name: str = "test") -> EpisodeSet:
+    """``n`` episodes, identical to ``EpisodeSampler(store, way, shot, query, seed,
+    split_name).episode(i)`` for i = 0..n-1, as an EpisodeSet."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1 episodes, got {n}")
+    sampler = EpisodeSampler(store, way, shot, query, seed, split_name)
+    rows = torch.stack([sampler.episode_rows(i) for i in range(n)])
+    labels = sampler.episode_labels.expand(n, -1).contiguous()
+    return EpisodeSet(rows, labels, way, shot, query, int(seed), split_name, store.fingerprint())

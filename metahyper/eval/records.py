@@ -22,12 +22,15 @@ import metahyper
 from metahyper.config import ConfigError, from_dict, to_dict
 from metahyper.eval.stats import EvalResult
 
-# What each test-time BatchNorm mode means (names as in metahyper.meta.maml.BN_MODES).
+# What each test-time BatchNorm mode means (names as in metahyper.meta.maml.BN_MODES, plus
+# "running" for the feature baselines of metahyper.meta.baselines).
 BN_MODE_MEANING = {
     "transductive": "each episode's queries are normalised with statistics of the whole query "
     "batch, so queries influence each other's predictions",
     "inductive": "queries are normalised with the support set's statistics, so each query is "
     "classified independently of the other queries",
+    "running": "features are normalised with the running statistics from pretraining, so each "
+    "query is classified independently of the other queries",
 }
 BnMode = Literal[tuple(BN_MODE_MEANING)]  # type: ignore[valid-type]
 

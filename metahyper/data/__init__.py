@@ -1,0 +1,25 @@
+"""Episodic data: image stores, readers for the real formats, class splits, episode samplers
+and batched transforms.
+
+Example::
+
+    from metahyper.data import load_store, EpisodeSampler, transforms
+    store = load_store("miniimagenet", "/data/miniimagenet", "train")   # or "synthetic", None
+    sampler = EpisodeSampler(store, way=5, shot=5, query=15, seed=0, split_name="train")
+    batch = sampler.sample(4)                  # TaskBatch, uint8 [4, 25, 3, 84, 84] support
+    batch = transforms.apply_to_task_batch(batch.to("cuda"), transforms.ToFloat())
+"""
+
+from metahyper.data import cifar, miniimagenet, omniglot, synthetic  # noqa: F401  (register readers)
+from metahyper.data import transforms
+from metahyper.data.episodes import EpisodeSampler, EpisodeSet, TaskBatch, fixed_episodes
+from metahyper.data.sources import DATASETS, DataFormatError, load_store, safe_load_pickle, verify_checksums
+from metahyper.data.splits import ClassSplit, load_split
+from metahyper.data.stores import ImageStore
+from metahyper.data.synthetic import make_synthetic
+
+__all__ = [
+    "DATASETS", "ClassSplit", "DataFormatError", "EpisodeSampler", "EpisodeSet", "ImageStore", "TaskBatch",
+    "fixed_episodes", "load_split", "load_store", "make_synthetic", "safe_load_pickle", "transforms",
+    "verify_checksums",
+]

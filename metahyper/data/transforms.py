@@ -1,0 +1,160 @@
+"""Batched image transforms that run on the device of the batch.
+
+Every transform takes images [..., C, H, W] (any number of leading dims, e.g. [T, n, C, H, W]
+from a TaskBatch) and returns the same leading dims. Random transforms draw their numbers
+from the ``torch.Generator`` they are given (a CPU generator; the few numbers per image are
+moved to the batch's device), never from the global RNG, so results are identical on every
+device. Transforms compose with ``Compose``; ``apply_to_task_batch`` applies one to the
+support and query images of a TaskBatch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from metahyper.data.episodes import TaskBatch
+
+
+def _flat(x: Tensor) -> Tensor:
+    """[..., C, H, W] -> [B, C, H, W]."""
+    if x.dim() < 3:
+        raise ValueError(f"images must be [..., C, H, W], got shape {tuple(x.shape)}")
+    return x.reshape(-1, *x.shape[-3:])
+
+
+def _need_generator(generator: torch.Generator | None, name: str) -> torch.Generator:
+    if generator is None:
+        raise ValueError(f"{name} is random: pass a torch.Generator (the global RNG is never used)")
+    return generator
+
+
+def to_float(x: Tensor) -> Tensor:
+    """uint8 [..., C, H, W] -> float32 in [0, 1]."""
+    if x.dtype != torch.uint8:
+        raise ValueError(f"to_float expects uint8 images, got {x.dtype}")
+    return x.to(torch.float32).div_(255.0)
+
+
+def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """(x - mean[c]) / std[c] per channel c of float [..., C, H, W]."""
+    shape = (len(mean), 1, 1)
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
+    return (x - m) / s
+
+
+def resize(x: Tensor, size: int) -> Tensor:
+    """Bilinear antialiased resize of [..., C, H, W] to [..., C, size, size]. uint8 input is
+    resized in float and rounded back to uint8; float input stays float."""
+    flat = _flat(x)
+    out = F.interpolate(flat.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    if x.dtype == torch.uint8:
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return out.reshape(*x.shape[:-2], size, size)
+
+
+def random_pad_crop(x: Tensor, pad: int, generator: torch.Generator) -> Tensor:
+    """Zero-pads each image by ``pad`` on every side and crops H x W back at an offset drawn
+    per image uniformly from 0..2*pad in each axis (vectorised gather)."""
+    flat = _flat(x)
+    b, c, h, w = flat.shape
+    offsets = torch.randint(0, 2 * pad + 1, (b, 2), generator=generator).to(x.device)
+    padded = F.pad(flat, (pad, pad, pad, pad))
+    rows = (offsets[:, 0:1] + torch.arange(h, device=x.device)).view(b, 1, h, 1)
+    cols = (offsets[:, 1:2] + torch.arange(w, device=x.device)).view(b, 1, 1, w)
+    batch = torch.arange(b, device=x.device).view(b, 1, 1, 1)
+    chan = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    return padded[batch, chan, rows, cols].reshape(x.shape)
+
+
+def random_hflip(x: Tensor, generator: torch.Generator, p: float = 0.5) -> Tensor:
+    """Mirrors each image left-right with probability ``p`` (one draw per image)."""
+    flat = _flat(x)
+    flip = (torch.rand(flat.shape[0], generator=generator) < p).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(flip, flat.flip(-1), flat).reshape(x.shape)
+
+
+def color_jitter(x: Tensor, generator: torch.Generator, brightness: float = 0.4, contrast: float = 0.4) -> Tensor:
+    """Float images in [0, 1]: per image, scales brightness by a factor drawn from
+    [1-brightness, 1+brightness], then contrast around the image's mean grey level by a
+    factor from [1-contrast, 1+contrast]; clamps to [0, 1]."""
+    flat = _flat(x)
+    factors = torch.rand(flat.shape[0], 2, generator=generator).to(x.device, x.dtype) * 2 - 1
+    bright = (1 + brightness * factors[:, 0]).view(-1, 1, 1, 1)
+    contr = (1 + contrast * factors[:, 1]).view(-1, 1, 1, 1)
+    out = flat * bright
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return ((out - mean) * contr + mean).clamp_(0, 1).reshape(x.shape)
+
+
+Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
+
+
+class Compose:
+    """Applies transforms in order. Each step is ``fn(x, generator)``; build steps with the
+    helpers below (``ToFloat()``, ``Normalize(...)``, ``RandomPadCrop(4)``, ...)."""
+
+    def __init__(self, steps: Sequence[Transform]):
+        self.steps = list(steps)
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        for step in self.steps:
+            x = step(x, generator)
+        return x
+
+
+class ToFloat:
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return to_float(x)
+
+
+class Normalize:
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return normalize(x, self.mean, self.std)
+
+
+class Resize:
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return resize(x, self.size)
+
+
+class RandomPadCrop:
+    def __init__(self, pad: int = 4):
+        self.pad = pad
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return random_pad_crop(x, self.pad, _need_generator(generator, "RandomPadCrop"))
+
+
+class RandomHFlip:
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return random_hflip(x, _need_generator(generator, "RandomHFlip"), self.p)
+
+
+class ColorJitter:
+    def __init__(self, brightness: float = 0.4, contrast: float = 0.4):
+        self.brightness, self.contrast = brightness, contrast
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return color_jitter(x, _need_generator(generator, "ColorJitter"), self.brightness, self.contrast)
+
+
+def apply_to_task_batch(batch: "TaskBatch", fn: Transform, generator: torch.Generator | None = None) -> "TaskBatch":
+    """Applies ``fn(images, generator)`` to support_x and then query_x of ``batch``; the labels
+    are kept. Images stay on their device."""
+    return replace(batch, support_x=fn(batch.support_x, generator), query_x=fn(batch.query_x, generator))

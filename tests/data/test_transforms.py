@@ -1,0 +1,83 @@
+"""Batched transforms against hand-computed values and independent references (PIL)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from metahyper.data import TaskBatch, transforms as T
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_to_float_and_normalize_by_hand():
+    x = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 3, 1, 1)
+    assert torch.allclose(T.to_float(x).flatten(), torch.tensor([0.0, 0.2, 1.0]))
+    y = T.normalize(torch.full((2, 3, 1, 1), 0.5), mean=(0.25, 0.5, 0.0), std=(0.5, 1.0, 0.25))
+    assert torch.allclose(y[0].flatten(), torch.tensor([0.5, 0.0, 2.0]))
+    with pytest.raises(ValueError, match="expects uint8"):
+        T.to_float(torch.zeros(1, 1, 1, 1))
+
+
+def test_resize_matches_pil_antialiased_bilinear():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (37, 41), dtype=np.uint8)
+    ours = T.resize(torch.from_numpy(pixels).view(1, 1, 37, 41), 16)[0, 0].numpy().astype(int)
+    pil = np.asarray(Image.fromarray(pixels).resize((16, 16), Image.BILINEAR)).astype(int)
+    assert np.abs(ours - pil).max() <= 1
+    constant = torch.full((2, 5, 3, 8, 8), 0.25)
+    assert torch.allclose(T.resize(constant, 3), torch.full((2, 5, 3, 3, 3), 0.25))
+
+
+def test_pad_crop_outputs_are_crops_of_the_padded_image():
+    x = torch.arange(1, 2 * 2 * 5 * 5 + 1, dtype=torch.float32).view(2, 2, 5, 5).repeat(8, 1, 1, 1)
+    out = T.random_pad_crop(x, 2, gen(1))
+    assert out.shape == x.shape
+    offsets = set()
+    for i in range(len(x)):
+        padded = torch.zeros(2, 9, 9)
+        padded[:, 2:7, 2:7] = x[i]
+        hits = [(r, c) for r in range(5) for c in range(5) if torch.equal(padded[:, r:r + 5, c:c + 5], out[i])]
+        assert len(hits) == 1
+        offsets.add(hits[0])
+    assert len(offsets) > 4  # offsets are drawn per image
+    assert torch.equal(T.random_pad_crop(x, 2, gen(1)), out)
+    assert torch.equal(T.random_pad_crop(x, 0, gen(1)), x)
+
+
+def test_hflip_per_image():
+    x = torch.arange(64 * 3 * 2 * 4, dtype=torch.float32).view(64, 3, 2, 4)
+    out = T.random_hflip(x, gen(2))
+    flipped = [torch.equal(out[i], x[i].flip(-1)) for i in range(64)]
+    kept = [torch.equal(out[i], x[i]) for i in range(64)]
+    assert all(f != k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
+    assert torch.equal(T.random_hflip(x, gen(2), p=1.0), x.flip(-1))
+    assert torch.equal(T.random_hflip(x, gen(2), p=0.0), x)
+    assert x[0, 0, 0].flip(-1).tolist() == [3.0, 2.0, 1.0, 0.0]
+
+
+def test_color_jitter_identity_and_range():
+    x = torch.rand(6, 3, 4, 4, generator=gen(3))
+    assert torch.allclose(T.color_jitter(x, gen(4), brightness=0.0, contrast=0.0), x)
+    out = T.color_jitter(x, gen(4), brightness=0.8, contrast=0.8)
+    assert out.min() >= 0 and out.max() <= 1 and not torch.allclose(out, x)
+
+
+def test_compose_on_task_batch_keeps_labels_and_shapes():
+    support = torch.randint(0, 256, (2, 5, 3, 8, 8), dtype=torch.uint8, generator=gen(5))
+    query = torch.randint(0, 256, (2, 10, 3, 8, 8), dtype=torch.uint8, generator=gen(6))
+    labels_s, labels_q = torch.arange(5).repeat(2, 1), torch.arange(10).repeat(2, 1)
+    batch = TaskBatch(support, labels_s, query, labels_q)
+    pipeline = T.Compose([T.ToFloat(), T.RandomPadCrop(4), T.RandomHFlip(), T.ColorJitter(),
+                          T.Normalize((0.5,) * 3, (0.25,) * 3)])
+    out = T.apply_to_task_batch(batch, pipeline, gen(7))
+    assert out.support_x.shape == support.shape and out.query_x.dtype == torch.float32
+    assert out.support_y is labels_s and out.query_y is labels_q
+    again = T.apply_to_task_batch(batch, pipeline, gen(7))
+    assert torch.equal(out.query_x, again.query_x)
+    plain = T.apply_to_task_batch(batch, T.Compose([T.ToFloat(), T.Normalize((0.5,) * 3, (0.25,) * 3)]))
+    assert torch.allclose(plain.support_x, (support.float() / 255 - 0.5) / 0.25)
+    with pytest.raises(ValueError, match="RandomHFlip is random: pass a torch.Generator"):
+        T.RandomHFlip()(support.float())
