@@ -1,0 +1,152 @@
+"""Atomic, resumable checkpoints (DESIGN.md section 11).
+
+A checkpoint holds the model, optimiser and scheduler state dicts, the RNG states (torch's CPU
+and CUDA default generators plus the state of every named stateful object: ``torch.Generator``
+objects, and samplers/transforms with ``state_dict``/``load_state_dict``), the iteration and the
+hash of the config that wrote it. Only tensors and plain containers are stored, so loading uses
+``torch.load(weights_only=True)``. Saving writes a temporary file in the same folder, fsyncs it
+and ``os.replace``s the target: a crash mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from metahyper.atomic import atomic_write
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be used (wrong format, or written by a different config)."""
+
+
+def _state_of(obj: Any) -> Any:
+    if isinstance(obj, torch.Generator):
+        return obj.get_state()
+    return obj.state_dict()
+
+
+def _restore(obj: Any, state: Any) -> None:
+    if isinstance(obj, torch.Generator):
+        obj.set_state(state)
+    else:
+        obj.load_state_dict(state)
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    iteration: int,
+    config_hash: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    stateful: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint to ``path`` atomically (temp file + fsync + ``os.replace``).
+
+    ``stateful`` maps names to ``torch.Generator`` objects or objects with ``state_dict()`` whose
+    state must be restored on resume (an episode sampler, a transform's generator).
+    """
+    state = {
+        "format": FORMAT_VERSION,
+        "iteration": int(iteration),
+        "config_hash": str(config_hash),
+        "model": model.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "rng": {
+            "torch_cpu": torch.get_rng_state(),
+            "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "objects": {name: _state_of(obj) for name, obj in (stateful or {}).items()},
+        },
+    }
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    config_hash: str | None = None,
+    force: bool = False,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Read a checkpoint (``weights_only=True``); refuse one written by another config.
+
+    With ``config_hash`` given, a checkpoint whose hash differs raises ``CheckpointError``
+    unless ``force=True``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} is not a metahyper checkpoint of format {FORMAT_VERSION}")
+    if config_hash is not None and state["config_hash"] != config_hash and not force:
+        raise CheckpointError(
+            f"checkpoint {path} was written by a run with config hash {state['config_hash'][:12]}, "
+            f"but the current config hashes to {config_hash[:12]}; resuming would mix two configs. "
+            "Start a new run folder, or pass force=True (--force) to resume anyway."
+        )
+    return state
+
+
+def restore_checkpoint(
+    state: Mapping[str, Any],
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    stateful: Mapping[str, Any] | None = None,
+) -> int:
+    """Load a ``load_checkpoint`` result into the live objects; returns the iteration."""
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch_cpu"])
+    if rng["torch_cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["torch_cuda"])
+    saved = rng["objects"]
+    for name, obj in (stateful or {}).items():
+        if name not in saved:
+            raise CheckpointError(f"checkpoint holds no state for {name!r} (it has: {sorted(saved)})")
+        _restore(obj, saved[name])
+    return int(state["iteration"])
+
+
+def resume_checkpoint(
+    path: str | os.PathLike,
+    *,
+    resume: bool,
+    force: bool,
+    config_hash: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    stateful: Mapping[str, Any] | None = None,
+) -> int:
+    """Iteration to continue after: 0 when ``path`` does not exist, else the restored checkpoint's.
+
+    An existing checkpoint without ``resume`` raises ``FileExistsError`` (a fresh run must not
+    overwrite another run's state); a config-hash mismatch raises unless ``force``.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    if not resume:
+        raise FileExistsError(
+            f"{path} already exists: pass resume=True (--resume) to continue that run, or use a new run folder"
+        )
+    state = load_checkpoint(path, config_hash=config_hash, force=force)
+    return restore_checkpoint(state, model=model, optimizer=optimizer, scheduler=scheduler, stateful=stateful)

@@ -1,0 +1,159 @@
+"""Run a few-shot predictor over a fixed episode set -> ``EvalResult`` (DESIGN.md sections 2, 9).
+
+A *predict function* classifies the queries of ONE task::
+
+    predict(support_x, support_y, query_x) -> logits
+    support_x: float [S, C, H, W]   support_y: int64 [S] (labels 0..way-1)
+    query_x:   float [Q, C, H, W]   logits:    [Q, way]
+
+``evaluate`` gathers the episodes of an ``EpisodeSet`` (fixed and hashed, so every model is
+scored on identical episodes) ``batch_tasks`` at a time with one index_select, moves them to the
+device, applies the (deterministic) test transform in one batched call, then calls ``predict``
+task by task and keeps each episode's query accuracy. The result's metadata carries the
+episode-set hash, the episode settings and the BN mode, which reports must state.
+
+A ``Predictor`` is a predict function plus the facts a report needs about it (method name, BN
+mode, settings). ``maml_predictor`` wraps the MAML test-time inner loop; the few-shot baselines
+in ``metahyper.meta.baselines`` return ``Predictor``s too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from metahyper.data.episodes import EpisodeSet, TaskBatch
+from metahyper.data.stores import ImageStore
+from metahyper.data.transforms import apply_to_task_batch
+from metahyper.eval.stats import EvalResult
+from metahyper.meta.inner import check_inner_args
+from metahyper.meta.maml import MamlConfig, adapt_and_predict, default_roles
+from metahyper.models.roles import MetaModel
+
+PredictFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [..., C, H, W] -> float
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A predict function (see the module docstring) and what a report says about it.
+
+    ``name`` is the method (``"maml"``, ``"nearest_centroid"``, ...); ``bn_mode`` how batch norm
+    normalises at test time; ``settings`` the method's hyperparameters (JSON-friendly values).
+    """
+
+    fn: PredictFn
+    name: str
+    bn_mode: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        return self.fn(support_x, support_y, query_x)
+
+    def metadata(self) -> dict[str, Any]:
+        """``{"predictor": name, "bn_mode": bn_mode, **settings}``."""
+        return {"predictor": self.name, "bn_mode": self.bn_mode, **self.settings}
+
+
+def maml_predictor(model: MetaModel, maml_cfg: MamlConfig, steps: int | None = None,
+                   bn_mode: str | None = None) -> Predictor:
+    """MAML test time: adapt ``maml_cfg``'s inner roles on the support set, then predict.
+
+    ``steps`` defaults to ``maml_cfg.inner_steps_eval`` and ``bn_mode`` (``"transductive"`` |
+    ``"inductive"``, see ``metahyper.meta.maml.predict``) to ``maml_cfg.bn_mode``. The model
+    must sit on the evaluation device and its classifier must have ``way`` outputs (pretraining
+    resets it so). The model itself is never changed: adaptation works on copies.
+    """
+    cfg = maml_cfg if bn_mode is None else dataclasses.replace(maml_cfg, bn_mode=bn_mode)
+    steps = cfg.inner_steps_eval if steps is None else steps
+    check_inner_args(steps, cfg.inner_lr)
+
+    def predict(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        return adapt_and_predict(model, support_x, support_y, query_x, cfg, steps)
+
+    roles = cfg.inner_roles or default_roles(model)[0]
+    settings = {"inner_steps": steps, "inner_lr": cfg.inner_lr, "inner_roles": roles}
+    return Predictor(predict, "maml", cfg.bn_mode, settings)
+
+
+def episode_metadata(episodes: EpisodeSet, store: ImageStore) -> dict[str, Any]:
+    """What identifies the episodes: the set's hash, its settings and the store's description."""
+    return {"episodes_hash": episodes.hash, "way": episodes.way, "shot": episodes.shot,
+            "query": episodes.query, "episodes": len(episodes), "episode_seed": episodes.seed,
+            "split_name": episodes.split_name, "store": store.source}
+
+
+def _check_logits(logits: Tensor, query_y: Tensor, way: int) -> None:
+    expected = (len(query_y), way)
+    if not isinstance(logits, Tensor) or tuple(logits.shape) != expected:
+        got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(
+            f"predict returned {got} for a {way}-way task with {len(query_y)} queries; expected logits "
+            f"of shape {expected} (a model's classifier needs {way} outputs: model.reset_classifier({way}))"
+        )
+
+
+def correct_counts(predict: PredictFn, batch: TaskBatch, way: int) -> list[int]:
+    """Number of correctly classified queries of every task of ``batch`` (float images)."""
+    counts = []
+    for sx, sy, qx, qy in zip(batch.support_x, batch.support_y, batch.query_x, batch.query_y):
+        logits = predict(sx, sy, qx)
+        _check_logits(logits, qy, way)
+        counts.append((logits.argmax(dim=-1) == qy).sum())
+    return torch.stack(counts).tolist()  # one device sync per batch
+
+
+def _check_args(episodes: EpisodeSet, batch_tasks: int) -> None:
+    """Raise naming the argument when ``evaluate`` could not produce a mean and CI."""
+    if isinstance(batch_tasks, bool) or not isinstance(batch_tasks, int) or batch_tasks < 1:
+        raise ValueError(f"batch_tasks must be an int >= 1, got {batch_tasks!r}")
+    if not isinstance(episodes, EpisodeSet):
+        raise TypeError(f"episodes must be an EpisodeSet (metahyper.data.fixed_episodes), got {type(episodes).__name__}")
+    if len(episodes) < 2 or episodes.query < 1:
+        raise ValueError(f"episodes: a mean and 95% CI need >= 2 episodes with >= 1 query per class, "
+                         f"got {len(episodes)} episodes with query={episodes.query}")
+
+
+def evaluate(
+    predict: Predictor | PredictFn,
+    episodes: EpisodeSet,
+    store: ImageStore,
+    transform: Transform,
+    device: torch.device | str = "cpu",
+    *,
+    batch_tasks: int = 16,
+    progress: bool | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Per-episode query accuracy of ``predict`` on every episode of ``episodes`` (in order).
+
+    ``store`` must be the store the episode set was drawn from (checked by fingerprint).
+    ``transform(images, None)`` turns uint8 [..., C, H, W] on ``device`` into float; it gets
+    no generator, so it must be deterministic (no test-time augmentation). ``batch_tasks``
+    episodes are gathered and transformed at once; results do not depend on it. ``progress``
+    defaults to "stderr is a terminal". The result's metadata holds ``episode_metadata``, the
+    predictor's ``metadata()`` and ``metadata`` (later ones win), and must name a ``bn_mode``:
+    pass it in ``metadata`` when ``predict`` is a bare function.
+    """
+    _check_args(episodes, batch_tasks)
+    predictor_info = predict.metadata() if isinstance(predict, Predictor) else {}
+    info = {**episode_metadata(episodes, store), **predictor_info, **(metadata or {})}
+    if not isinstance(info.get("bn_mode"), str):
+        raise ValueError("evaluate needs the BN mode for the report: pass a Predictor or metadata={'bn_mode': ...}")
+    show = sys.stderr.isatty() if progress is None else progress
+    correct: list[int] = []
+    desc = f"evaluate {info.get('predictor', '')}".strip()
+    with tqdm(total=len(episodes), disable=not show, desc=desc) as bar:
+        for batch in episodes.batches(store, batch_tasks):
+            batch = apply_to_task_batch(batch.to(device), transform)
+            correct += correct_counts(predict, batch, episodes.way)
+            bar.update(len(batch.support_x))
+    n_query = episodes.way * episodes.query
+    return EvalResult.from_accuracies([c / n_query for c in correct], **info)

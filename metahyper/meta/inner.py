@@ -1,0 +1,100 @@
+"""MAML's inner loop as pure functions of a parameter dict (DESIGN.md sections 4 and 7).
+
+Only the adapted parameters travel in ``fast``; every other parameter is read from the module by
+``torch.func.functional_call(..., strict=False)`` (or taken from ``frozen``, detached copies of
+the parameters that must receive no gradient), so a query loss computed with the adapted
+parameters reaches the hypernetworks through the generated kernels. Batch norm runs on batch
+statistics (``norm_statistics(model, "batch")``): no running statistics are read or written.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from metahyper.models.norm import norm_statistics
+from metahyper.models.roles import Params
+
+
+def forward_with(model: nn.Module, params: Params, x: Tensor) -> Tensor:
+    """Logits [B, classes] of ``model`` on ``x`` [B, C, H, W] with ``params`` overriding its own."""
+    return functional_call(model, params, (x,), strict=False)
+
+
+def check_inner_args(steps: int, lr: float) -> None:
+    """Raise a ValueError naming the argument when ``steps`` or ``lr`` is unusable."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"inner-loop steps must be an int >= 0, got {steps!r}")
+    if not lr > 0:
+        raise ValueError(f"inner-loop lr must be > 0, got {lr!r}")
+
+
+def inner_loop(
+    model: nn.Module,
+    fast: Params,
+    x: Tensor,
+    y: Tensor,
+    steps: int,
+    lr: float,
+    create_graph: bool,
+    *,
+    frozen: Params | None = None,
+) -> Params:
+    """Plain SGD on ``fast`` for ``steps`` steps of cross-entropy on the support set.
+
+    x: [B, C, H, W] float support images; y: [B] int64 labels. ``fast`` maps names (as in
+    ``named_parameters()``) to the starting tensors; ``frozen`` optionally maps further names to
+    tensors used as they are (detached copies keep gradients off parameters that must not
+    move). ``create_graph=True`` keeps the graph of every inner gradient (second-order MAML);
+    with ``False`` each step's gradient is a constant, but the update ``p - lr * g`` still
+    links the adapted tensors to the starting ones (first-order MAML). Returns the adapted dict.
+    """
+    check_inner_args(steps, lr)
+    frozen = frozen or {}
+    names = tuple(fast)
+    with norm_statistics(model, "batch"):
+        for _ in range(steps):
+            loss = F.cross_entropy(forward_with(model, {**frozen, **fast}, x), y)
+            grads = torch.autograd.grad(
+                loss, [fast[n] for n in names], create_graph=create_graph, materialize_grads=True
+            )
+            fast = {n: fast[n] - lr * g for n, g in zip(names, grads)}
+    return fast
+
+
+def inner_loop_functional(
+    model: nn.Module,
+    fast: Params,
+    frozen: Params,
+    x: Tensor,
+    y: Tensor,
+    steps: int,
+    lr: float,
+    first_order: bool,
+) -> Params:
+    """``inner_loop`` written with ``torch.func.grad`` so that it runs under ``torch.func.vmap``.
+
+    Same arguments and result as ``inner_loop`` (``first_order`` = not ``create_graph``); the
+    caller sets ``norm_statistics(model, "batch")`` around the transform. ``torch.func.grad``
+    composes with ordinary autograd, so gradients of the result reach the starting tensors
+    and the module's own parameters.
+    """
+
+    def support_loss(params: Params) -> Tensor:
+        return F.cross_entropy(forward_with(model, {**frozen, **params}, x), y)
+
+    for _ in range(steps):
+        grads = torch.func.grad(support_loss)(fast)
+        if first_order:
+            grads = {n: g.detach() for n, g in grads.items()}
+        fast = {n: fast[n] - lr * grads[n] for n in fast}
+    return fast
+
+
+def query_loss_and_accuracy(model: nn.Module, params: Params, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Cross-entropy and accuracy (both scalars) of ``model`` with ``params`` on x [B, C, H, W], y [B]."""
+    logits = forward_with(model, params, x)
+    accuracy = (logits.detach().argmax(dim=-1) == y).to(logits.dtype).mean()
+    return F.cross_entropy(logits, y), accuracy

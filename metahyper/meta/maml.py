@@ -1,0 +1,200 @@
+"""MAML with role-split inner and outer loops (Babu et al., Algorithm 2; DESIGN.md sections 4, 7).
+
+For a hypernetwork model the inner loop adapts EMBEDDING and CLASSIFIER parameters and the outer
+optimiser updates HYPERNET and CLASSIFIER parameters. What that means for gradients:
+
+* a parameter in both loops (the classifier) starts the inner loop from the module's own tensor,
+  so its initial value receives the meta-gradient;
+* a parameter only in the inner loop (the embeddings) starts from a detached copy: every task
+  adapts from the pretrained value, and no meta-gradient reaches (or moves) that value;
+* a parameter only in the outer loop (the hypernetworks) is read from the module, so the query
+  loss reaches it through the kernels generated from the adapted embeddings (second order: also
+  through the inner-loop gradients);
+* every other parameter (e.g. BODY of a hyper model: batch norm, stem, shortcuts) is passed in
+  detached and gets no gradient at all (``.grad`` stays ``None``).
+
+``outer_parameters`` is what the outer optimiser must receive. For plain models both loops cover
+all weights (BODY and CLASSIFIER), which is standard MAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from metahyper.data.episodes import TaskBatch
+from metahyper.meta.backends import BACKENDS, TaskRun, resolve_backend, run_tasks
+from metahyper.meta.inner import check_inner_args, forward_with, inner_loop
+from metahyper.meta.metrics import inner_movement
+from metahyper.models.norm import norm_statistics
+from metahyper.models.roles import MetaModel, ParamRole, Params
+
+BN_MODES = ("transductive", "inductive")
+HYPER_ROLES = (("embedding", "classifier"), ("hypernet", "classifier"))
+PLAIN_ROLES = (("body", "classifier"), ("body", "classifier"))
+
+
+@dataclass(frozen=True)
+class MamlConfig:
+    """MAML settings. ``inner_roles``/``outer_roles`` ``None`` = ``default_roles(model)``."""
+
+    inner_roles: tuple[str, ...] | None = None
+    outer_roles: tuple[str, ...] | None = None
+    inner_steps: int = 5
+    inner_steps_eval: int = 10
+    inner_lr: float = 0.01
+    first_order: bool = False
+    backend: str = "auto"  # "auto" | "loop" | "vmap"
+    bn_mode: str = "transductive"  # evaluation: "transductive" | "inductive"
+
+    def __post_init__(self) -> None:
+        for name in ("inner_roles", "outer_roles"):
+            roles = getattr(self, name)
+            if roles is not None:
+                if isinstance(roles, str) or not roles:
+                    raise ValueError(f"MamlConfig.{name} must be a non-empty tuple of roles, got {roles!r}")
+                object.__setattr__(self, name, tuple(ParamRole.parse(r).value for r in roles))
+        check_inner_args(self.inner_steps, self.inner_lr)
+        check_inner_args(self.inner_steps_eval, self.inner_lr)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"MamlConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.bn_mode not in BN_MODES:
+            raise ValueError(f"MamlConfig.bn_mode must be one of {BN_MODES}, got {self.bn_mode!r}")
+
+
+@dataclass(frozen=True)
+class MetaOutput:
+    """Outcome of one meta-batch: mean query loss, mean accuracy, inner-loop movement."""
+
+    loss: Tensor  # scalar; carries the outer graph unless it was already backpropagated
+    accuracy: Tensor  # scalar, no graph
+    movement: dict[str, float] = field(default_factory=dict)
+
+
+def default_roles(model: MetaModel) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(inner roles, outer roles): the hyper defaults when ``model`` has HYPERNET parameters."""
+    return HYPER_ROLES if model.params_by_role()[ParamRole.HYPERNET] else PLAIN_ROLES
+
+
+def role_names(model: MetaModel, cfg: MamlConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(inner parameter names, outer parameter names) for ``model`` under ``cfg``."""
+    inner_roles, outer_roles = default_roles(model)
+    groups = model.params_by_role()
+
+    def names(roles: tuple[str, ...]) -> tuple[str, ...]:
+        wanted = {ParamRole.parse(r) for r in roles}
+        return tuple(n for role, group in groups.items() if role in wanted for n in group)
+
+    inner = names(cfg.inner_roles or inner_roles)
+    if not inner:
+        raise ValueError(
+            f"MamlConfig.inner_roles {cfg.inner_roles or inner_roles} select no parameter of {type(model).__name__}"
+        )
+    return inner, names(cfg.outer_roles or outer_roles)
+
+
+def outer_parameters(model: MetaModel, cfg: MamlConfig) -> list[torch.nn.Parameter]:
+    """The parameters the outer optimiser must update (outer roles only)."""
+    named = dict(model.named_parameters())
+    return [named[n] for n in role_names(model, cfg)[1]]
+
+
+def task_run(model: MetaModel, cfg: MamlConfig, steps: int, outer_grads: bool) -> TaskRun:
+    """Starting dicts: see the module docstring; ``outer_grads=False`` detaches everything."""
+    inner, outer = role_names(model, cfg)
+    live = set(outer) if outer_grads else set()
+    named = dict(model.named_parameters())
+    fast = {n: named[n] if n in live else named[n].detach().requires_grad_() for n in inner}
+    frozen = {n: p.detach() for n, p in named.items() if n not in fast and n not in live}
+    return TaskRun(fast, frozen, steps, cfg.inner_lr, cfg.first_order)
+
+
+def check_batch(batch: TaskBatch) -> None:
+    """Raise a ValueError naming the field when ``batch`` is not a float TaskBatch of T tasks."""
+    tasks = batch.support_x.shape[0]
+    for name in ("support_x", "query_x"):
+        x = getattr(batch, name)
+        if x.dim() != 5 or not x.is_floating_point():
+            raise ValueError(
+                f"batch.{name} must be float [T, N, C, H, W] (apply the transform first), got {x.dtype} {tuple(x.shape)}"
+            )
+    for name, like in (("support_y", batch.support_x), ("query_y", batch.query_x)):
+        y = getattr(batch, name)
+        if y.shape != like.shape[:2] or y.dtype != torch.int64:
+            expected = tuple(like.shape[:2])
+            raise ValueError(f"batch.{name} must be int64 of shape {expected}, got {y.dtype} {tuple(y.shape)}")
+    if batch.query_x.shape[0] != tasks:
+        raise ValueError(f"batch.query_x holds {batch.query_x.shape[0]} tasks but batch.support_x holds {tasks}")
+
+
+def meta_forward(
+    model: MetaModel,
+    batch: TaskBatch,
+    cfg: MamlConfig,
+    *,
+    backward: bool = False,
+    track_movement: bool = False,
+) -> MetaOutput:
+    """Adapt to every task of ``batch`` (``cfg.inner_steps`` steps) and score its queries.
+
+    ``backward=True`` also accumulates the meta-gradient into the outer parameters' ``.grad``
+    (the loop backend does it task by task, holding one task's graph at a time) and returns a
+    loss without a graph. ``track_movement`` fills ``MetaOutput.movement`` (see
+    ``metrics.inner_movement``).
+    """
+    check_batch(batch)
+    run = task_run(model, cfg, cfg.inner_steps, outer_grads=True)
+    backend = resolve_backend(cfg.backend)
+    results = run_tasks(model, run, batch, backend, accumulate=backward, keep_adapted=track_movement)
+    movement = inner_movement(model, run.fast, results.adapted) if track_movement else {}
+    return MetaOutput(results.losses.mean(), results.accuracies.mean(), movement)
+
+
+def meta_loss(model: MetaModel, batch: TaskBatch, cfg: MamlConfig) -> tuple[Tensor, Tensor]:
+    """(mean query loss with the outer graph, mean query accuracy) over the tasks of ``batch``."""
+    out = meta_forward(model, batch, cfg)
+    return out.loss, out.accuracy
+
+
+def meta_backward(model: MetaModel, batch: TaskBatch, cfg: MamlConfig, *, track_movement: bool = False) -> MetaOutput:
+    """``meta_loss(...).backward()`` with the least memory: grads land in the outer params."""
+    return meta_forward(model, batch, cfg, backward=True, track_movement=track_movement)
+
+
+def adapt(model: MetaModel, support_x: Tensor, support_y: Tensor, cfg: MamlConfig, steps: int | None = None) -> Params:
+    """Adapted (detached) inner-role tensors after ``steps`` (default ``cfg.inner_steps_eval``) steps.
+
+    support_x: [S, C, H, W] float, support_y: [S] int64. No outer graph is built.
+    """
+    run = task_run(model, cfg, cfg.inner_steps_eval if steps is None else steps, outer_grads=False)
+    with torch.enable_grad():
+        fast = inner_loop(
+            model, run.fast, support_x, support_y, run.steps, run.lr, create_graph=False, frozen=run.frozen
+        )
+    return {**run.frozen, **{n: p.detach() for n, p in fast.items()}}
+
+
+@torch.no_grad()
+def predict(model: MetaModel, params: Params, support_x: Tensor, query_x: Tensor, bn_mode: str) -> Tensor:
+    """Query logits [Q, way] with ``params``; batch norm per ``bn_mode``.
+
+    ``transductive``: statistics of the query batch. ``inductive``: statistics of the support
+    set (``support_x`` [S, C, H, W] is prepended and normalises every query), so no query's
+    logits depend on another query.
+    """
+    if bn_mode == "transductive":
+        with norm_statistics(model, "batch"):
+            return forward_with(model, params, query_x)
+    if bn_mode == "inductive":
+        with norm_statistics(model, "batch", rows=len(support_x)):
+            return forward_with(model, params, torch.cat([support_x, query_x]))[len(support_x):]
+    raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
+
+
+def adapt_and_predict(
+    model: MetaModel, support_x: Tensor, support_y: Tensor, query_x: Tensor, cfg: MamlConfig, steps: int | None = None
+) -> Tensor:
+    """Evaluation: adapt on the support set, return query logits [Q, way] (``cfg.bn_mode``)."""
+    return predict(model, adapt(model, support_x, support_y, cfg, steps), support_x, query_x, cfg.bn_mode)

@@ -1,0 +1,61 @@
+"""The vmap backend gives the loop's numbers (float64, first and second order)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from maml_toys import TinyConvNet, TinyHyperNet, grads_of, make_batch
+
+from metahyper.meta import MamlConfig, meta_forward
+from metahyper.models import build_model
+
+
+def _run(model_cls, backend: str, first_order: bool):
+    torch.manual_seed(0)
+    model = model_cls().double()
+    cfg = MamlConfig(backend=backend, first_order=first_order, inner_steps=3, inner_lr=0.2)
+    out = meta_forward(model, make_batch(seed=2, tasks=3), cfg, track_movement=True)
+    out.loss.backward()
+    return out, grads_of(model)
+
+
+@pytest.mark.parametrize("model_cls", [TinyConvNet, TinyHyperNet])
+@pytest.mark.parametrize("first_order", [False, True], ids=["second_order", "first_order"])
+def test_vmap_equals_loop(model_cls, first_order):
+    loop, loop_grads = _run(model_cls, "loop", first_order)
+    vmap, vmap_grads = _run(model_cls, "vmap", first_order)
+    torch.testing.assert_close(vmap.loss, loop.loss, rtol=1e-12, atol=0)
+    assert vmap.accuracy == loop.accuracy
+    assert vmap.movement == pytest.approx(loop.movement, rel=1e-10, abs=1e-14)
+    for name, grad in loop_grads.items():
+        assert (grad is None) == (vmap_grads[name] is None), name
+        if grad is not None:
+            torch.testing.assert_close(vmap_grads[name], grad, rtol=1e-9, atol=1e-14, msg=name)
+
+
+def test_vmap_second_order_gives_no_gradient_to_bias_before_batch_norm():
+    """DESIGN.md section 8: nn.BatchNorm2d under vmap gave this bias a spurious gradient."""
+    _, grads = _run(TinyConvNet, "vmap", first_order=False)
+    assert grads["conv1.bias"].abs().max() < 1e-14
+
+
+def test_auto_backend_is_the_loop():
+    auto, auto_grads = _run(TinyConvNet, "auto", False)
+    loop, loop_grads = _run(TinyConvNet, "loop", False)
+    assert torch.equal(auto.loss, loop.loss)
+    assert all(torch.equal(auto_grads[n], g) for n, g in loop_grads.items())
+
+
+@pytest.mark.parametrize("name", ["conv4", "hyper_conv4"])
+@pytest.mark.parametrize("first_order", [False, True], ids=["second_order", "first_order"])
+def test_vmap_equals_loop_on_real_models(name, first_order):
+    grads = {}
+    for backend in ("loop", "vmap"):
+        torch.manual_seed(0)
+        model = build_model(name, num_classes=3).double()
+        cfg = MamlConfig(backend=backend, first_order=first_order, inner_steps=2, inner_lr=0.1)
+        meta_forward(model, make_batch(tasks=2, size=16), cfg).loss.backward()
+        grads[backend] = grads_of(model)
+    for param, grad in grads["loop"].items():
+        if grad is not None:
+            torch.testing.assert_close(grads["vmap"][param], grad, rtol=1e-9, atol=1e-13, msg=param)

@@ -1,0 +1,52 @@
+"""Evaluation adaptation: no outer graph, and inductive batch norm does not leak across queries."""
+
+from __future__ import annotations
+
+import torch
+from maml_toys import TinyHyperNet, make_batch
+
+from metahyper.meta import MamlConfig, adapt, adapt_and_predict
+from metahyper.models.norm import MetaBatchNorm2d
+
+
+def _episode():
+    torch.manual_seed(0)
+    batch = make_batch(seed=4, tasks=1, query=4)
+    return TinyHyperNet().double(), batch.support_x[0], batch.support_y[0], batch.query_x[0]
+
+
+def _logits_with_other_queries_changed(bn_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    model, sx, sy, qx = _episode()
+    cfg = MamlConfig(bn_mode=bn_mode, inner_steps_eval=3, inner_lr=0.1)
+    changed = qx.clone()
+    changed[1:] = torch.randn_like(changed[1:]) * 3
+    return adapt_and_predict(model, sx, sy, qx, cfg)[0], adapt_and_predict(model, sx, sy, changed, cfg)[0]
+
+
+def test_inductive_query_logits_ignore_other_queries():
+    first, second = _logits_with_other_queries_changed("inductive")
+    torch.testing.assert_close(first, second, rtol=1e-12, atol=1e-14)
+
+
+def test_transductive_query_logits_depend_on_other_queries():
+    first, second = _logits_with_other_queries_changed("transductive")
+    assert not torch.allclose(first, second)
+
+
+def test_evaluation_builds_no_outer_graph_and_restores_norm_settings():
+    model, sx, sy, qx = _episode()
+    logits = adapt_and_predict(model, sx, sy, qx, MamlConfig(bn_mode="inductive"))
+    assert logits.shape == (len(qx), 3) and logits.grad_fn is None
+    assert all(p.grad is None for p in model.parameters())
+    norms = [m for m in model.modules() if isinstance(m, MetaBatchNorm2d)]
+    assert all(m.stat_source == "auto" and m.stat_rows is None for m in norms)
+
+
+def test_adapt_moves_inner_roles_only_and_uses_eval_steps():
+    model, sx, sy, _ = _episode()
+    cfg = MamlConfig(inner_steps_eval=0)
+    assert all(torch.equal(p, model.get_parameter(n)) for n, p in adapt(model, sx, sy, cfg).items())
+    params = adapt(model, sx, sy, MamlConfig(inner_steps_eval=2))
+    assert not torch.equal(params["emb1"], model.emb1)
+    assert not torch.equal(params["classifier.weight"], model.classifier.weight)
+    assert torch.equal(params["hyper"], model.hyper) and torch.equal(params["stem.weight"], model.stem.weight)

@@ -1,0 +1,119 @@
+"""Meta-training loop: resume after SIGKILL, atomic checkpoints, non-finite loss, lr schedule."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from maml_toys import FakeSampler, TinyHyperNet, to_float
+
+from metahyper.checkpoint import CheckpointError, load_checkpoint
+from metahyper.meta.maml import MamlConfig
+from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.train import MetaTrainConfig, NonFiniteLossError, lr_factor, meta_train
+
+SCRIPT = Path(__file__).parent / "meta_train_script.py"
+CFG = MetaTrainConfig(
+    iterations=4, meta_batch=2, checkpoint_every=2, diagnostics_every=2, maml=MamlConfig(inner_steps=1, inner_lr=0.1)
+)
+
+
+def _script(run_dir: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, str(SCRIPT), str(run_dir), *args], env=env)
+
+
+def _finish(proc: subprocess.Popen) -> None:
+    assert proc.wait(timeout=120) == 0
+
+
+def test_killed_run_resumes_bit_identically(tmp_path):
+    unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
+    reference = _script(unbroken)
+    victim = _script(killed, "--hang-at", "8")
+    deadline = time.monotonic() + 120
+    while not (killed / "hanging").exists():
+        assert victim.poll() is None and time.monotonic() < deadline, "the run to kill ended early"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert load_checkpoint(killed / "checkpoint.pt")["iteration"] == 6
+    assert [r["iteration"] for r in MetricsLog(killed / "metrics.jsonl").read()][-1] == 8
+    _finish(_script(killed, "--resume"))
+    _finish(reference)
+    final, expected = load_checkpoint(killed / "checkpoint.pt"), load_checkpoint(unbroken / "checkpoint.pt")
+    assert final["iteration"] == expected["iteration"] == 12
+    for name, tensor in expected["model"].items():
+        assert torch.equal(final["model"][name], tensor), name
+    assert str(final["optimizer"]) == str(expected["optimizer"]) and final["scheduler"] == expected["scheduler"]
+    assert MetricsLog(killed / "metrics.jsonl").read() == MetricsLog(unbroken / "metrics.jsonl").read()
+
+
+def _train(run_dir: Path, cfg: MetaTrainConfig = CFG, transform=None, **kw):
+    torch.manual_seed(0)
+    model = TinyHyperNet().double()
+    transform = transform or (lambda x, generator: to_float(x))
+    return model, meta_train(model, FakeSampler(seed=1), transform, cfg, run_dir, progress=False, **kw)
+
+
+def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
+    real_save, calls = torch.save, []
+
+    def save_then_crash(obj, handle):
+        calls.append(1)
+        if len(calls) == 2:
+            handle.write(b"partial checkpoint")
+            raise OSError("disk full")
+        real_save(obj, handle)
+
+    monkeypatch.setattr(torch, "save", save_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        _train(tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
+
+
+def test_non_finite_loss_names_iteration_and_keeps_checkpoint(tmp_path):
+    calls = []
+
+    def poisoned(x, generator):
+        calls.append(1)
+        return to_float(x) * (float("nan") if len(calls) == 5 else 1.0)  # iteration 3's support
+
+    with pytest.raises(NonFiniteLossError, match="iteration 3 .*last good checkpoint"):
+        _train(tmp_path, transform=poisoned)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["iteration"] == 2 and all(torch.isfinite(t).all() for t in state["model"].values())
+    assert [r["iteration"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()] == [1, 2]
+
+
+def test_resume_refuses_other_config_unless_forced(tmp_path):
+    _train(tmp_path)
+    with pytest.raises(FileExistsError, match="resume=True"):
+        _train(tmp_path)
+    longer = MetaTrainConfig(**{**CFG.__dict__, "iterations": 6})
+    with pytest.raises(CheckpointError, match="force=True"):
+        _train(tmp_path, longer, resume=True)
+    _, record = _train(tmp_path, longer, resume=True, force=True)
+    assert record["iteration"] == 6 and load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 6
+
+
+def test_log_records_diagnostics(tmp_path):
+    _train(tmp_path)
+    records = MetricsLog(tmp_path / "metrics.jsonl").read()
+    assert [r["iteration"] for r in records] == [1, 2, 3, 4]
+    assert "movement" not in records[0] and set(records[1]["norm_grad_ratio"]) == {"hypernet", "classifier"}
+    assert {"param/emb1", "param/classifier.weight"} <= set(records[1]["movement"])
+
+
+def test_lr_schedule_halves_every_period_down_to_floor():
+    factor = lr_factor(MetaTrainConfig())
+    assert [factor(i) for i in (0, 999, 1000, 2999, 3000, 4000, 10**6)] == [1, 1, 0.5, 0.25, 0.125, 0.1, 0.1]
+    with pytest.raises(ValueError, match="min_lr"):
+        MetaTrainConfig(min_lr=0.01)

@@ -1,0 +1,82 @@
+"""Checkpoints: round trip of every state, weights-only loading, config-hash guard."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from metahyper.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    restore_checkpoint,
+    resume_checkpoint,
+    save_checkpoint,
+)
+
+
+class Counter:
+    def __init__(self):
+        self.count = 0
+
+    def state_dict(self):
+        return {"count": torch.tensor(self.count)}
+
+    def load_state_dict(self, state):
+        self.count = int(state["count"])
+
+
+def _objects():
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    scheduler.step()
+    return model, optimizer, scheduler
+
+
+def test_round_trip_restores_model_optimizer_scheduler_and_rng(tmp_path):
+    model, optimizer, scheduler = _objects()
+    generator, counter = torch.Generator().manual_seed(3), Counter()
+    counter.count = 5
+    torch.manual_seed(11)
+    save_checkpoint(tmp_path / "c.pt", iteration=7, config_hash="abc", model=model, optimizer=optimizer,
+                    scheduler=scheduler, stateful={"gen": generator, "counter": counter})
+    expected_draw, expected_global = torch.rand(3, generator=generator), torch.rand(3)
+    fresh_model = nn.Linear(3, 2)
+    fresh_opt = torch.optim.Adam(fresh_model.parameters(), lr=0.1)
+    fresh_sched = torch.optim.lr_scheduler.StepLR(fresh_opt, 2)
+    fresh_gen, fresh_counter = torch.Generator(), Counter()
+    stateful = {"gen": fresh_gen, "counter": fresh_counter}
+    iteration = resume_checkpoint(tmp_path / "c.pt", resume=True, force=False, config_hash="abc", model=fresh_model,
+                                  optimizer=fresh_opt, scheduler=fresh_sched, stateful=stateful)
+    assert iteration == 7 and fresh_counter.count == 5
+    assert torch.equal(torch.rand(3, generator=fresh_gen), expected_draw)
+    assert torch.equal(torch.rand(3), expected_global)
+    assert torch.equal(fresh_model.weight, model.weight) and fresh_sched.state_dict() == scheduler.state_dict()
+    assert str(fresh_opt.state_dict()) == str(optimizer.state_dict())
+
+
+def test_guards(tmp_path):
+    model, _, _ = _objects()
+    save_checkpoint(tmp_path / "c.pt", iteration=1, config_hash="a" * 64, model=model)
+    with pytest.raises(CheckpointError, match="config hash aaaaaaaaaaaa.*bbbbbbbbbbbb.*force=True"):
+        load_checkpoint(tmp_path / "c.pt", config_hash="b" * 64)
+    assert load_checkpoint(tmp_path / "c.pt", config_hash="b" * 64, force=True)["iteration"] == 1
+    with pytest.raises(FileExistsError, match="resume=True"):
+        resume_checkpoint(tmp_path / "c.pt", resume=False, force=False, config_hash="a" * 64, model=model)
+    assert resume_checkpoint(tmp_path / "none.pt", resume=True, force=False, config_hash="a", model=model) == 0
+    with pytest.raises(CheckpointError, match="no state for 'gen'"):
+        restore_checkpoint(load_checkpoint(tmp_path / "c.pt"), model=model, stateful={"gen": torch.Generator()})
+    torch.save({"weights": torch.ones(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a metahyper checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_loading_is_weights_only(tmp_path):
+    torch.save({"format": 1, "payload": Counter()}, tmp_path / "evil.pt")
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        load_checkpoint(tmp_path / "evil.pt")
