@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from metahyper.data import ImageStore
+from metahyper.data.splits import split_info
 
 
 def dump(path: Path, obj, protocol: int = 4) -> Path:
@@ -37,3 +38,27 @@ def row_store(counts: list[int], side: int = 2) -> ImageStore:
 def decode_rows(images: torch.Tensor) -> torch.Tensor:
     """Inverse of ``row_store``: [..., 1, H, W] -> int64 rows [...]."""
     return images[..., 0, 0, 0].long() * 256 + images[..., 0, 0, 1].long()
+
+
+def write_miniimagenet_caches(root: Path, per_class: int, splits=("train", "val", "test"), seed: int = 0) -> Path:
+    """``mini-imagenet-cache-{train,validation,test}.pkl`` in ``root`` (the learn2learn format):
+    every class of each split with ``per_class`` random 84x84 RGB images. Returns ``root``."""
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        wnids = split_info("miniimagenet")[split]
+        images = rng.integers(0, 256, (len(wnids) * per_class, 84, 84, 3), dtype=np.uint8)
+        class_dict = {w: list(range(k * per_class, (k + 1) * per_class)) for k, w in enumerate(wnids)}
+        name = {"val": "validation"}.get(split, split)
+        dump(root / f"mini-imagenet-cache-{name}.pkl", {"image_data": images, "class_dict": class_dict})
+    return root
+
+
+def write_fc100_pickles(root: Path, per_class: int, splits=("train", "val", "test"), seed: int = 0) -> Path:
+    """``FC100_{train,val,test}.pickle`` in ``root`` (latin1-readable, protocol 2 as the
+    originals): every fine class of each split with ``per_class`` random 32x32 RGB images."""
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        fine = np.repeat(split_info("fc100")["fine_ids"][split], per_class)
+        data = rng.integers(0, 256, (len(fine), 32, 32, 3), dtype=np.uint8)
+        dump(root / f"FC100_{split}.pickle", {"data": data, "labels": fine.tolist()}, protocol=2)
+    return root

@@ -1,0 +1,246 @@
+"""The ``metahyper`` command: run benchmark suites, single stages, reports, data summaries, benchmarks.
+
+    metahyper run [SUITE] [--out DIR] [KEY=VALUE ...]      pretrain -> meta-train -> evaluate -> report
+    metahyper pretrain|meta-train|evaluate SUITE [RUN] [--out DIR] [KEY=VALUE ...]
+    metahyper report DIR                                   rebuild DIR's report from its run folders
+    metahyper data DATASET --root PATH [--split S]         print a summary of one split
+    metahyper bench NAME [ARGS ...]                        run benchmarks/speed/NAME.py
+
+SUITE is a name in ``benchmarks/suites/`` or a YAML path (a run folder's ``config.yaml`` is a
+one-run suite); RUN names one of its runs (needed when it has several). RUN is positional, not
+an option, because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are
+described in ``metahyper.suites``. Bad configs, unknown keys, bad values and missing data paths
+exit with status 2 and a message naming them, before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import textwrap
+from pathlib import Path
+from metahyper.checkpoint import CheckpointError
+from metahyper.config import ConfigError, load_yaml, parse_yaml
+from metahyper.meta.train import NonFiniteLossError
+from metahyper.suites import SUITES_DIR, SuiteConfig, known_suites, load_suite, suite_path
+
+BENCH_DIR = SUITES_DIR.parent / "speed"
+OVERRIDES_HELP = """\
+overrides (KEY=VALUE, the value read as YAML):
+  meta_train.iterations=50                   a run setting without "runs." applies to every run
+  runs.hyper_wrn10_1.model.options.variant=2 one run, by name
+  runs.0.seed=1                              one run, by position
+  runs.*.pretrain.epochs=1                   every run
+  data.root=/data/fc100                      where the source data lives
+  targets.*.root=/data/miniimagenet          every target's data folder
+  evaluation.shots=[1] evaluation.episodes=100 device=cpu
+  evaluation.baselines={nearest_centroid: {}}  a mapping is set whole (keys cannot be added one by one)
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout."""
+
+
+def _epilog() -> str:
+    """The shipped suites and the override forms."""
+    suites = textwrap.fill(f"suites: {', '.join(known_suites())}", 100, subsequent_indent="  ",
+                           break_on_hyphens=False)
+    return f"{suites}\n\n{OVERRIDES_HELP}"
+
+
+def _suite_args(parser: argparse.ArgumentParser, with_run: bool) -> None:
+    if with_run:
+        parser.add_argument("args", nargs="*", metavar="SUITE RUN KEY=VALUE",
+                            help="a suite name or YAML file, the run (when the suite has several), overrides")
+    else:
+        parser.add_argument("args", nargs="*", metavar="SUITE KEY=VALUE",
+                            help="a suite name or YAML file (default: smoke), then overrides")
+    parser.add_argument("--out", type=Path, help="output folder (default: runs/<suite name>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="metahyper", formatter_class=_Formatter,
+                                     description="Meta-learning benchmarks with hypernetwork-generated ResNets.",
+                                     epilog=_epilog())
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    helps = {"run": "run a whole suite: every run's stages, then the report",
+             "pretrain": "pretrain one run of a suite",
+             "meta-train": "meta-train one run of a suite (from its pretrained model; torchrun-able)",
+             "evaluate": "evaluate one meta-trained run of a suite, then rebuild the report"}
+    for name, text in helps.items():
+        sub = commands.add_parser(name, help=text, description=text, formatter_class=_Formatter,
+                                  epilog=_epilog())
+        _suite_args(sub, with_run=name != "run")
+        sub.set_defaults(handler=cmd_suite, parser=sub)
+    report = commands.add_parser("report", help="rebuild report.md/results.* and figures of a suite folder",
+                                 description="Rebuild a suite folder's report from its run folders.")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="a folder written by `metahyper run` (or one of its runs/<run> folders)")
+    report.set_defaults(handler=cmd_report, parser=report)
+    data = commands.add_parser("data", help="print a summary of one split of a data set",
+                               description="Load one split of a data set and print a summary.")
+    data.add_argument("dataset", metavar="DATASET", help="miniimagenet, fc100, omniglot, cifar10, cifar100, synthetic")
+    data.add_argument("--root", type=Path, help="the data folder (not needed for synthetic)")
+    data.add_argument("--split", default="train", help="train, val or test (default: train)")
+    data.add_argument("--image-size", type=int, help="resize to this square size")
+    data.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                      help="a reader option, e.g. family=target (synthetic), images_per_class=20")
+    data.set_defaults(handler=cmd_data, parser=data)
+    bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
+                                description=f"Run {BENCH_DIR}/NAME.py with the remaining arguments.")
+    bench.add_argument("name", metavar="NAME", help="benchmark name (a file in benchmarks/speed/)")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
+    bench.set_defaults(handler=cmd_bench, parser=bench)
+    return parser
+
+
+def split_suite_args(args: list[str], with_run: bool) -> tuple[str, str | None, list[str]]:
+    """(suite, run, overrides): items with ``=`` are overrides, the others SUITE then RUN."""
+    names = [a for a in args if "=" not in a]
+    expected = "SUITE RUN" if with_run else "one SUITE"
+    if len(names) > (2 if with_run else 1):
+        raise ConfigError(f"expected {expected} and KEY=VALUE overrides, got {names}")
+    names += [None] * (2 - len(names))
+    return names[0] or "smoke", names[1], [a for a in args if "=" in a]
+
+
+def default_out(ref: str, suite: SuiteConfig) -> Path:
+    """The suite folder a run folder's ``config.yaml`` belongs to, else ``runs/<suite name>``."""
+    path = suite_path(ref).resolve()
+    if path.name == "config.yaml" and path.parent.parent.name == "runs":
+        if (path.parents[2] / "suite.yaml").is_file():
+            return path.parents[2]
+    return Path("runs") / suite.name
+
+
+def world_size() -> int:
+    """Processes launched together (``torchrun`` sets WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def cmd_suite(args: argparse.Namespace) -> int:
+    """run / pretrain / meta-train / evaluate."""
+    from metahyper import runs  # imported here: `metahyper --help` stays fast
+
+    if world_size() > 1 and args.command != "meta-train":
+        raise ConfigError(f"`metahyper {args.command}` runs on one process; only `metahyper meta-train` runs "
+                          "under torchrun (pretrain and evaluate first/after on one process)")
+    ref, run, overrides = split_suite_args(args.args, with_run=args.command != "run")
+    if load_yaml(suite_path(ref)).get("kind") == "classify":
+        return run_classify(args, ref, overrides)
+    suite = load_suite(ref, overrides)
+    out = args.out or default_out(ref, suite)
+    selected = None
+    if args.command != "run":
+        if run is None and len(suite.runs) > 1:
+            raise ConfigError(f"suite {suite.name!r} has runs {', '.join(suite.runs)}: name one after the suite")
+        selected = [run or next(iter(suite.runs))]
+    stages = runs.STAGES if args.command == "run" else (args.command.replace("-", "_"),)
+    with distributed(args.command == "meta-train"):
+        written = runs.run_suite(suite, out, runs=selected, stages=stages)
+    if written:
+        print(f"report: {Path(out) / 'report.md'}")
+    return 0
+
+
+def run_classify(args: argparse.Namespace, ref: str, overrides: list[str]) -> int:
+    """``metahyper run`` of a classification suite (``kind: classify``)."""
+    from metahyper.classify.suite import load_classify_suite, run_classify_suite
+
+    if args.command != "run":
+        raise ConfigError(f"{ref} is a classification suite: it has no stages; use `metahyper run {ref}`")
+    path = suite_path(ref)
+    suite = load_classify_suite(path, overrides)
+    out = args.out or Path("runs") / suite.name
+    run_classify_suite(suite, out, where=str(path))
+    print(f"report: {Path(out) / 'report.md'}")
+    return 0
+
+
+class distributed:
+    """Initialise (and tear down) the torchrun process group when one is asked for."""
+
+    def __init__(self, wanted: bool):
+        self.active = wanted and world_size() > 1
+
+    def __enter__(self) -> None:
+        if self.active:
+            import torch
+            import torch.distributed as dist
+
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """report: rebuild a suite folder's report."""
+    from metahyper.runs import rebuild_report
+
+    folder = args.run_dir
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder")
+    if folder.resolve().parent.name == "runs" and (folder / "config.yaml").is_file():
+        folder = folder.resolve().parents[1]  # one run's folder: report its suite folder
+    for path in rebuild_report(folder):
+        print(path)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """data: load one split and print its summary."""
+    from metahyper.data import load_store
+
+    options = {}
+    for item in args.option:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {item!r} must look like KEY=VALUE")
+        options[key] = parse_yaml(text, f"--option {item}")
+    try:
+        store = load_store(args.dataset, args.root, args.split, image_size=args.image_size, **options)
+    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+        raise ConfigError(str(error).strip('"')) from None
+    print(store.summary())
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """bench: run benchmarks/speed/NAME.py as a script with the remaining arguments."""
+    script = BENCH_DIR / f"{args.name}.py"
+    if not script.is_file():
+        known = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+        raise ConfigError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'} (in {BENCH_DIR})")
+    sys.argv = [str(script), *args.rest]
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``metahyper`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, CheckpointError) as error:
+        args.parser.error(str(error))  # argparse style: usage, message, exit status 2
+    except NonFiniteLossError as error:  # names the iteration; the last good checkpoint is kept
+        print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{args.parser.prog}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

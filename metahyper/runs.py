@@ -1,0 +1,208 @@
+"""Runs and suites: pretrain -> meta-train -> evaluate, with artifacts, skipping and resume.
+
+Layout of a suite's output folder (``run_suite(suite, out)``)::
+
+    OUT/suite.yaml                         the suite as run (overrides applied, data roots resolved)
+    OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>.npz   fixed, hashed episode sets
+    OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
+    OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
+    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished
+    OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
+    OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
+    OUT/runs/<run>/evaluate/results.json   one result record per target x shot x method
+    OUT/report.md, results.csv, results.json, *.png   (``metahyper.eval.report.write_report``)
+
+A stage whose ``done.json`` holds the hash of its current config is skipped; an unfinished
+one resumes from its checkpoint (pretraining per epoch, meta-training per checkpoint). A folder
+written under a different config is refused up front rather than mixed. Every data root, data
+option, model, episode setting and baseline is checked before the first stage starts. What
+each stage does is ``metahyper.stages``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from metahyper.atomic import write_text_atomic
+from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
+from metahyper.data import ImageStore
+from metahyper.data.episodes import check_episode_args
+from metahyper.eval.records import collect_environment
+from metahyper.eval.report import write_report
+from metahyper.meta.distributed import world
+from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.train import METRICS_NAME
+from metahyper.stages import (RESULTS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor, device_description, log,
+                              resolve_device, stage_config, stage_dir)
+from metahyper.suites import SuiteConfig, resolve_data_paths
+
+MARKER, STAGE_CONFIG = "done.json", "config.yaml"
+
+
+# --- stage folders and markers ---------------------------------------------------------------------------
+
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The ``done.json`` of a stage folder, or None when the stage has not finished."""
+    path = folder / MARKER
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
+    """Whether the stage finished under its current config."""
+    marker = read_marker(stage_dir(out, run, stage))
+    return marker is not None and marker["config_hash"] == config_hash(stage_config(suite, run, stage))
+
+
+def check_stage_folder(suite: SuiteConfig, out: Path, run: str, stage: str) -> None:
+    """Refuse a stage folder written under another config (it would be mixed or skipped)."""
+    folder = stage_dir(out, run, stage)
+    if not (folder / STAGE_CONFIG).is_file():
+        return
+    old, new = config_hash(load_yaml(folder / STAGE_CONFIG)), config_hash(stage_config(suite, run, stage))
+    if old != new:
+        raise ConfigError(
+            f"{folder} holds the {stage} stage of run {run!r} under a different config (hash {old[:12]}, now "
+            f"{new[:12]}): the suite, its overrides or an earlier stage changed. Use a new --out folder, or delete "
+            f"{folder} (and the later stages of that run) to redo it."
+        )
+
+
+def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, started: float, device: torch.device) -> None:
+    """Write the ``done.json`` marker (atomically; the last file a stage writes)."""
+    marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(suite, run, stage)),
+              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "seconds": round(time.perf_counter() - started, 3), "device": device_description(device)}
+    write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
+
+
+
+# --- suites ----------------------------------------------------------------------------------------------
+
+
+def _checked(where: str, check: Callable[[], Any]) -> Any:
+    """Run ``check``; its ``ValueError`` becomes a ``ConfigError`` naming ``where``."""
+    try:
+        return check()
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, ImageStore]) -> None:
+    """Model, baselines and every episode setting of ``run`` fit the data (raises ``ConfigError``)."""
+    spec, ev, name = ws.suite.runs[run], ws.suite.evaluation, ws.suite.name
+    way, channels = spec.episodes.way, source.image_shape[0]
+    _checked(f"suite {name!r}: runs.{run}.episodes (data)",
+             lambda: check_episode_args(source, way, spec.episodes.shot, spec.episodes.query))
+    model = ws.model(run, channels)
+    for method, options in ev.baselines.items():
+        baseline_predictor(ws.suite, method, model, options)
+    checks = [("data.val_split", ws.validation(), spec.episodes.shot)] if ws.suite.data.val_split else []
+    checks += [(f"targets.{t}", store, shot) for t, store in targets.items() for shot in ev.shots]
+    for where, store, shot in checks:
+        if store.image_shape[0] != channels:
+            raise ConfigError(f"suite {name!r}: {where} has {store.image_shape[0]}-channel images, "
+                              f"the source {channels}")
+        _checked(f"suite {name!r}: {where} with runs.{run} ({way}-way {shot}-shot, query {ev.query})",
+                 lambda: check_episode_args(store, way, shot, ev.query))
+
+
+def check_suite(ws: Workspace, runs: list[str], stages: Iterable[str]) -> set[tuple[str, str]]:
+    """Everything that can be checked before work starts; returns the (run, stage) pairs to do."""
+    for run in runs:
+        for stage in STAGES:
+            check_stage_folder(ws.suite, ws.out, run, stage)
+    pending = {(run, stage) for run in runs for stage in stages if not is_done(ws.suite, ws.out, run, stage)}
+    for run, stage in sorted(pending):
+        before = STAGES[STAGES.index(stage) - 1] if stage != "pretrain" else None
+        if before and before not in stages and not is_done(ws.suite, ws.out, run, before):
+            raise ConfigError(f"run {run!r}: the {before} stage is not finished in {ws.out}; run "
+                              f"`metahyper {before.replace('_', '-')}` (or `metahyper run`) for it first")
+    if pending:
+        source = ws.source()
+        targets = {} if not any(s == "evaluate" for _, s in pending) else {
+            t: ws.store(f"targets.{t}", spec) for t, spec in ws.suite.targets.items()}
+        for run in runs:
+            check_run(ws, run, source, targets)
+    return pending
+
+
+def run_stage(ws: Workspace, run: str, stage: str, pending: bool) -> None:
+    """Run one stage into its folder (config copy first, marker last), or skip a finished one."""
+    prefix = f"[{ws.suite.name}] {run}: {stage.replace('_', '-')}"
+    if not pending:
+        log(f"{prefix} finished before, skipped")
+        return
+    log(f"{prefix} ...")
+    folder, started, rank0 = stage_dir(ws.out, run, stage), time.perf_counter(), world()[0] == 0
+    if rank0:
+        save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
+    STAGE_RUNNERS[stage](ws, run, folder)
+    if rank0:
+        finish_stage(folder, ws.suite, run, stage, started, ws.device)
+    log(f"{prefix} done in {time.perf_counter() - started:.1f} s")
+
+
+def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str] | None = None,
+              stages: Iterable[str] = STAGES, progress: bool | None = None) -> list[Path]:
+    """Run ``stages`` of ``runs`` (default: all) of ``suite`` into ``out``; returns the report
+    files when the evaluate stage ran (the report covers every evaluated run in ``out``).
+
+    Checks everything first (data roots, options, models, episode settings, stage folders);
+    finished stages are skipped, unfinished ones resume. ``progress`` defaults to "stderr is a
+    terminal".
+    """
+    suite, stages = resolve_data_paths(suite), [s for s in STAGES if s in set(stages)]
+    names = list(suite.runs) if runs is None else list(runs)
+    for name in names:
+        suite.only(name)  # raises naming the unknown run
+    ws = Workspace(suite, Path(out).resolve(), resolve_device(suite.device), progress)
+    pending = check_suite(ws, names, stages)
+    if world()[0] == 0:
+        if runs is None or not (ws.out / "suite.yaml").exists():
+            save_yaml(suite, ws.out / "suite.yaml")
+        for name in names:
+            save_yaml(suite.only(name), ws.out / "runs" / name / "config.yaml")
+    for name in names:
+        for stage in stages:
+            run_stage(ws, name, stage, (name, stage) in pending)
+    return rebuild_report(ws.out) if "evaluate" in stages and world()[0] == 0 else []
+
+
+# --- reports -------------------------------------------------------------------------------------------
+
+
+def run_names(suite_dir: Path) -> list[str]:
+    """Run folders of a suite output: in ``suite.yaml``'s order, then any others by name."""
+    runs = suite_dir / "runs"
+    folders = sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+    order = list(load_yaml(suite_dir / "suite.yaml").get("runs", {})) if (suite_dir / "suite.yaml").is_file() else []
+    return [n for n in order if n in folders] + [n for n in folders if n not in order]
+
+
+def rebuild_report(suite_dir: str | os.PathLike) -> list[Path]:
+    """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
+    folders (finished evaluations and meta-training metrics); returns the files written."""
+    suite_dir = Path(suite_dir)
+    records, metrics, devices = [], {}, []
+    for run in run_names(suite_dir):
+        folder = suite_dir / "runs" / run
+        marker = read_marker(folder / "evaluate")
+        if marker is not None:
+            records += json.loads((folder / "evaluate" / RESULTS).read_text(encoding="utf-8"))
+            devices.append(marker["device"])
+        if (folder / "meta_train" / METRICS_NAME).is_file():
+            metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
+    if not records:
+        raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report")
+    environment = collect_environment(", ".join(dict.fromkeys(devices)))
+    return write_report(records, suite_dir, metrics=metrics, environment=environment)

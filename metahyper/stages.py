@@ -1,0 +1,278 @@
+"""The three stages of a run and the live objects they share.
+
+``stage_config(suite, run, stage)`` is a stage's frozen config: what defines its artifacts,
+chained to the stage before it by hash. ``Workspace`` holds the resolved suite, the output
+folder, the device and the data stores loaded so far (each loaded once). ``STAGE_RUNNERS``
+maps a stage to the function that does its work inside its folder:
+
+* ``pretrain``: supervised pretraining on every class of the source split (``metahyper.meta.pretrain``);
+* ``meta_train``: MAML from the pretrained model, with a validation curve on the source
+  ``val_split`` when it is set (``metahyper.meta.train``);
+* ``evaluate``: the meta-trained model and each baseline (on the pretrained model) on the fixed
+  episode sets of every target and shot (``metahyper.eval.evaluate``) -> ``results.json``.
+
+Orchestration (skipping, markers, checks, reports) is ``metahyper.runs``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm import tqdm
+
+from metahyper.atomic import write_text_atomic
+from metahyper.checkpoint import load_checkpoint
+from metahyper.config import ConfigError, config_hash, to_dict
+from metahyper.data import EpisodeSampler, EpisodeSet, ImageStore, fixed_episodes, load_store, transforms
+from metahyper.eval.evaluate import Predictor, evaluate, maml_predictor
+from metahyper.eval.records import ResultRecord
+from metahyper.meta import baselines
+from metahyper.meta.distributed import world
+from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
+from metahyper.meta.train import CHECKPOINT_NAME, meta_train
+from metahyper.models import build_model, model_options
+from metahyper.models.roles import MetaModel
+from metahyper.suites import DataSpec, SuiteConfig
+
+STAGES = ("pretrain", "meta_train", "evaluate")
+RESULTS = "results.json"
+BASELINE_FACTORIES = {
+    "nearest_centroid": baselines.nearest_centroid_predictor,
+    "linear_head": baselines.linear_head_predictor,
+    "logistic_regression": baselines.logistic_regression_predictor,
+}
+
+
+def log(message: str) -> None:
+    """A status line on stderr that does not break progress bars."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> this rank's CUDA device when available, else CPU; other names as given."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def device_description(device: torch.device) -> str:
+    """What reports print as the device."""
+    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else str(device)
+
+
+def domain_name(spec: DataSpec) -> str:
+    """The source domain's name in reports: the data set (and synthetic family)."""
+    return f"{spec.dataset}-{spec.family}" if spec.family else spec.dataset
+
+
+def test_transform(channels: int) -> transforms.Compose:
+    """uint8 -> float in [0, 1] -> per channel (x - 0.5) / 0.25."""
+    return transforms.Compose([transforms.ToFloat(), transforms.Normalize([0.5] * channels, [0.25] * channels)])
+
+
+def train_transform(channels: int, augment: bool) -> transforms.Compose:
+    """``test_transform``, after pad-4 random crops and horizontal flips when ``augment``."""
+    steps = [transforms.RandomPadCrop(4), transforms.RandomHFlip()] if augment else []
+    return transforms.Compose(steps + test_transform(channels).steps)
+
+
+# --- stage configs, folders and markers -------------------------------------------------------------
+
+
+def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
+    """The frozen config of one stage; it names the hash of the stage before it."""
+    spec, ev = suite.runs[run], suite.evaluation
+    if stage == "pretrain":
+        data = {k: v for k, v in to_dict(suite.data).items() if k != "val_split"}
+        return to_dict({"stage": stage, "run": run, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
+                        "data": data, "pretrain": spec.pretrain})
+    before = config_hash(stage_config(suite, run, STAGES[STAGES.index(stage) - 1]))
+    if stage == "meta_train":
+        validation = {"split": suite.data.val_split, "episodes": ev.val_episodes, "query": ev.query, "seed": ev.seed,
+                      "bn_mode": ev.bn_mode} if suite.data.val_split else None
+        return to_dict({"stage": stage, "run": run, "after": before, "episodes": spec.episodes,
+                        "meta_train": spec.meta_train, "validation": validation})
+    return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
+                    "targets": suite.targets, "evaluation": ev})
+
+
+def stage_dir(out: Path, run: str, stage: str) -> Path:
+    """The folder of one stage of one run in a suite folder."""
+    return out / "runs" / run / stage
+
+
+# --- the live objects a suite needs ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Workspace:
+    """A resolved suite, its output folder and device, and the data stores loaded so far."""
+
+    suite: SuiteConfig
+    out: Path
+    device: torch.device
+    progress: bool | None = None
+    stores: dict[str, ImageStore] = dataclasses.field(default_factory=dict)
+
+    def store(self, where: str, spec: DataSpec) -> ImageStore:
+        """Load (once) the store of ``spec``; ``where`` names the config field in errors."""
+        key = config_hash(spec)
+        if key not in self.stores:
+            try:
+                self.stores[key] = load_store(spec.dataset, spec.root, spec.split, **spec.reader_options())
+            except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+                raise ConfigError(f"suite {self.suite.name!r}: {where}: {error}") from None
+        return self.stores[key]
+
+    def source(self) -> ImageStore:
+        """The source split (pretraining and meta-training)."""
+        return self.store("data", self.suite.data)
+
+    def validation(self) -> ImageStore | None:
+        """The source ``val_split`` (validation during meta-training), or None."""
+        data = self.suite.data
+        if not data.val_split:
+            return None
+        return self.store("data.val_split", dataclasses.replace(data, split=data.val_split))
+
+    def model(self, run: str, channels: int, weights: tuple[str, str] | None = None) -> MetaModel:
+        """Build run ``run``'s model on the device: seeded by the run's seed, or with the
+        weights of ``weights = (stage, file)`` of that run (checked against the stage's hash)."""
+        spec, where = self.suite.runs[run], f"suite {self.suite.name!r}: runs.{run}.model"
+        if spec.model.options.get("in_channels", channels) != channels:
+            raise ConfigError(f"{where}.options.in_channels={spec.model.options['in_channels']}, but the images "
+                              f"have {channels} channel(s)")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            try:
+                fits = {"in_channels": channels} if "in_channels" in model_options(spec.model.name) else {}
+                model = build_model(spec.model.name, spec.episodes.way, **{**spec.model.options, **fits})
+            except (ValueError, TypeError) as error:
+                raise ConfigError(f"{where}: {error}") from None
+        if weights is not None:
+            stage, name = weights
+            digest = config_hash(stage_config(self.suite, run, stage))
+            state = load_checkpoint(stage_dir(self.out, run, stage) / name, config_hash=digest)
+            model.load_state_dict(state["model"])
+        return model.to(self.device)
+
+
+# --- the stages ----------------------------------------------------------------------------------------
+
+
+def run_pretrain(ws: Workspace, run: str, folder: Path) -> None:
+    """Supervised pretraining on every class of the source split (resumes per epoch)."""
+    spec, store = ws.suite.runs[run], ws.source()
+    model = ws.model(run, store.image_shape[0])
+    pretrain(model, store.images, store.labels, train_transform(store.image_shape[0], spec.augment), spec.pretrain,
+             folder, resume=True, config_hash=config_hash(stage_config(ws.suite, run, "pretrain")),
+             progress=ws.progress)
+
+
+def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, float]] | None:
+    """Scores MAML on fixed episodes of the source ``val_split`` (None without one)."""
+    store, ev, spec = ws.validation(), ws.suite.evaluation, ws.suite.runs[run]
+    if store is None:
+        return None
+    episodes = fixed_episodes(store, spec.episodes.way, spec.episodes.shot, ev.query, ev.val_episodes, ev.seed,
+                              split_name=ws.suite.data.val_split)
+    transform = test_transform(store.image_shape[0])
+
+    def validate(model: MetaModel, iteration: int) -> dict[str, float]:
+        """Mean accuracy and CI half width on the validation episodes."""
+        predictor = maml_predictor(model, spec.meta_train.maml, bn_mode=ev.bn_mode)
+        result = evaluate(predictor, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks, progress=False)
+        return {"accuracy": result.mean, "ci95": result.ci95}
+
+    return validate
+
+
+def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
+    """MAML from the pretrained model (resumes from ``checkpoint.pt``)."""
+    spec, store = ws.suite.runs[run], ws.source()
+    episodes = spec.episodes
+    model = ws.model(run, store.image_shape[0], ("pretrain", PRETRAINED_NAME))
+    sampler = EpisodeSampler(store, episodes.way, episodes.shot, episodes.query, episodes.seed,
+                             split_name=ws.suite.data.split)
+    meta_train(model, sampler, train_transform(store.image_shape[0], False), spec.meta_train, folder,
+               validate=validator(ws, run), resume=True,
+               config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress)
+
+
+def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: int) -> EpisodeSet:
+    """The fixed episodes of ``target`` at ``way``/``shot``: loaded from ``OUT/episodes/`` when
+    there (and drawn from this very store), else drawn and saved there for every later run."""
+    ev, split = ws.suite.evaluation, ws.suite.targets[target].split
+    path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}.npz"
+    if path.is_file():
+        episodes = EpisodeSet.load(path)
+        if episodes.store_fingerprint != store.fingerprint():
+            raise ConfigError(f"{path} was drawn from other data than targets.{target} now holds; delete it "
+                              "(and the evaluate stages that used it) or use a new --out folder")
+        return episodes
+    episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=split)
+    if world()[0] == 0:
+        episodes.save(path)
+    return episodes
+
+
+def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
+    """Report name -> predictor: the meta-trained model (``run``) and each baseline on the
+    pretrained model (``run+method``)."""
+    spec, ev = ws.suite.runs[run], ws.suite.evaluation
+    model = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME))
+    found = {run: maml_predictor(model, spec.meta_train.maml, bn_mode=ev.bn_mode)}
+    if ev.baselines:
+        pretrained = ws.model(run, channels, ("pretrain", PRETRAINED_NAME))
+        for method, options in ev.baselines.items():
+            found[f"{run}+{method}"] = baseline_predictor(ws.suite, method, pretrained, options)
+    return found
+
+
+def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any]) -> Predictor:
+    """A baseline's predictor (BN mode: the suite's, unless ``options`` name one, e.g.
+    ``running``); bad options raise ``ConfigError`` naming the field."""
+    try:
+        return BASELINE_FACTORIES[method](model, **{"bn_mode": suite.evaluation.bn_mode, **options})
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"suite {suite.name!r}: evaluation.baselines.{method}: {error}") from None
+
+
+def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
+    """Every predictor on the fixed episodes of every target and shot -> ``results.json``."""
+    spec, ev = ws.suite.runs[run], ws.suite.evaluation
+    records = []
+    for target, target_spec in ws.suite.targets.items():
+        store = ws.store(f"targets.{target}", target_spec)
+        transform = test_transform(store.image_shape[0])
+        found = predictors(ws, run, store.image_shape[0])
+        for shot in ev.shots:
+            episodes = episode_set(ws, target, store, spec.episodes.way, shot)
+            for name, predictor in found.items():
+                log(f"  {name} on {target}, {episodes.way}-way {shot}-shot, {len(episodes)} episodes")
+                result = evaluate(predictor, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
+                                  progress=ws.progress)
+                records.append(make_record(ws.suite, run, name, target, result))
+    write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
+
+
+def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: Any) -> ResultRecord:
+    """The report record of ``result`` (an ``EvalResult`` with ``evaluate``'s metadata)."""
+    compare = suite.runs[run].compare_with
+    method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
+    info = result.metadata
+    config = {"run": to_dict(suite.only(run)), "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
+    return ResultRecord(model=name, source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
+                        bn_mode=info["bn_mode"], per_episode=result.per_episode, episodes_hash=info["episodes_hash"],
+                        seed=suite.runs[run].seed, config=config, baseline=f"{compare}{method}" if compare else None)
+
+
+STAGE_RUNNERS = {"pretrain": run_pretrain, "meta_train": run_meta_train, "evaluate": run_evaluate}

@@ -1,0 +1,311 @@
+"""Benchmark suite configs: what to train, on which data, and how to evaluate it.
+
+A suite (``benchmarks/suites/*.yaml``) is a source domain (``data``), target domains
+(``targets``, by name), runs (``runs``, by name: a model with its pretraining, MAML and
+training-episode settings) and the evaluation settings shared by every run. Everything is a
+frozen dataclass built with ``metahyper.config.from_dict``, so unknown keys and bad values fail
+with messages naming the file and the dotted key.
+
+Overrides (``load_suite(ref, overrides)``, the ``metahyper`` command line) are ``key.sub=value``
+with the value parsed as YAML, plus three conveniences on top of ``config.apply_overrides``:
+
+* ``runs.*.meta_train.iterations=5`` and ``targets.*.root=/data`` set a key in every entry;
+* a number picks the n-th entry of a named mapping: ``runs.0.model.name=hyper_resnet12``;
+* a key that starts with a run setting (``model``, ``pretrain``, ``meta_train``, ``episodes``,
+  ``seed``, ``compare_with``, ``augment``) applies to every run: ``meta_train.iterations=5``.
+
+Data roots may name environment variables (``${METAHYPER_DATA}/omniglot``); ``check_data_paths``
+expands them and checks every folder before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from metahyper.data.sources import DATASETS
+from metahyper.meta.maml import BN_MODES
+from metahyper.meta.pretrain import PretrainConfig
+from metahyper.meta.train import MetaTrainConfig
+
+SUITES_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
+BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """One split of a data set, as ``metahyper.data.load_store`` reads it.
+
+    ``root`` may hold ``$VAR``/``${VAR}`` (expanded by ``check_data_paths``); unused for
+    ``synthetic``. ``image_size`` resizes once at load time. ``family``, ``num_classes`` and
+    ``seed`` are synthetic-only; ``images_per_class`` is the generated count for synthetic data
+    and the expected count for real data; ``options`` holds other reader options (Omniglot
+    ``alphabets``, ``rotations``). Options a reader does not take are refused up front.
+    """
+
+    dataset: str
+    root: str | None = None
+    split: str = "test"
+    image_size: int | None = None
+    family: str | None = None
+    num_classes: int | None = None
+    images_per_class: int | None = None
+    seed: int | None = None
+    cache_dir: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def reader_options(self) -> dict[str, Any]:
+        """The keyword options for ``load_store`` beyond dataset, root and split."""
+        named = {k: getattr(self, k) for k in ("image_size", "family", "num_classes", "images_per_class", "seed",
+                                               "cache_dir")}
+        return {**{k: v for k, v in named.items() if v is not None}, **self.options}
+
+
+@dataclass(frozen=True)
+class SourceSpec(DataSpec):
+    """The source domain: ``split`` (default train) for pretraining and meta-training;
+    ``val_split`` (optional) for the validation curve during meta-training."""
+
+    split: str = "train"
+    val_split: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model name and its options (``metahyper.models.build_model``)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """Meta-training episodes: ``way``-way ``shot``-shot with ``query`` queries per class.
+    A run is evaluated at its training ``way`` (its meta-learned head has that many outputs)."""
+
+    way: int = 5
+    shot: int = 1
+    query: int = 15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, least in (("way", 2), ("shot", 1), ("query", 1)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One model through pretrain -> meta-train -> evaluate.
+
+    ``seed`` seeds the model's initialisation and is the seed reported with its results.
+    ``compare_with`` names the plain run this one is paired with in the report (default: a
+    run named ``hyper_X`` pairs with ``X``; a name without such a run leaves a note).
+    ``augment`` adds pad-4 crops and flips in pretraining.
+    """
+
+    model: ModelSpec
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    meta_train: MetaTrainConfig = field(default_factory=MetaTrainConfig)
+    episodes: EpisodeSpec = field(default_factory=EpisodeSpec)
+    seed: int = 0
+    compare_with: str | None = None
+    augment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pretrain.way != self.episodes.way:
+            raise ValueError(f"pretrain.way={self.pretrain.way} must equal episodes.way={self.episodes.way} "
+                             "(pretraining ends with a head of that many outputs)")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Evaluation on fixed episode sets of every target, at each run's way and each shot.
+
+    ``bn_mode`` (transductive | inductive) applies to MAML and the baselines; it overrides
+    ``meta_train.maml.bn_mode``. ``baselines`` maps a method (``BASELINES``) to its options
+    (see ``metahyper.meta.baselines``); they use each run's pretrained model.
+    ``val_episodes`` validation episodes of the source ``val_split`` are scored every
+    ``meta_train.validate_every`` iterations.
+    """
+
+    shots: tuple[int, ...] = (1, 5)
+    query: int = 15
+    episodes: int = 600
+    seed: int = 0
+    bn_mode: str = "transductive"
+    batch_tasks: int = 16
+    val_episodes: int = 100
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.shots or min(self.shots) < 1 or len(set(self.shots)) != len(self.shots):
+            raise ValueError(f"shots must be a non-empty list of distinct integers >= 1, got {list(self.shots)}")
+        for name, least in (("query", 1), ("episodes", 2), ("batch_tasks", 1), ("val_episodes", 2)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        if self.bn_mode not in BN_MODES:
+            raise ValueError(f"bn_mode must be one of {list(BN_MODES)}, got {self.bn_mode!r}")
+        unknown = sorted(set(self.baselines) - set(BASELINES))
+        if unknown:
+            raise ValueError(f"baselines: unknown method {unknown[0]!r}; known: {', '.join(BASELINES)}")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """A suite: a source domain, named targets, named runs, shared evaluation settings.
+
+    ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``kind`` tells
+    these suites from classification suites (``kind: classify``, ``metahyper.classify.suite``).
+    """
+
+    name: str
+    data: SourceSpec
+    targets: dict[str, DataSpec]
+    runs: dict[str, RunSpec]
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    device: str = "auto"
+    kind: Literal["meta"] = "meta"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for kind in ("targets", "runs"):
+            entries = getattr(self, kind)
+            if not entries:
+                raise ValueError(f"{kind} must name at least one entry")
+            bad = [name for name in entries if not _NAME.match(name)]
+            if bad:
+                raise ValueError(f"{kind}: name {bad[0]!r} must be letters, digits and _.+- (it names a folder)")
+
+    def only(self, run: str) -> "SuiteConfig":
+        """This suite with the single run ``run`` (a run's own config, as saved in its folder)."""
+        if run not in self.runs:
+            raise ConfigError(f"suite {self.name!r} has no run {run!r}; its runs: {', '.join(self.runs)}")
+        return dataclasses.replace(self, runs={run: self.runs[run]})
+
+
+RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))
+
+
+# --- finding and loading suites -----------------------------------------------------------------
+
+
+def known_suites() -> list[str]:
+    """Names of the suites shipped in ``benchmarks/suites/``."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+
+
+def suite_path(ref: str | os.PathLike) -> Path:
+    """A suite name (``smoke``) or a YAML path -> the file; raises ``ConfigError`` if absent."""
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"suite file {path} does not exist")
+        return path
+    named = SUITES_DIR / f"{ref}.yaml"
+    if not named.is_file():
+        raise ConfigError(f"unknown suite {str(ref)!r}: not a file, and not one of {', '.join(known_suites())} "
+                          f"(in {SUITES_DIR})")
+    return named
+
+
+def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteConfig:
+    """Load a suite by name or path, apply ``overrides`` (module docstring), validate it."""
+    path = suite_path(ref)
+    suite = from_dict(SuiteConfig, load_yaml(path), where=f"suite {path}")
+    overrides = list(overrides)
+    if not overrides:
+        return suite
+    data = to_dict(suite)
+    expanded = [item for override in overrides for item in expand_override(data, override)]
+    where = f"suite {suite.name!r} ({path}) with overrides"
+    return from_dict(SuiteConfig, apply_overrides(data, expanded, where), where=where)
+
+
+def expand_override(data: dict[str, Any], override: str) -> list[str]:
+    """``override`` rewritten for ``apply_overrides``: ``*`` and indices expanded, run keys
+    prefixed with ``runs.*``. Unresolvable keys are left for ``apply_overrides`` to report."""
+    key, sep, value = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        return [override]
+    if parts[0] in RUN_FIELDS and parts[0] not in data:
+        parts = ["runs", "*", *parts]
+    paths: list[tuple[list[str], Any]] = [([], data)]
+    for part in parts:
+        step = []
+        for prefix, node in paths:
+            keys = [part]
+            if isinstance(node, dict) and part not in node:
+                if part == "*":
+                    keys = list(node)
+                elif part.isdigit() and int(part) < len(node):
+                    keys = [list(node)[int(part)]]
+            for k in keys:
+                step.append(([*prefix, k], node.get(k) if isinstance(node, dict) else None))
+        if not step:
+            raise ConfigError(f"override {override!r}: {'.'.join(parts)} matches nothing (the mapping is empty)")
+        paths = step
+    return [f"{'.'.join(prefix)}={value}" for prefix, _ in paths]
+
+
+# --- checks before any work ----------------------------------------------------------------------
+
+
+def data_specs(suite: SuiteConfig) -> dict[str, DataSpec]:
+    """Every data spec of the suite by its dotted field: ``data`` and ``targets.<name>``."""
+    return {"data": suite.data, **{f"targets.{name}": spec for name, spec in suite.targets.items()}}
+
+
+def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
+    """``spec.root`` with environment variables expanded, checked to be a folder (None for
+    synthetic data). Errors name the suite, the field and the path."""
+    if spec.dataset == "synthetic":
+        return None
+    field_name = f"{where}.root"
+    hint = f"pass it as an override: {field_name}=/path/to/{spec.dataset}"
+    if not spec.root:
+        raise ConfigError(f"suite {suite.name!r}: {field_name} is not set; {spec.dataset} needs its data folder; "
+                          f"{hint}")
+    expanded = os.path.expandvars(os.path.expanduser(spec.root))
+    unset = re.findall(r"\$\{?(\w+)\}?", expanded)
+    if unset:
+        raise ConfigError(f"suite {suite.name!r}: {field_name} = {spec.root!r} uses environment variable "
+                          f"{unset[0]}, which is not set; set it, or {hint}")
+    path = Path(expanded).resolve()
+    if not path.is_dir():
+        problem = "is a file, not a folder" if path.exists() else "does not exist"
+        raise ConfigError(f"suite {suite.name!r}: {field_name} = {str(path)!r} {problem}; {hint}")
+    return path
+
+
+def check_data_options(where: str, spec: DataSpec) -> None:
+    """Refuse an unknown data set or an option its reader does not take, naming the field."""
+    if spec.dataset not in DATASETS:
+        raise ConfigError(f"{where}.dataset: unknown data set {spec.dataset!r}; known: {', '.join(DATASETS.names())}")
+    params = inspect.signature(DATASETS.get(spec.dataset)).parameters
+    accepted = [name for name in params if name not in ("root", "split")]
+    for option in spec.reader_options():
+        if option not in accepted:
+            key = option if option in DataSpec.__dataclass_fields__ else f"options.{option}"
+            raise ConfigError(f"{where}.{key}: data set {spec.dataset!r} takes no option {option!r} "
+                              f"(its options: {', '.join(accepted)})")
+
+
+def resolve_data_paths(suite: SuiteConfig) -> SuiteConfig:
+    """The suite with every data root expanded and checked (see ``resolve_root``) and every
+    data option checked; raises ``ConfigError`` before any work starts."""
+    resolved = {}
+    for where, spec in data_specs(suite).items():
+        check_data_options(where, spec)
+        root = resolve_root(suite, where, spec)
+        resolved[where] = dataclasses.replace(spec, root=None if root is None else str(root))
+    targets = {name: resolved[f"targets.{name}"] for name in suite.targets}
+    return dataclasses.replace(suite, data=resolved["data"], targets=targets)
