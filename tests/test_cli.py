@@ -16,15 +16,6 @@ from metahyper import cli
 from metahyper.suites import SUITES_DIR
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run best on one thread (and do not fight parallel test workers for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _main(capsys, *argv: str) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of ``metahyper argv``."""
     try:

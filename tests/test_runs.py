@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-import torch
 from data.helpers import write_fc100_pickles, write_miniimagenet_caches
 from tiny_suites import SMOKE, paper
 
@@ -19,15 +17,6 @@ from metahyper.suites import load_suite
 
 REPORT_FILES = ("report.md", "results.csv", "results.json", "val_curves.png", "movement.png", "norm_ratio.png")
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run best on one thread (and do not fight parallel test workers for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _stage_files(out: Path) -> dict[str, tuple[int, str]]:
@@ -152,17 +141,9 @@ def test_table8_runs_end_to_end_on_tiny_fc100_and_miniimagenet_pickles(tmp_path)
     _check_table(tmp_path / "out", ["wrn16_4", "hyper_wrn16_4", "wrn28_4", "hyper_wrn28_4"])
 
 
-def _omniglot_root() -> Path | None:
-    candidates = [Path(os.environ["METAHYPER_DATA"]) / "omniglot"] if os.environ.get("METAHYPER_DATA") else []
-    candidates.append(REPO.parent / "shared" / "data" / "omniglot")
-    return next((c for c in candidates if (c / "images_background_small1.zip").is_file()), None)
-
-
 @pytest.mark.realdata
-def test_omniglot_suite_runs_on_the_real_archives(tmp_path):
-    root = _omniglot_root()
-    if root is None:
-        pytest.skip("real Omniglot archives not found (set METAHYPER_DATA)")
+def test_omniglot_suite_runs_on_the_real_archives(tmp_path, omniglot_dir):
+    root = omniglot_dir
     overrides = [*paper(root, root, per_class=20, query=2), "data.image_size=28", "targets.*.image_size=28"]
     run_suite(load_suite("omniglot-cross-alphabet", overrides), tmp_path, progress=False)
     _check_table(tmp_path, ["conv4-5way", "hyper_conv4-5way", "conv4-20way", "hyper_conv4-20way"])

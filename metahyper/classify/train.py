@@ -51,7 +51,7 @@ from metahyper.data.stores import ImageStore
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.meta.train import NonFiniteLossError
 from metahyper.models.bayesian import BayesianHyperModel
-from metahyper.models.hyperize import generated_convs, output_norm_penalty, record_kernels
+from metahyper.models.hyperize import output_norm_penalty, record_kernels
 from metahyper.models.roles import MetaModel, ParamRole
 
 CHECKPOINT_NAME = "checkpoint.pt"
