@@ -49,7 +49,7 @@ def resolve_backend(backend: str) -> str:
     """``auto`` -> ``loop``, on every device.
 
     Measured on CPU (benchmarks/speed/maml.py) the loop runs at the peers' speed and vmap
-    1.15-1.35x slower. No GPU was available when this was written, so the loop is the GPU
+    1.15-1.35x slower with ~3x the memory (second order). No GPU was available when this was written, so the loop is the GPU
     default too until a GPU measurement shows vmap winning there.
     """
     if backend not in BACKENDS:
