@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from metahyper.data.episodes import TaskBatch
 from metahyper.meta.maml import MamlConfig, meta_backward
+from metahyper.meta.peers import higher_maml, learn2learn_maml
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import ParamRole
 
@@ -77,30 +78,11 @@ def metahyper_step(backend: str, roles: tuple[str, ...] | None) -> Step:
 
 
 def learn2learn_step(model, batch: TaskBatch, first_order: bool) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import learn2learn as l2l
-    maml = l2l.algorithms.MAML(model, lr=LR, first_order=first_order)
-    with norm_statistics(model, "batch"):
-        for t in range(TASKS):
-            learner = maml.clone()
-            for _ in range(STEPS):
-                learner.adapt(F.cross_entropy(learner(batch.support_x[t]), batch.support_y[t]))
-            (F.cross_entropy(learner(batch.query_x[t]), batch.query_y[t]) / TASKS).backward()
+    learn2learn_maml(model, batch, STEPS, LR, first_order)
 
 
 def higher_step(model, batch: TaskBatch, first_order: bool) -> None:
-    import higher
-
-    callback = (lambda grads: [g.detach() for g in grads]) if first_order else None
-    with norm_statistics(model, "batch"):
-        for t in range(TASKS):
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            with higher.innerloop_ctx(model, opt, copy_initial_weights=False) as (fmodel, diffopt):
-                for _ in range(STEPS):
-                    loss = F.cross_entropy(fmodel(batch.support_x[t]), batch.support_y[t])
-                    diffopt.step(loss, grad_callback=callback)
-                (F.cross_entropy(fmodel(batch.query_x[t]), batch.query_y[t]) / TASKS).backward()
+    higher_maml(model, batch, STEPS, LR, first_order)
 
 
 def available_peers() -> dict[str, Step]:

@@ -6,12 +6,11 @@ import warnings
 
 import pytest
 import torch
-import torch.nn.functional as F
 from maml_toys import TinyConvNet, grads_of, make_batch
 
 from metahyper.data.episodes import TaskBatch
 from metahyper.meta import MamlConfig, inner_loop, meta_loss
-from metahyper.models.norm import norm_statistics
+from metahyper.meta.peers import higher_maml, learn2learn_maml
 
 pytestmark = pytest.mark.peers
 STEPS, LR = 3, 0.4
@@ -36,36 +35,18 @@ def _ours(batch: TaskBatch, first_order: bool) -> tuple[dict, list[list[torch.Te
 
 
 def _higher(batch: TaskBatch, first_order: bool) -> tuple[dict, list[list[torch.Tensor]]]:
-    higher = pytest.importorskip("higher")
+    pytest.importorskip("higher")
     model = _model()
-    tasks, adapted = len(batch.support_x), []
-    callback = (lambda grads: [g.detach() for g in grads]) if first_order else None
-    with norm_statistics(model, "batch"):
-        for t in range(tasks):
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            with higher.innerloop_ctx(model, opt, copy_initial_weights=False) as (fmodel, diffopt):
-                for _ in range(STEPS):
-                    loss = F.cross_entropy(fmodel(batch.support_x[t]), batch.support_y[t])
-                    diffopt.step(loss, grad_callback=callback)
-                (F.cross_entropy(fmodel(batch.query_x[t]), batch.query_y[t]) / tasks).backward()
-                adapted.append([p.detach() for p in fmodel.parameters()])
+    adapted = higher_maml(model, batch, STEPS, LR, first_order)
     return grads_of(model), adapted
 
 
 def _learn2learn(batch: TaskBatch, first_order: bool) -> tuple[dict, list[list[torch.Tensor]]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        l2l = pytest.importorskip("learn2learn")
+        pytest.importorskip("learn2learn")
     model = _model()
-    maml = l2l.algorithms.MAML(model, lr=LR, first_order=first_order)
-    tasks, adapted = len(batch.support_x), []
-    with norm_statistics(model, "batch"):
-        for t in range(tasks):
-            learner = maml.clone()
-            for _ in range(STEPS):
-                learner.adapt(F.cross_entropy(learner(batch.support_x[t]), batch.support_y[t]))
-            (F.cross_entropy(learner(batch.query_x[t]), batch.query_y[t]) / tasks).backward()
-            adapted.append([p.detach() for p in learner.parameters()])
+    adapted = learn2learn_maml(model, batch, STEPS, LR, first_order)
     return grads_of(model), adapted
 
 
