@@ -136,9 +136,10 @@ def cmd_suite(args: argparse.Namespace) -> int:
     out = args.out or default_out(ref, suite)
     selected = None
     if args.command != "run":
-        if run is None and len(suite.runs) > 1:
-            raise ConfigError(f"suite {suite.name!r} has runs {', '.join(suite.runs)}: name one after the suite")
-        selected = [run or next(iter(suite.runs))]
+        if run is None and len(suite.run_groups()) > 1:
+            raise ConfigError(f"suite {suite.name!r} has runs {', '.join(suite.run_groups())}: name one after the "
+                              "suite")
+        selected = [run or suite.run_groups()[0]]
     stages = runs.STAGES if args.command == "run" else (args.command.replace("-", "_"),)
     with distributed(args.command == "meta-train"):
         written = runs.run_suite(suite, out, runs=selected, stages=stages)

@@ -156,15 +156,14 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
               stages: Iterable[str] = STAGES, progress: bool | None = None) -> list[Path]:
     """Run ``stages`` of ``runs`` (default: all) of ``suite`` into ``out``; returns the report
     files when the evaluate stage ran (the report covers every evaluated run in ``out``).
+    A run name of a seeded run (``metahyper.suites.expand_seeds``) stands for all its seeds.
 
     Checks everything first (data roots, options, models, episode settings, stage folders);
     finished stages are skipped, unfinished ones resume. ``progress`` defaults to "stderr is a
     terminal".
     """
     suite, stages = resolve_data_paths(suite), [s for s in STAGES if s in set(stages)]
-    names = list(suite.runs) if runs is None else list(runs)
-    for name in names:
-        suite.only(name)  # raises naming the unknown run
+    names = list(suite.runs) if runs is None else [run for name in runs for run in suite.select(name)]
     ws = Workspace(suite, Path(out).resolve(), resolve_device(suite.device), progress)
     pending = check_suite(ws, names, stages)
     if world()[0] == 0:

@@ -265,12 +265,14 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
 
 
 def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: Any) -> ResultRecord:
-    """The report record of ``result`` (an ``EvalResult`` with ``evaluate``'s metadata)."""
-    compare = suite.runs[run].compare_with
+    """The report record of ``result`` (an ``EvalResult`` with ``evaluate``'s metadata); a
+    seeded run's records carry its name without the seed suffix, and the seed."""
+    spec = suite.runs[run]
+    compare, label = spec.compare_with, spec.report_name or run  # one name for every seed of a run
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
     config = {"run": to_dict(suite.only(run)), "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
-    return ResultRecord(model=name, source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
+    return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
                         bn_mode=info["bn_mode"], per_episode=result.per_episode, episodes_hash=info["episodes_hash"],
                         seed=suite.runs[run].seed, config=config, baseline=f"{compare}{method}" if compare else None)
 

@@ -14,6 +14,10 @@ with the value parsed as YAML, plus three conveniences on top of ``config.apply_
 * a key that starts with a run setting (``model``, ``pretrain``, ``meta_train``, ``episodes``,
   ``seed``, ``compare_with``, ``augment``) applies to every run: ``meta_train.iterations=5``.
 
+Seeds: ``seeds: [0, 1, 2]`` on a run, or on the suite for every run without its own, expands
+the run into one run per seed after the overrides (``expand_seeds``); ``seeds=[0,1]`` on the
+command line sets the suite's.
+
 Data roots may name environment variables (``${METAHYPER_DATA}/omniglot``); ``check_data_paths``
 expands them and checks every folder before any work starts.
 """
@@ -109,6 +113,8 @@ class RunSpec:
     ``compare_with`` names the plain run this one is paired with in the report (default: a
     run named ``hyper_X`` pairs with ``X``; a name without such a run leaves a note).
     ``augment`` adds pad-4 crops and flips in pretraining.
+    ``seeds`` (optional) lists several seeds: the run expands into one run per seed (see
+    ``expand_seeds``); ``report_name`` is set by that expansion (the name results carry).
     """
 
     model: ModelSpec
@@ -118,8 +124,11 @@ class RunSpec:
     seed: int = 0
     compare_with: str | None = None
     augment: bool = False
+    seeds: tuple[int, ...] | None = None
+    report_name: str | None = None
 
     def __post_init__(self) -> None:
+        _check_seeds(self.seeds)
         if self.pretrain.way != self.episodes.way:
             raise ValueError(f"pretrain.way={self.pretrain.way} must equal episodes.way={self.episodes.way} "
                              "(pretraining ends with a head of that many outputs)")
@@ -164,6 +173,7 @@ class SuiteConfig:
 
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``kind`` tells
     these suites from classification suites (``kind: classify``, ``metahyper.classify.suite``).
+    ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
     """
 
     name: str
@@ -174,8 +184,10 @@ class SuiteConfig:
     device: str = "auto"
     kind: Literal["meta"] = "meta"
     description: str = ""
+    seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        _check_seeds(self.seeds)
         for kind in ("targets", "runs"):
             entries = getattr(self, kind)
             if not entries:
@@ -189,6 +201,52 @@ class SuiteConfig:
         if run not in self.runs:
             raise ConfigError(f"suite {self.name!r} has no run {run!r}; its runs: {', '.join(self.runs)}")
         return dataclasses.replace(self, runs={run: self.runs[run]})
+
+    def select(self, name: str) -> list[str]:
+        """The runs ``name`` stands for: itself, or every seed of a run expanded by
+        ``expand_seeds`` (``wrn-s0``, ``wrn-s1`` for ``wrn``); raises naming the runs there are."""
+        if name in self.runs:
+            return [name]
+        seeded = [run for run, spec in self.runs.items() if spec.report_name == name]
+        if not seeded:
+            self.only(name)  # raises naming the runs
+        return seeded
+
+    def run_groups(self) -> list[str]:
+        """The runs as a user named them (one name per seeded run)."""
+        return list(dict.fromkeys(spec.report_name or run for run, spec in self.runs.items()))
+
+
+def _check_seeds(seeds: tuple[int, ...] | None) -> None:
+    if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
+        raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {list(seeds)}")
+
+
+def seeded_run(spec: RunSpec, name: str, seed: int) -> RunSpec:
+    """``spec`` at ``seed``: the model's init (``seed``), pretraining (``pretrain.seed``), the
+    training episodes (``episodes.seed``) and meta-training (``meta_train.seed``) all take it."""
+    return dataclasses.replace(
+        spec, seed=seed, seeds=None, report_name=name,
+        pretrain=dataclasses.replace(spec.pretrain, seed=seed),
+        episodes=dataclasses.replace(spec.episodes, seed=seed),
+        meta_train=dataclasses.replace(spec.meta_train, seed=seed))
+
+
+def expand_seeds(suite: SuiteConfig) -> SuiteConfig:
+    """One run per seed: a run with ``seeds`` (its own, else the suite's) becomes runs
+    ``<run>-s<seed>`` (their folders ``runs/<run>-s<seed>``) built by ``seeded_run``; a run
+    without seeds stays as it is. The evaluation settings (``evaluation.seed``: the fixed
+    episode sets) are the suite's and shared by every seed, so hyper and plain stay paired."""
+    runs: dict[str, RunSpec] = {}
+    for name, spec in suite.runs.items():
+        seeds = spec.seeds or suite.seeds
+        expanded = {name: spec} if seeds is None else {f"{name}-s{s}": seeded_run(spec, name, s) for s in seeds}
+        for run, run_spec in expanded.items():
+            if run in runs or (run != name and run in suite.runs):
+                raise ConfigError(f"suite {suite.name!r}: runs.{name}: seed expansion names run {run!r} twice; "
+                                  "rename one of the runs")
+            runs[run] = run_spec
+    return dataclasses.replace(suite, runs=runs, seeds=None)
 
 
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))
@@ -222,11 +280,11 @@ def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteCo
     suite = from_dict(SuiteConfig, load_yaml(path), where=f"suite {path}")
     overrides = list(overrides)
     if not overrides:
-        return suite
+        return expand_seeds(suite)
     data = to_dict(suite)
     expanded = [item for override in overrides for item in expand_override(data, override)]
     where = f"suite {suite.name!r} ({path}) with overrides"
-    return from_dict(SuiteConfig, apply_overrides(data, expanded, where), where=where)
+    return expand_seeds(from_dict(SuiteConfig, apply_overrides(data, expanded, where), where=where))
 
 
 def expand_override(data: dict[str, Any], override: str) -> list[str]:

@@ -59,7 +59,7 @@ def series(records: Sequence[Record], key: str, kind: str | None = None) -> tupl
     return iterations, [by_iteration[i] for i in iterations]
 
 
-def _save(fig: Any, path: str | os.PathLike) -> None:
+def save_figure(fig: Any, path: str | os.PathLike) -> None:
     """Write the figure as PNG atomically and free it."""
     try:
         fig.tight_layout()
@@ -82,7 +82,7 @@ def plot_validation(runs: Runs, path: str | os.PathLike) -> str | None:
            title="Validation accuracy during meta-training (cf. paper Fig. 5)")
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 
@@ -129,7 +129,7 @@ def plot_movement(runs: Runs, path: str | os.PathLike) -> str | None:
            title=f"Inner-loop weight movement per layer, last {MOVEMENT_WINDOW} logs (cf. paper Fig. 4)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 
@@ -156,7 +156,7 @@ def plot_norm_ratio(runs: Runs, path: str | os.PathLike) -> str | None:
            title="Parameter norm over gradient norm per role (cf. paper Fig. 2)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 

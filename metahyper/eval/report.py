@@ -6,10 +6,14 @@ dicts/dataclasses with its fields) into:
 * ``report.md``: accuracy table (rows: model, source, BN mode, seed; columns: target domain and
   way/shot; cells "58.00 ± 0.80", percent), the CI formula and BN mode(s), a paired table for
   every hyper-vs-plain pair on the same episodes, the figures, and notes on anything skipped;
-* ``results.csv``: one row per record, accuracies as fractions;
+  with several seeds per model, a "mean (k seeds)" row under each model's per-seed rows and a
+  table of the per-seed paired differences with their mean over seeds (``metahyper.eval.seeds``);
+  the inner-loop movement ratio of every hyper/plain pair of runs (``metahyper.eval.movement``);
+* ``results.csv``: one row per record (per seed), accuracies as fractions;
 * ``results.json``: the same plus per-episode accuracies, configs, seeds, episode-set hashes,
-  paired comparisons and the environment (package versions, device);
-* ``val_curves.png``, ``movement.png``, ``norm_ratio.png`` from meta-training metrics records.
+  paired comparisons, the across-seed summaries, the movement ratios and the environment;
+* ``val_curves.png``, ``movement.png``, ``movement_curves.png``, ``norm_ratio.png`` from
+  meta-training metrics records.
 
 Every file is written atomically, so a report being rebuilt never shows half a file.
 """
@@ -27,6 +31,7 @@ from typing import Any, Iterable, Mapping
 
 from metahyper.atomic import write_text_atomic
 from metahyper.config import config_hash, to_dict
+from metahyper.eval.movement import RATIO_NOTE, movement_pairs, movement_ratios, plot_movement_curves, ratio_table
 from metahyper.eval.plots import FIGURES, Runs
 from metahyper.eval.records import (
     BN_MODE_MEANING,
@@ -43,9 +48,24 @@ from metahyper.eval.stats import (
     format_pm,
     paired_comparison,
 )
+from metahyper.eval.seeds import (
+    PAIR_FIELDS,
+    PAIRED_SEED_CI_FORMULA,
+    PAIRED_SEED_HEADER,
+    RECORD_FIELDS,
+    SEED_CI_FORMULA,
+    SeedSummary,
+    paired_seed_summaries,
+    paired_seed_table,
+    seed_summaries,
+    summary_json,
+)
 
 CSV_COLUMNS = ("model", "source", "target", "way", "shot", "bn_mode", "seed", "n", "mean", "ci95",
                "episodes_hash", "config_hash")
+
+
+MOVEMENT_CURVES = ("movement_curves.png", "Inner-loop movement over meta-training, generated vs plain (paper Figure 4)")
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,23 @@ class Comparison:
     hyper: ResultRecord
     plain: ResultRecord
     stats: PairedResult
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the report shows beyond the records: per-seed comparisons, across-seed summaries
+    (cells and pairs), movement ratios of paired runs, figures and notes."""
+
+    comparisons: list[Comparison]
+    cells: list[SeedSummary]
+    pairs: list[SeedSummary]
+    movement: list[dict[str, Any]]
+    figures: list[tuple[str, str]]
+    notes: list[str]
+
+    @property
+    def several_seeds(self) -> bool:
+        return any(s.n_seeds > 1 for s in self.cells)
 
 
 def write_report(
@@ -81,13 +118,14 @@ def write_report(
                    for h, p in pairs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures, figure_notes = _write_figures(out, metrics or {})
-    notes += figure_notes
+    figures, figure_notes = _write_figures(out, metrics or {}, movement_pairs(comparisons))
+    summary = Summary(comparisons, seed_summaries(checked), paired_seed_summaries(comparisons),
+                      movement_ratios(metrics or {}, movement_pairs(comparisons)), figures, notes + figure_notes)
     env = dict(environment) if environment is not None else collect_environment()
     written = [out / "results.csv", out / "results.json", out / "report.md"]
     write_text_atomic(written[0], render_csv(checked))
-    write_text_atomic(written[1], render_json(checked, comparisons, env, notes))
-    write_text_atomic(written[2], render_markdown(checked, comparisons, figures, notes, env))
+    write_text_atomic(written[1], render_json(checked, summary, env))
+    write_text_atomic(written[2], render_markdown(checked, summary, env))
     return written + [out / name for name, _ in figures]
 
 
@@ -108,15 +146,17 @@ def _check_unique_cells(records: list[ResultRecord]) -> None:
             )
 
 
-def _write_figures(out: Path, runs: Runs) -> tuple[list[tuple[str, str]], list[str]]:
-    """Draw the figures from each run's metrics; returns ((file, title) written, notes).
+def _write_figures(out: Path, runs: Runs, pairs: list[tuple[str, str, int]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Draw the figures from each run's metrics (the movement curves of the hyper/plain run
+    ``pairs``); returns ((file, title) written, notes).
 
     A figure skipped this time is deleted, so a rebuilt report never shows a stale one.
     """
     notes = [f"no metrics records for {label}; it is missing from the figures"
              for label, records in runs.items() if not records]
     written = []
-    for name, title, plot in FIGURES:
+    curves = (*MOVEMENT_CURVES, lambda metrics, path: plot_movement_curves(metrics, pairs, path))
+    for name, title, plot in (*FIGURES, curves):
         reason = plot(runs, out / name)
         if reason is None:
             written.append((name, title))
@@ -139,14 +179,24 @@ def _setting(record: ResultRecord) -> str:
     return f"{record.way}-way {record.shot}-shot"
 
 
-def accuracy_table(records: list[ResultRecord]) -> str:
-    """Markdown table: one row per (model, source, BN mode, seed), one column per target setting."""
+def accuracy_table(records: list[ResultRecord], summaries: list[SeedSummary] = ()) -> str:
+    """Markdown table: one row per (model, source, BN mode, seed), one column per target setting;
+    when some model has several seeds (``summaries`` from ``seed_summaries``), every model's
+    per-seed rows are followed by a "mean (k seeds)" row: mean ± 95% CI over its seeds."""
     targets = list(dict.fromkeys(r.target for r in records))
     columns = sorted({(r.target, r.way, r.shot) for r in records}, key=lambda c: (targets.index(c[0]), c[1:]))
-    rows = list(dict.fromkeys((r.model, r.source, r.bn_mode, r.seed) for r in records))
     cells = {(_cell_key(r)[:4], (r.target, r.way, r.shot)): str(r.result) for r in records}
+    across = {s.key: s for s in summaries} if any(s.n_seeds > 1 for s in summaries) else {}
     header = ["model", "source", "BN", "seed"] + [f"{t} {w}-way {s}-shot" for t, w, s in columns]
-    body = [[*map(str, row)] + [cells.get((row, column), "–") for column in columns] for row in rows]
+    body = []
+    for group in dict.fromkeys((r.model, r.source, r.bn_mode) for r in records):
+        seeds = list(dict.fromkeys(r.seed for r in records if (r.model, r.source, r.bn_mode) == group))
+        body += [[*group, str(seed)] + [cells.get(((*group, seed), column), "–") for column in columns]
+                 for seed in seeds]
+        if across:
+            label = f"mean ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
+            body.append([*group, label] + [across[(*group, *c)].cell() if (*group, *c) in across else "–"
+                                           for c in columns])
     return _md_table(header, body)
 
 
@@ -168,21 +218,41 @@ def _episode_counts(records: list[ResultRecord]) -> str:
     return str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]} (see results.csv)"
 
 
-def render_markdown(
-    records: list[ResultRecord],
-    comparisons: list[Comparison],
-    figures: list[tuple[str, str]],
-    notes: list[str],
-    environment: Mapping[str, str],
-) -> str:
+def _seed_line(summary: Summary) -> str:
+    """How the report treats training seeds (and the across-seed CI formula when it has one)."""
+    if summary.several_seeds:
+        return f"Rows 'mean (k seeds)': {SEED_CI_FORMULA}; a model with one seed has no across-seed CI (1 seed)."
+    return "One seed per model (1 seed): no CI over training seeds; the CIs are over episodes only."
+
+
+def paired_seed_section(summary: Summary) -> list[str]:
+    """The across-seed paired table (only when some pair has several seeds)."""
+    if not any(s.n_seeds > 1 for s in summary.pairs):
+        return []
+    return ["## Paired comparisons across seeds", f"Per seed, {PAIRED_SEED_CI_FORMULA}; one seed: no CI (1 seed).",
+            _md_table(PAIRED_SEED_HEADER, paired_seed_table(summary.pairs))]
+
+
+def movement_section(summary: Summary) -> list[str]:
+    """The movement-ratio table of paired runs (only when their metrics logged movement)."""
+    if not summary.movement:
+        return []
+    header, rows = ratio_table(summary.movement)
+    return ["## Inner-loop movement: generated vs plain weights (paper Figure 4)", f"{RATIO_NOTE}.",
+            _md_table(header, rows)]
+
+
+def render_markdown(records: list[ResultRecord], summary: Summary, environment: Mapping[str, str]) -> str:
     """The text of ``report.md``."""
     modes = sorted({r.bn_mode for r in records})
+    comparisons, figures, notes = summary.comparisons, summary.figures, summary.notes
     parts = [
         "# metahyper report",
         "## Accuracy (%)",
         f"Mean ± 95% CI over {_episode_counts(records)} episodes per cell; {CI_FORMULA}.",
+        _seed_line(summary),
         *[f"BN mode: {mode} ({BN_MODE_MEANING[mode]})." for mode in modes],
-        accuracy_table(records),
+        accuracy_table(records, summary.cells),
         "## Paired comparisons: hyper - plain on the same episodes",
     ]
     if comparisons:
@@ -194,6 +264,7 @@ def render_markdown(
         ]
     else:
         parts.append("No hyper/plain pairs on identical episode sets.")
+    parts += paired_seed_section(summary) + movement_section(summary)
     parts += ["## Figures"] + [f"### {title}\n![{title}]({name})" for name, title in figures]
     if notes:
         parts += ["## Notes", "\n".join(f"- {note}" for note in notes)]
@@ -231,20 +302,26 @@ def _finite_or_text(value: Any) -> Any:
     return value
 
 
-def render_json(
-    records: list[ResultRecord],
-    comparisons: list[Comparison],
-    environment: Mapping[str, str],
-    notes: list[str],
-) -> str:
-    """The text of ``results.json``: every record in full, the comparisons, the environment."""
+def _bootstrap_seed_renamed(stats: dict[str, Any]) -> dict[str, Any]:
+    """Paired statistics with their bootstrap ``seed`` as ``bootstrap_seed`` ("seed" is the
+    training seed in results.json)."""
+    return {("bootstrap_seed" if key == "seed" else key): value for key, value in stats.items()}
+
+
+def render_json(records: list[ResultRecord], summary: Summary, environment: Mapping[str, str]) -> str:
+    """The text of ``results.json``: every record in full, the comparisons, the across-seed
+    summaries, the movement ratios, the environment."""
     results = [_full_row(r) for r in records]
+    comparisons = summary.comparisons
     paired = [
         {"hyper": c.hyper.model, "plain": c.plain.model, "source": c.hyper.source, "target": c.hyper.target,
-         "way": c.hyper.way, "shot": c.hyper.shot, "bn_mode": c.hyper.bn_mode, "seed": c.hyper.seed,
-         "episodes_hash": c.hyper.episodes_hash, **asdict(c.stats)}
+         "way": c.hyper.way, "shot": c.hyper.shot, "bn_mode": c.hyper.bn_mode,
+         "episodes_hash": c.hyper.episodes_hash, **_bootstrap_seed_renamed(asdict(c.stats)), "seed": c.hyper.seed}
         for c in comparisons
     ]
     document = {"ci_formula": CI_FORMULA, "environment": dict(environment), "results": results,
-                "paired": paired, "notes": notes}
+                "paired": paired, "seed_ci_formula": SEED_CI_FORMULA, "paired_seed_ci_formula": PAIRED_SEED_CI_FORMULA,
+                "across_seeds": [summary_json(s, RECORD_FIELDS) for s in summary.cells],
+                "paired_across_seeds": [summary_json(s, PAIR_FIELDS) for s in summary.pairs],
+                "movement_ratio_note": RATIO_NOTE, "movement_ratios": summary.movement, "notes": summary.notes}
     return json.dumps(_finite_or_text(document), indent=2, allow_nan=False) + "\n"

@@ -88,7 +88,7 @@ def test_json_contents(tmp_path, records):
                                                                    ("hyper_resnet12", "resnet12", 5)]
     assert paired[0]["p_value"] == pytest.approx(sps.ttest_rel(records[1]["per_episode"],
                                                                 records[0]["per_episode"]).pvalue)
-    assert (paired[0]["n_boot"], paired[0]["seed"]) == (300, 3)
+    assert (paired[0]["n_boot"], paired[0]["bootstrap_seed"], paired[0]["seed"]) == (300, 3, 0)
     assert paired[0]["boot_low"] < paired[0]["diff"] < paired[0]["boot_high"]
 
 
