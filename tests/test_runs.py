@@ -15,7 +15,8 @@ from metahyper.meta import train
 from metahyper.runs import STAGES, rebuild_report, run_suite
 from metahyper.suites import load_suite
 
-REPORT_FILES = ("report.md", "results.csv", "results.json", "val_curves.png", "movement.png", "norm_ratio.png")
+REPORT_FILES = ("report.md", "results.csv", "results.json", "val_curves.png", "movement.png", "norm_ratio.png",
+                "movement_curves.png")
 REPO = Path(__file__).resolve().parents[1]
 
 
