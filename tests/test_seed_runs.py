@@ -12,7 +12,7 @@ from tiny_suites import SMOKE
 
 from metahyper.config import ConfigError
 from metahyper.runs import run_suite
-from metahyper.suites import load_suite
+from metahyper.suites import load_suite, suite_path
 
 SEED_KEYS = ("seed", "pretrain.seed", "episodes.seed", "meta_train.seed")
 
@@ -62,8 +62,6 @@ def test_expanded_name_colliding_with_a_run_is_refused(tmp_path):
 
 
 def load_suite_text(name: str) -> str:
-    from metahyper.suites import suite_path
-
     return suite_path(name).read_text()
 
 
