@@ -103,8 +103,9 @@ def centroid_logits(support_f: Tensor, support_y: Tensor, query_f: Tensor, way: 
                     metric: str = "euclidean") -> Tensor:
     """Nearest-centroid logits [..., Q, way]: ``-||q - c_k||^2`` or ``cos(q, c_k)`` (``metric``)."""
     centroids = class_means(support_f, support_y, way)
-    if metric == "euclidean":
-        return -(query_f[..., :, None, :] - centroids[..., None, :, :]).pow(2).sum(dim=-1)
+    if metric == "euclidean":  # ||q||^2 - 2 q.c + ||c||^2 by one matrix product: no [T, Q, way, F] tensor
+        squared = query_f.pow(2).sum(dim=-1)[..., :, None] + centroids.pow(2).sum(dim=-1)[..., None, :]
+        return 2 * query_f @ centroids.transpose(-1, -2) - squared
     if metric == "cosine":
         return F.normalize(query_f, dim=-1) @ F.normalize(centroids, dim=-1).transpose(-1, -2)
     raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -267,7 +268,7 @@ def lbfgs(fun: Callable[[Tensor], tuple[Tensor, Tensor]], x0: Tensor, max_iter: 
         curved = sy > 0
         rho = torch.where(curved, sy.reciprocal(), torch.zeros_like(sy))  # rho 0: the pair is ignored
         gamma = torch.where(curved, sy / (y * y).sum(dim=-1).clamp(min=torch.finfo(sy.dtype).tiny), gamma)
-        pairs = [*pairs[-(history - 1):], (s, y, rho)]
+        pairs = [*pairs, (s, y, rho)][-history:]
         active = active & (s != 0).any(dim=-1) & (new_grad.abs().amax(dim=-1) > tol)
         x, value, grad = new_x, new_value, new_grad
     return x
