@@ -10,8 +10,8 @@ A *predict function* classifies the queries of ONE task::
 scored on identical episodes) ``batch_tasks`` at a time with one index_select, moves them to the
 device, applies the (deterministic) test transform in one batched call, then calls ``predict``
 task by task (or a ``Predictor``'s ``batch_fn`` on the whole batch) and keeps each episode's
-query accuracy. The result's metadata carries the
-episode-set hash, the episode settings and the BN mode, which reports must state.
+query accuracy. The result's metadata carries the episode-set hash, the episode settings and the
+BN mode, which reports must state.
 
 A ``Predictor`` is a predict function plus the facts a report needs about it (method name, BN
 mode, settings). ``maml_predictor`` wraps the MAML test-time inner loop; the few-shot baselines
