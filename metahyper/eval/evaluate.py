@@ -9,8 +9,9 @@ A *predict function* classifies the queries of ONE task::
 ``evaluate`` gathers the episodes of an ``EpisodeSet`` (fixed and hashed, so every model is
 scored on identical episodes) ``batch_tasks`` at a time with one index_select, moves them to the
 device, applies the (deterministic) test transform in one batched call, then calls ``predict``
-task by task and keeps each episode's query accuracy. The result's metadata carries the
-episode-set hash, the episode settings and the BN mode, which reports must state.
+task by task (or a ``Predictor``'s ``batch_fn`` on the whole batch) and keeps each episode's
+query accuracy. The result's metadata carries the episode-set hash, the episode settings and the
+BN mode, which reports must state.
 
 A ``Predictor`` is a predict function plus the facts a report needs about it (method name, BN
 mode, settings). ``maml_predictor`` wraps the MAML test-time inner loop; the few-shot baselines
@@ -38,6 +39,7 @@ from metahyper.meta.maml import MamlConfig, adapt_and_predict, default_roles
 from metahyper.models.roles import MetaModel
 
 PredictFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+BatchPredictFn = PredictFn  # the same arguments and result with a leading task dimension
 Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [..., C, H, W] -> float
 
 
@@ -47,12 +49,16 @@ class Predictor:
 
     ``name`` is the method (``"maml"``, ``"nearest_centroid"``, ...); ``bn_mode`` how batch norm
     normalises at test time; ``settings`` the method's hyperparameters (JSON-friendly values).
+    ``batch_fn``, when given, classifies T tasks at once (support_x [T, S, C, H, W], support_y
+    [T, S], query_x [T, Q, C, H, W] -> logits [T, Q, way]) with the same results as ``fn`` task
+    by task; ``evaluate`` then uses it.
     """
 
     fn: PredictFn
     name: str
     bn_mode: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    batch_fn: BatchPredictFn | None = None
 
     def __call__(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         return self.fn(support_x, support_y, query_x)
@@ -100,13 +106,21 @@ def _check_logits(logits: Tensor, query_y: Tensor, way: int) -> None:
         )
 
 
-def correct_counts(predict: PredictFn, batch: TaskBatch, way: int) -> list[int]:
-    """Number of correctly classified queries of every task of ``batch`` (float images)."""
+def correct_counts(predict: Predictor | PredictFn, batch: TaskBatch, way: int) -> list[int]:
+    """Number of correctly classified queries of every task of ``batch`` (float images); all
+    tasks in one call when ``predict`` is a ``Predictor`` with a ``batch_fn``."""
+    if isinstance(predict, Predictor) and predict.batch_fn is not None:
+        logits = predict.batch_fn(batch.support_x, batch.support_y, batch.query_x)
+        if not isinstance(logits, Tensor) or len(logits) != len(batch.query_y):
+            raise ValueError(f"batch_fn must return logits [T, Q, way] for T={len(batch.query_y)} tasks")
+        pairs = zip(logits, batch.query_y)
+    else:
+        pairs = ((predict(sx, sy, qx), qy) for sx, sy, qx, qy in
+                 zip(batch.support_x, batch.support_y, batch.query_x, batch.query_y))
     counts = []
-    for sx, sy, qx, qy in zip(batch.support_x, batch.support_y, batch.query_x, batch.query_y):
-        logits = predict(sx, sy, qx)
-        _check_logits(logits, qy, way)
-        counts.append((logits.argmax(dim=-1) == qy).sum())
+    for task_logits, qy in pairs:
+        _check_logits(task_logits, qy, way)
+        counts.append((task_logits.argmax(dim=-1) == qy).sum())
     return torch.stack(counts).tolist()  # one device sync per batch
 
 

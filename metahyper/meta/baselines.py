@@ -13,7 +13,12 @@ scored on the same fixed episodes as MAML:
 * ``logistic_regression_predictor``: Tian et al.'s simple baseline ("Rethinking Few-Shot Image
   Classification", 2020): L2-normalised features and multinomial logistic regression with
   scikit-learn's objective ``0.5 * ||W||^2 + C * sum_i cross_entropy_i`` (intercept not
-  penalised, C = 1), solved here in torch (float64, L-BFGS with strong-Wolfe line search).
+  penalised, C = 1), solved here in torch by a batched float32 L-BFGS (``lbfgs``): its
+  per-task optimum matches scipy's float64 one to ~1e-5 (tests/meta/test_baselines.py).
+
+Every head takes stacked tasks (features [T, S, F], labels [T, S], queries [T, Q, F]) or one task
+([S, F], ...), and each predictor's ``batch_fn`` fits all tasks of an evaluation batch in one
+call: per-task Python overhead, not arithmetic, dominated these small fits.
 
 Batch norm during feature extraction (``bn_mode``): ``"running"`` (default) puts the model in
 eval mode, so every image is normalised with the running statistics of pretraining (MAML's
@@ -40,7 +45,7 @@ from metahyper.models.roles import MetaModel
 
 FEATURE_BN_MODES = ("running", *BN_MODES)
 METRICS = ("euclidean", "cosine")
-Head = Callable[[Tensor, Tensor, Tensor, int], Tensor]  # (support f, support y, query f, way) -> logits
+Head = Callable[[Tensor, Tensor, Tensor, int], Tensor]  # ([T, S, F], [T, S], [T, Q, F], way) -> logits [T, Q, way]
 
 
 @contextmanager
@@ -89,93 +94,122 @@ def support_way(support_y: Tensor) -> int:
 
 
 def class_means(features: Tensor, labels: Tensor, way: int) -> Tensor:
-    """Mean feature of each class: features [S, F], labels [S] in 0..way-1 -> [way, F]."""
+    """Mean feature of each class: features [..., S, F], labels [..., S] in 0..way-1 -> [..., way, F]."""
     onehot = F.one_hot(labels, way).to(features.dtype)
-    return (onehot.T @ features) / onehot.sum(dim=0)[:, None]
+    return (onehot.transpose(-1, -2) @ features) / onehot.sum(dim=-2)[..., None]
 
 
 def centroid_logits(support_f: Tensor, support_y: Tensor, query_f: Tensor, way: int,
                     metric: str = "euclidean") -> Tensor:
-    """Nearest-centroid logits [Q, way]: ``-||q - c_k||^2`` or ``cos(q, c_k)`` (``metric``)."""
+    """Nearest-centroid logits [..., Q, way]: ``-||q - c_k||^2`` or ``cos(q, c_k)`` (``metric``)."""
     centroids = class_means(support_f, support_y, way)
-    if metric == "euclidean":
-        return -(query_f[:, None, :] - centroids[None]).pow(2).sum(dim=-1)
+    if metric == "euclidean":  # ||q||^2 - 2 q.c + ||c||^2 by one matrix product: no [T, Q, way, F] tensor
+        squared = query_f.pow(2).sum(dim=-1)[..., :, None] + centroids.pow(2).sum(dim=-1)[..., None, :]
+        return 2 * query_f @ centroids.transpose(-1, -2) - squared
     if metric == "cosine":
-        return F.normalize(query_f, dim=-1) @ F.normalize(centroids, dim=-1).T
+        return F.normalize(query_f, dim=-1) @ F.normalize(centroids, dim=-1).transpose(-1, -2)
     raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+
+
+def task_losses(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+    """Cross-entropy of each task: logits [..., S, way], labels [..., S] -> [...] (mean or sum over S)."""
+    losses = F.cross_entropy(logits.flatten(0, -2), labels.flatten(), reduction="none").view(labels.shape)
+    return losses.mean(dim=-1) if reduction == "mean" else losses.sum(dim=-1)
 
 
 def fit_linear_head(features: Tensor, labels: Tensor, way: int, steps: int = 100, lr: float = 0.01,
                     momentum: float = 0.9, weight_decay: float = 1e-3) -> tuple[Tensor, Tensor]:
-    """Chen et al.'s head: (W [way, F], b [way]) after ``steps`` full-batch SGD steps from zero.
+    """Chen et al.'s head: (W [..., way, F], b [..., way]) after ``steps`` full-batch SGD steps from zero.
 
-    features [S, F], labels [S]; the loss is the mean cross-entropy of ``features @ W.T + b``.
+    features [..., S, F], labels [..., S]; each task's loss is the mean cross-entropy of
+    ``features @ W.T + b``. Tasks (leading dims) are fitted together: the summed loss gives
+    every task its own gradient, and SGD's momentum and weight decay act entry by entry.
     """
-    weight = features.new_zeros(way, features.shape[1], requires_grad=True)
-    bias = features.new_zeros(way, requires_grad=True)
+    weight = features.new_zeros(*features.shape[:-2], way, features.shape[-1], requires_grad=True)
+    bias = features.new_zeros(*features.shape[:-2], way, requires_grad=True)
     optimizer = torch.optim.SGD([weight, bias], lr=lr, momentum=momentum, weight_decay=weight_decay)
     with torch.enable_grad():
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(features @ weight.T + bias, labels).backward()
+            task_losses(features @ weight.transpose(-1, -2) + bias[..., None, :], labels).sum().backward()
             optimizer.step()
     return weight.detach(), bias.detach()
 
 
 def logistic_objective(weight: Tensor, bias: Tensor, features: Tensor, labels: Tensor, c: float) -> Tensor:
-    """scikit-learn's multinomial objective ``0.5 * ||W||^2 + c * sum_i CE(x_i W^T + b, y_i)``."""
-    return 0.5 * weight.pow(2).sum() + c * F.cross_entropy(features @ weight.T + bias, labels, reduction="sum")
+    """scikit-learn's multinomial objective ``0.5 * ||W||^2 + c * sum_i CE(x_i W^T + b, y_i)`` per task [...]."""
+    logits = features @ weight.transpose(-1, -2) + bias[..., None, :]
+    return 0.5 * weight.pow(2).sum(dim=(-1, -2)) + c * task_losses(logits, labels, "sum")
+
+
+TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-9}  # largest gradient entry at which L-BFGS stops
 
 
 def fit_logistic_regression(features: Tensor, labels: Tensor, way: int, c: float = 1.0,
                             max_iter: int = 1000) -> tuple[Tensor, Tensor]:
-    """Minimise ``logistic_objective`` by L-BFGS in float64: (W [way, F], b [way]), float64.
+    """Minimise ``logistic_objective`` of every task by batched L-BFGS: (W [..., way, F], b [..., way]).
 
-    features [S, F], labels [S]. Stops after ``max_iter`` iterations or when the gradient's
-    largest entry falls below 1e-9 (the objective is strictly convex in W; b is determined up
-    to a constant shift, which changes no probability).
+    features [..., S, F] (float32 or float64; the solve runs in that dtype), labels [..., S].
+    Each task stops after ``max_iter`` iterations, when its gradient's largest entry falls
+    below ``TOLERANCE[dtype]``, or when its line search can no longer improve it (the
+    objective is strictly convex in W; b is determined up to a constant shift, which changes no
+    probability). Tasks are solved independently: a task's result does not depend on the others
+    in the batch (up to the rounding of batched matrix products).
     """
-    x = features.detach().to(torch.float64)
-    weight = x.new_zeros(way, x.shape[1], requires_grad=True)
-    bias = x.new_zeros(way, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
-                                  tolerance_change=1e-14, history_size=20, line_search_fn="strong_wolfe")
+    x1 = torch.cat([features, features.new_ones(*features.shape[:-1], 1)], dim=-1)
+    x1 = x1.reshape(-1, *x1.shape[-2:])  # [B, S, F + 1]: the tasks, each with a column of ones
+    onehot = F.one_hot(labels, way).to(features.dtype).reshape(len(x1), -1, way)
+    shape = (len(x1), way, x1.shape[-1])
 
-    def closure() -> Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = logistic_objective(weight, bias, x, labels, c)
-        loss.backward()
-        return loss
+    def value_and_grad(theta: Tensor) -> tuple[Tensor, Tensor]:
+        theta = theta.view(shape)
+        log_p = (x1 @ theta.transpose(-1, -2)).log_softmax(dim=-1)
+        value = 0.5 * theta[..., :-1].pow(2).sum(dim=(-1, -2)) - c * (onehot * log_p).sum(dim=(-1, -2))
+        grad = c * (log_p.exp() - onehot).transpose(-1, -2) @ x1
+        grad[..., :-1] += theta[..., :-1]
+        return value, grad.flatten(1)
 
-    with torch.enable_grad():
-        optimizer.step(closure)
-    return weight.detach(), bias.detach()
+    theta = lbfgs(value_and_grad, x1.new_zeros(shape[0], way * shape[2]), max_iter, TOLERANCE[features.dtype])
+    theta = theta.view(*features.shape[:-2], way, shape[2])
+    return theta[..., :-1], theta[..., -1]
 
 
 def linear_head_logits(support_f: Tensor, support_y: Tensor, query_f: Tensor, way: int, **fit_options: float) -> Tensor:
-    """Query logits [Q, way] of a ``fit_linear_head`` head trained on the support features."""
+    """Query logits [..., Q, way] of a ``fit_linear_head`` head trained on the support features."""
     weight, bias = fit_linear_head(support_f, support_y, way, **fit_options)
-    return query_f @ weight.T + bias
+    return query_f @ weight.transpose(-1, -2) + bias[..., None, :]
 
 
 def logistic_regression_logits(support_f: Tensor, support_y: Tensor, query_f: Tensor, way: int,
-                               c: float = 1.0, max_iter: int = 1000) -> Tensor:
-    """Tian et al.: L2-normalise the features, fit ``fit_logistic_regression``, query logits [Q, way]."""
-    weight, bias = fit_logistic_regression(F.normalize(support_f, dim=-1), support_y, way, c, max_iter)
-    return (F.normalize(query_f.to(torch.float64), dim=-1) @ weight.T + bias).to(query_f.dtype)
+                               c: float = 1.0, max_iter: int = 1000, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Tian et al.: L2-normalise the features, fit ``fit_logistic_regression`` (in ``dtype``), query
+    logits [..., Q, way] in query_f's dtype."""
+    weight, bias = fit_logistic_regression(F.normalize(support_f.to(dtype), dim=-1), support_y, way, c, max_iter)
+    logits = F.normalize(query_f.to(dtype), dim=-1) @ weight.transpose(-1, -2) + bias[..., None, :]
+    return logits.to(query_f.dtype)
 
 
 def feature_predictor(model: MetaModel, head: Head, name: str, bn_mode: str, settings: dict) -> Predictor:
-    """A Predictor: ``head(*extract_features(...), way)`` with the support labels in between."""
+    """A Predictor: ``head(*extract_features(...), way)`` with the support labels in between.
+
+    Its ``batch_fn`` extracts each task's features (batch norm sees one task at a time, as in
+    ``predict``) and fits the heads of all tasks in one batched call.
+    """
     if bn_mode not in FEATURE_BN_MODES:
         raise ValueError(f"bn_mode must be one of {FEATURE_BN_MODES}, got {bn_mode!r}")
 
-    def predict(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
-        way = support_way(support_y)
-        support_f, query_f = extract_features(model, support_x, query_x, bn_mode)
-        return head(support_f, support_y, query_f, way)
+    def predict_tasks(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        ways = {support_way(y) for y in support_y}
+        if len(ways) != 1:
+            raise ValueError(f"the tasks of a batch must share one way, got {sorted(ways)}")
+        features = [extract_features(model, sx, qx, bn_mode) for sx, qx in zip(support_x, query_x)]
+        support_f, query_f = (torch.stack(f) for f in zip(*features))
+        return head(support_f, support_y, query_f, ways.pop())
 
-    return Predictor(predict, name, bn_mode, settings)
+    def predict(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        return predict_tasks(support_x[None], support_y[None], query_x[None])[0]
+
+    return Predictor(predict, name, bn_mode, settings, batch_fn=predict_tasks)
 
 
 def nearest_centroid_predictor(model: MetaModel, metric: str = "euclidean", bn_mode: str = "running") -> Predictor:
@@ -206,3 +240,76 @@ def logistic_regression_predictor(model: MetaModel, c: float = 1.0, max_iter: in
     options = {"c": c, "max_iter": max_iter}
     return feature_predictor(model, partial(logistic_regression_logits, **options), "logistic_regression", bn_mode,
                              options)
+
+
+def lbfgs(fun: Callable[[Tensor], tuple[Tensor, Tensor]], x0: Tensor, max_iter: int, tol: float,
+          history: int = 20) -> Tensor:
+    """Minimise B independent smooth convex problems at once: ``fun(x [B, P]) -> (value [B], grad [B, P])``.
+
+    L-BFGS (Nocedal & Wright, Algorithm 7.4: two-loop recursion, ``history`` pairs, initial
+    Hessian ``s.y / y.y``); the first step is scaled by ``min(1, 1 / |g|_1)`` as in
+    ``torch.optim.LBFGS``. Steps are found by backtracking (``backtrack``). A row stops when its
+    gradient's largest entry is at most ``tol`` or its line search fails; stopped rows keep
+    their x. Returns x [B, P].
+    """
+    x = x0.clone()
+    value, grad = fun(x)
+    pairs: list[tuple[Tensor, Tensor, Tensor]] = []
+    gamma = x.new_ones(len(x))
+    active = grad.abs().amax(dim=-1) > tol
+    for iteration in range(max_iter):
+        if not bool(active.any()):
+            break
+        direction = -two_loop(grad, pairs, gamma)
+        step = (grad.abs().sum(dim=-1).reciprocal().clamp(max=1.0) if iteration == 0 else torch.ones_like(value))
+        new_x, new_value, new_grad = backtrack(fun, x, value, grad, direction, step * active)
+        s, y = new_x - x, new_grad - grad
+        sy = (s * y).sum(dim=-1)
+        curved = sy > 0
+        rho = torch.where(curved, sy.reciprocal(), torch.zeros_like(sy))  # rho 0: the pair is ignored
+        gamma = torch.where(curved, sy / (y * y).sum(dim=-1).clamp(min=torch.finfo(sy.dtype).tiny), gamma)
+        pairs = [*pairs, (s, y, rho)][-history:]
+        active = active & (s != 0).any(dim=-1) & (new_grad.abs().amax(dim=-1) > tol)
+        x, value, grad = new_x, new_value, new_grad
+    return x
+
+
+def two_loop(grad: Tensor, pairs: list[tuple[Tensor, Tensor, Tensor]], gamma: Tensor) -> Tensor:
+    """L-BFGS's inverse-Hessian estimate times ``grad`` [B, P], row by row (``pairs``: (s, y, rho))."""
+    q, alphas = grad.clone(), []
+    for s, y, rho in reversed(pairs):
+        alpha = rho * (s * q).sum(dim=-1)
+        q -= alpha[:, None] * y
+        alphas.append(alpha)
+    r = gamma[:, None] * q
+    for (s, y, rho), alpha in zip(pairs, reversed(alphas)):
+        r += s * (alpha - rho * (y * r).sum(dim=-1))[:, None]
+    return r
+
+
+def backtrack(fun: Callable[[Tensor], tuple[Tensor, Tensor]], x: Tensor, value: Tensor, grad: Tensor,
+              direction: Tensor, step: Tensor, tries: int = 40) -> tuple[Tensor, Tensor, Tensor]:
+    """Halve each row's ``step`` until it gives sufficient decrease; the accepted (x, value, grad).
+
+    Accepts Armijo's condition ``f(t) <= f(0) + 1e-4 t f'(0)``, or Hager & Zhang's approximate
+    Wolfe conditions (``f(t) <= f(0) + eps |f(0)|`` and ``f'(t) <= 0.8 |f'(0)|``), which still
+    make progress where f's rounding error hides the decrease (float32 near the optimum). A row
+    with step 0 (stopped) or no accepted step in ``tries`` halvings keeps its x.
+    """
+    slope = (grad * direction).sum(dim=-1)
+    slack = 100 * torch.finfo(value.dtype).eps * value.abs()
+    accepted = step == 0
+    out = [x.clone(), value.clone(), grad.clone()]
+    for _ in range(tries):
+        trial = x + step[:, None] * direction
+        trial_value, trial_grad = fun(trial)
+        armijo = trial_value <= value + 1e-4 * step * slope
+        approx = (trial_value <= value + slack) & ((trial_grad * direction).sum(dim=-1) <= -0.8 * slope)
+        ok = ~accepted & (armijo | approx) & (slope < 0)
+        for kept, new in zip(out, (trial, trial_value, trial_grad)):
+            kept[ok] = new[ok]
+        accepted |= ok
+        if bool(accepted.all()):
+            break
+        step = step / 2
+    return out[0], out[1], out[2]

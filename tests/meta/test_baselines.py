@@ -8,6 +8,7 @@ import torch
 from scipy import optimize
 from scipy.special import log_softmax, softmax
 from torch import nn
+from torch.nn import functional as F
 
 from metahyper.data import fixed_episodes, make_synthetic, transforms
 from metahyper.eval.evaluate import evaluate
@@ -16,6 +17,7 @@ from metahyper.meta.baselines import (
     extract_features,
     fit_linear_head,
     fit_logistic_regression,
+    linear_head_logits,
     linear_head_predictor,
     logistic_objective,
     logistic_regression_logits,
@@ -98,18 +100,21 @@ def _probabilities(weight, bias, x):
     return torch.softmax(torch.as_tensor(x) @ weight.T + bias, dim=1)
 
 
-def test_logistic_regression_matches_scipy_on_the_same_objective():
+@pytest.mark.parametrize(("dtype", "weight_atol", "probability_atol"),
+                         [(torch.float64, 1e-5, 1e-6), (torch.float32, 1e-5, 2e-6)])
+def test_logistic_regression_matches_scipy_on_the_same_objective(dtype, weight_atol, probability_atol):
     x, y = _toy_task()
-    weight, bias = fit_logistic_regression(torch.as_tensor(x), torch.as_tensor(y), 3, c=2.0)
+    weight, bias = fit_logistic_regression(torch.as_tensor(x).to(dtype), torch.as_tensor(y), 3, c=2.0)
+    weight, bias = weight.double(), bias.double()
     reference = optimize.minimize(_numpy_objective, np.zeros(3 * 6 + 3), args=(x, y, 3, 2.0), jac=True,
                                   method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10_000})
     assert reference.success
     ours = logistic_objective(weight, bias, torch.as_tensor(x), torch.as_tensor(y), 2.0).item()
-    assert ours == pytest.approx(reference.fun, rel=1e-10)
+    assert ours == pytest.approx(reference.fun, rel=1e-10 if dtype == torch.float64 else 1e-7)
     ref_weight = torch.as_tensor(reference.x[:18].reshape(3, 6))
-    torch.testing.assert_close(weight, ref_weight, rtol=0, atol=1e-5)
+    torch.testing.assert_close(weight, ref_weight, rtol=0, atol=weight_atol)
     torch.testing.assert_close(_probabilities(weight, bias, x), _probabilities(ref_weight, torch.as_tensor(reference.x[18:]), x),
-                               rtol=0, atol=1e-6)
+                               rtol=0, atol=probability_atol)
 
 
 def test_logistic_regression_matches_scikit_learn_when_installed():
@@ -123,12 +128,41 @@ def test_logistic_regression_matches_scikit_learn_when_installed():
     torch.testing.assert_close(torch.softmax(logits, dim=1), torch.as_tensor(expected), rtol=0, atol=1e-5)
 
 
-def test_logistic_regression_ignores_feature_scale():
+@pytest.mark.parametrize(("dtype", "atol"), [(torch.float64, 1e-12), (torch.float32, 2e-6)])
+def test_logistic_regression_ignores_feature_scale(dtype, atol):
     x, y = (torch.as_tensor(a) for a in _toy_task(seed=3))
     query = x[::2] + 0.1
     scale = torch.linspace(0.5, 4.0, len(x))[:, None].double()
-    torch.testing.assert_close(logistic_regression_logits(x * scale, y, query * 7, 3),
-                               logistic_regression_logits(x, y, query, 3))
+    torch.testing.assert_close(logistic_regression_logits(x * scale, y, query * 7, 3, dtype=dtype),
+                               logistic_regression_logits(x, y, query, 3, dtype=dtype), rtol=0, atol=atol)
+
+
+def _tasks(n: int = 5, way: int = 4, shot: int = 3, dim: int = 8):
+    """n toy tasks stacked: support features [n, way*shot, dim], labels [n, way*shot], queries [n, 6, dim]."""
+    tasks = [_toy_task(seed, way, shot, dim) for seed in range(n)]
+    query = torch.randn(n, 6, dim, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    return torch.as_tensor(np.stack([x for x, _ in tasks])), torch.as_tensor(np.stack([y for _, y in tasks])), query
+
+
+@pytest.mark.parametrize(("head", "atol"), [(centroid_logits, 1e-12), (linear_head_logits, 1e-12),
+                                            (logistic_regression_logits, 1e-6)])  # the last solves in float32
+def test_batched_heads_equal_the_heads_fitted_task_by_task(head, atol):
+    support, labels, query = _tasks()
+    batched = head(support, labels, query, 4)
+    one_by_one = torch.stack([head(s, y, q, 4) for s, y, q in zip(support, labels, query)])
+    assert batched.dtype == torch.float64
+    torch.testing.assert_close(batched, one_by_one, rtol=0, atol=atol)
+
+
+def test_batched_float32_logistic_regression_matches_scipy_task_by_task():
+    support, labels, query = _tasks(n=6, way=5, shot=2, dim=16)
+    support, query = F.normalize(support, dim=-1), F.normalize(query, dim=-1)
+    ours = logistic_regression_logits(support, labels, query, 5)
+    for s, y, q, logits in zip(support.numpy(), labels.numpy(), query, ours):
+        reference = optimize.minimize(_numpy_objective, np.zeros(5 * 17), args=(s, y, 5, 1.0), jac=True,
+                                      method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10_000})
+        weight, bias = (torch.as_tensor(a) for a in (reference.x[:80].reshape(5, 16), reference.x[80:]))
+        torch.testing.assert_close(logits, q @ weight.T + bias, rtol=0, atol=2e-5)
 
 
 def _conv4():
@@ -202,4 +236,6 @@ def test_each_baseline_runs_under_evaluate_on_synthetic_episodes(make):
     assert result.metadata["episodes_hash"] == episodes.hash and result.metadata["bn_mode"] == "running"
     assert result.metadata["predictor"] in {"nearest_centroid", "linear_head", "logistic_regression"}
     assert evaluate(make(model), episodes, store, transforms.ToFloat()).per_episode == result.per_episode
+    task_by_task = evaluate(make(model).fn, episodes, store, transforms.ToFloat(), metadata={"bn_mode": "running"})
+    assert task_by_task.per_episode == result.per_episode
 
