@@ -15,7 +15,7 @@ errors before work starts, nothing half-written):
 
 Supported field types: ``int``, ``float`` (ints accepted), ``str``, ``bool``, ``pathlib.Path``,
 ``Enum`` subclasses (by value), ``Literal[...]``, unions such as ``X | None`` (arms tried in
-order), ``tuple[X, ...]``, ``tuple[X, Y]``, ``list[X]``, ``dict[str, X]``, ``Any`` and nested
+order; a mapping that fits no arm gets the error of the one mapping arm, if there is one), ``tuple[X, ...]``, ``tuple[X, Y]``, ``list[X]``, ``dict[str, X]``, ``Any`` and nested
 dataclasses.
 """
 
@@ -158,12 +158,21 @@ def _convert_union(tp: Any, args: tuple, value: Any, where: str, path: str) -> A
     arms = [arg for arg in args if arg is not type(None)]
     if len(arms) == 1:  # Optional[X]: report X's own, more precise error
         return _convert(arms[0], value, where, path)
+    errors = []
     for arm in arms:
         try:
             return _convert(arm, value, where, path)
-        except ConfigError:
-            continue
+        except ConfigError as error:
+            errors.append(error)
+    shaped = [error for arm, error in zip(arms, errors) if _is_mapping_type(arm) and isinstance(value, dict)]
+    if len(shaped) == 1:  # e.g. float | dict[str, float] given a mapping: the mapping's own error
+        raise shaped[0]
     raise ConfigError(f"{where}: {path}: expected {_type_name(tp)}, got {_describe(value)}")
+
+
+def _is_mapping_type(tp: Any) -> bool:
+    """Whether values of type hint ``tp`` are written as mappings (dicts and dataclasses)."""
+    return typing.get_origin(tp) is dict or tp is dict or dataclasses.is_dataclass(tp)
 
 
 def _convert_container(origin: type, args: tuple, value: Any, where: str, path: str) -> Any:

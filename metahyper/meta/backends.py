@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from metahyper.data.episodes import TaskBatch
-from metahyper.meta.inner import inner_loop, inner_loop_functional, query_loss_and_accuracy
+from metahyper.meta.inner import LearningRate, inner_loop, inner_loop_functional, query_loss_and_accuracy
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import Params
 
@@ -32,7 +32,7 @@ class TaskRun:
     fast: Params  # name -> starting tensor of every adapted parameter
     frozen: Params  # name -> detached tensor of every parameter that gets no gradient
     steps: int
-    lr: float
+    lr: LearningRate  # one lr, or parameter name -> lr
     first_order: bool
 
 

@@ -9,6 +9,8 @@ statistics (``norm_statistics(model, "batch")``): no running statistics are read
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,12 +25,32 @@ def forward_with(model: nn.Module, params: Params, x: Tensor) -> Tensor:
     return functional_call(model, params, (x,), strict=False)
 
 
-def check_inner_args(steps: int, lr: float) -> None:
-    """Raise a ValueError naming the argument when ``steps`` or ``lr`` is unusable."""
+LearningRate = float | Mapping[str, float]  # one lr for every tensor, or key -> lr
+
+
+def check_inner_args(steps: int, lr: LearningRate) -> None:
+    """Raise a ValueError naming the argument (and the key of a mapping ``lr``) when ``steps``
+    or ``lr`` is unusable."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"inner-loop steps must be an int >= 0, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"inner-loop lr must be > 0, got {lr!r}")
+    items = lr.items() if isinstance(lr, Mapping) else [(None, lr)]
+    if not items:
+        raise ValueError("inner-loop lr mapping must not be empty")
+    for key, value in items:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            where = "" if key is None else f" of {key!r}"
+            raise ValueError(f"inner-loop lr{where} must be a number > 0, got {value!r}")
+
+
+def lrs_by_name(lr: LearningRate, names: tuple[str, ...]) -> dict[str, float]:
+    """name -> lr for every name in ``names``: a number applies to all, a mapping (by parameter
+    name) must cover each of them (a ValueError names the first it lacks)."""
+    if not isinstance(lr, Mapping):
+        return dict.fromkeys(names, lr)
+    missing = [n for n in names if n not in lr]
+    if missing:
+        raise ValueError(f"inner-loop lr mapping has no lr for parameter {missing[0]!r}")
+    return {n: lr[n] for n in names}
 
 
 def inner_loop(
@@ -37,13 +59,15 @@ def inner_loop(
     x: Tensor,
     y: Tensor,
     steps: int,
-    lr: float,
+    lr: LearningRate,
     create_graph: bool,
     *,
     frozen: Params | None = None,
 ) -> Params:
     """Plain SGD on ``fast`` for ``steps`` steps of cross-entropy on the support set.
 
+    ``lr``: one learning rate, or parameter name -> learning rate covering every name in
+    ``fast`` (``lrs_by_name``; MAML builds it from per-role rates).
     x: [B, C, H, W] float support images; y: [B] int64 labels. ``fast`` maps names (as in
     ``named_parameters()``) to the starting tensors; ``frozen`` optionally maps further names to
     tensors used as they are (detached copies keep gradients off parameters that must not
@@ -54,13 +78,14 @@ def inner_loop(
     check_inner_args(steps, lr)
     frozen = frozen or {}
     names = tuple(fast)
+    lrs = lrs_by_name(lr, names)
     with norm_statistics(model, "batch"):
         for _ in range(steps):
             loss = F.cross_entropy(forward_with(model, {**frozen, **fast}, x), y)
             grads = torch.autograd.grad(
                 loss, [fast[n] for n in names], create_graph=create_graph, materialize_grads=True
             )
-            fast = {n: fast[n] - lr * g for n, g in zip(names, grads)}
+            fast = {n: fast[n] - lrs[n] * g for n, g in zip(names, grads)}
     return fast
 
 
@@ -71,7 +96,7 @@ def inner_loop_functional(
     x: Tensor,
     y: Tensor,
     steps: int,
-    lr: float,
+    lr: LearningRate,
     first_order: bool,
 ) -> Params:
     """``inner_loop`` written with ``torch.func.grad`` so that it runs under ``torch.func.vmap``.
@@ -85,11 +110,12 @@ def inner_loop_functional(
     def support_loss(params: Params) -> Tensor:
         return F.cross_entropy(forward_with(model, {**frozen, **params}, x), y)
 
+    lrs = lrs_by_name(lr, tuple(fast))
     for _ in range(steps):
         grads = torch.func.grad(support_loss)(fast)
         if first_order:
             grads = {n: g.detach() for n, g in grads.items()}
-        fast = {n: fast[n] - lr * grads[n] for n in fast}
+        fast = {n: fast[n] - lrs[n] * grads[n] for n in fast}
     return fast
 
 

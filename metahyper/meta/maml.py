@@ -19,6 +19,7 @@ all weights (BODY and CLASSIFIER), which is standard MAML.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -26,7 +27,7 @@ from torch import Tensor
 
 from metahyper.data.episodes import TaskBatch
 from metahyper.meta.backends import BACKENDS, TaskRun, resolve_backend, run_tasks
-from metahyper.meta.inner import check_inner_args, forward_with, inner_loop
+from metahyper.meta.inner import LearningRate, check_inner_args, forward_with, inner_loop
 from metahyper.meta.metrics import inner_movement
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import MetaModel, ParamRole, Params
@@ -38,13 +39,18 @@ PLAIN_ROLES = (("body", "classifier"), ("body", "classifier"))
 
 @dataclass(frozen=True)
 class MamlConfig:
-    """MAML settings. ``inner_roles``/``outer_roles`` ``None`` = ``default_roles(model)``."""
+    """MAML settings. ``inner_roles``/``outer_roles`` ``None`` = ``default_roles(model)``.
+
+    ``inner_lr``: one inner-loop learning rate, or role -> learning rate naming exactly the
+    inner roles (e.g. ``{embedding: 0.01, classifier: 0.1}`` for a hyper model: the embeddings'
+    step is the paper's adaptation knob, tuned apart from the head's).
+    """
 
     inner_roles: tuple[str, ...] | None = None
     outer_roles: tuple[str, ...] | None = None
     inner_steps: int = 5
     inner_steps_eval: int = 10
-    inner_lr: float = 0.01
+    inner_lr: float | dict[str, float] = 0.01
     first_order: bool = False
     backend: str = "auto"  # "auto" | "loop" | "vmap"
     bn_mode: str = "transductive"  # evaluation: "transductive" | "inductive"
@@ -56,6 +62,11 @@ class MamlConfig:
                 if isinstance(roles, str) or not roles:
                     raise ValueError(f"MamlConfig.{name} must be a non-empty tuple of roles, got {roles!r}")
                 object.__setattr__(self, name, tuple(ParamRole.parse(r).value for r in roles))
+        if isinstance(self.inner_lr, Mapping):
+            lrs = {ParamRole.parse(role).value: lr for role, lr in self.inner_lr.items()}
+            object.__setattr__(self, "inner_lr", lrs)
+            if self.inner_roles is not None:
+                check_lr_roles(lrs, self.inner_roles)
         check_inner_args(self.inner_steps, self.inner_lr)
         check_inner_args(self.inner_steps_eval, self.inner_lr)
         if self.backend not in BACKENDS:
@@ -73,15 +84,28 @@ class MetaOutput:
     movement: dict[str, float] = field(default_factory=dict)
 
 
+def check_lr_roles(lrs: Mapping[str, float], inner_roles: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the role unless the per-role ``lrs`` name exactly ``inner_roles``."""
+    wanted = {ParamRole.parse(r).value for r in inner_roles}
+    listed = ", ".join(sorted(wanted))
+    for role in sorted(wanted - set(lrs)):
+        raise ValueError(f"MamlConfig.inner_lr has no lr for inner role {role!r} (inner roles: {listed})")
+    for role in sorted(set(lrs) - wanted):
+        raise ValueError(f"MamlConfig.inner_lr names role {role!r}, which is not an inner role (inner roles: {listed})")
+
+
 def default_roles(model: MetaModel) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(inner roles, outer roles): the hyper defaults when ``model`` has HYPERNET parameters."""
     return HYPER_ROLES if model.params_by_role()[ParamRole.HYPERNET] else PLAIN_ROLES
 
 
 def role_names(model: MetaModel, cfg: MamlConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(inner parameter names, outer parameter names) for ``model`` under ``cfg``."""
+    """(inner parameter names, outer parameter names) for ``model`` under ``cfg``; checks that
+    a per-role ``cfg.inner_lr`` names exactly the inner roles."""
     inner_roles, outer_roles = default_roles(model)
     groups = model.params_by_role()
+    if isinstance(cfg.inner_lr, Mapping):
+        check_lr_roles(cfg.inner_lr, cfg.inner_roles or inner_roles)
 
     def names(roles: tuple[str, ...]) -> tuple[str, ...]:
         wanted = {ParamRole.parse(r) for r in roles}
@@ -93,6 +117,15 @@ def role_names(model: MetaModel, cfg: MamlConfig) -> tuple[tuple[str, ...], tupl
             f"MamlConfig.inner_roles {cfg.inner_roles or inner_roles} select no parameter of {type(model).__name__}"
         )
     return inner, names(cfg.outer_roles or outer_roles)
+
+
+def inner_lrs(model: MetaModel, cfg: MamlConfig) -> LearningRate:
+    """``cfg.inner_lr`` as the inner loop takes it: the number, or parameter name -> lr."""
+    inner = set(role_names(model, cfg)[0])
+    if not isinstance(cfg.inner_lr, Mapping):
+        return cfg.inner_lr
+    groups = model.params_by_role()
+    return {n: cfg.inner_lr[role.value] for role, group in groups.items() for n in group if n in inner}
 
 
 def outer_parameters(model: MetaModel, cfg: MamlConfig) -> list[torch.nn.Parameter]:
@@ -108,7 +141,7 @@ def task_run(model: MetaModel, cfg: MamlConfig, steps: int, outer_grads: bool) -
     named = dict(model.named_parameters())
     fast = {n: named[n] if n in live else named[n].detach().requires_grad_() for n in inner}
     frozen = {n: p.detach() for n, p in named.items() if n not in fast and n not in live}
-    return TaskRun(fast, frozen, steps, cfg.inner_lr, cfg.first_order)
+    return TaskRun(fast, frozen, steps, inner_lrs(model, cfg), cfg.first_order)
 
 
 def check_batch(batch: TaskBatch) -> None:

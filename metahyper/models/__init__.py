@@ -5,7 +5,8 @@
 * plain backbones: ``conv4``, ``resnet12``, ``resnet18``, ``resnet34``, ``wrn`` (options
   ``depth``, ``width``) and the shorthands ``wrn16_4``, ``wrn28_4``, ``wrn28_10``, ``wrn40_1``,
   ``wrn40_2``;
-* ``hyper_<backbone>`` (Babu et al., options ``variant`` 1|2, ``d``, ``bias``);
+* ``hyper_<backbone>`` (Babu et al., options ``variant`` 1|2, ``d``, ``bias``, ``init``
+  balanced|legacy);
 * ``ha_<backbone>`` (Ha et al.'s static hypernetwork, options ``z_dim``, ``shortcuts``, ``block``);
 * ``bayes_<backbone>`` for small backbones (Ukai et al., options ``z_dim``, ``h_dim``, ``prior``,
   ``strategy``, ``activation``).
