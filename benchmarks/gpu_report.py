@@ -108,6 +108,10 @@ def _part_lines(name: str, part: dict) -> list[str]:
             f"- suite: {result['suite_seconds'] / 3600:.2f} device-hours", ""]
 
 
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "NOT met", None: "not judged (needs CUDA figures)"}[met]
+
+
 def markdown(summary: dict) -> str:
     env = summary["environment"]
     lines = ["# GPU check", "", f"{env['date_utc']} UTC, {summary['seconds']} s in all; "
@@ -117,7 +121,7 @@ def markdown(summary: dict) -> str:
     lines += ["", *_table(["part", "status", "seconds", "reduced / skipped"], rows), ""]
     rec, goals = summary["recommendation"], summary["goals"]
     lines += [f"**Recommendation**: `backend: auto` on CUDA -> `{rec['auto_on_cuda']}` ({rec['why']}).", ""]
-    lines += [f"- goal {name}: met = {goal['met']} ({json.dumps({k: v for k, v in goal.items() if k != 'met'})})"
+    lines += [f"- goal {name}: {_verdict(goal['met'])} ({json.dumps({k: v for k, v in goal.items() if k != 'met'})})"
               for name, goal in goals.items()]
     lines.append("")
     for name, part in summary["parts"].items():
