@@ -35,7 +35,7 @@ def _state_of(obj: Any) -> Any:
 
 def _restore(obj: Any, state: Any) -> None:
     if isinstance(obj, torch.Generator):
-        obj.set_state(state)
+        obj.set_state(state.cpu())  # generator states are CPU byte tensors, whatever map_location did
     else:
         obj.load_state_dict(state)
 
@@ -114,9 +114,9 @@ def restore_checkpoint(
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     rng = state["rng"]
-    torch.set_rng_state(rng["torch_cpu"])
+    torch.set_rng_state(rng["torch_cpu"].cpu())
     if rng["torch_cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["torch_cuda"])
+        torch.cuda.set_rng_state_all([state.cpu() for state in rng["torch_cuda"]])
     saved = rng["objects"]
     for name, obj in (stateful or {}).items():
         if name not in saved:

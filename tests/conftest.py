@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: one torch thread, and where the real Omniglot archives are."""
+"""Fixtures shared by every test: one torch thread, where the real Omniglot archives are, and the
+devices that device-sensitive tests run on (``device``: cpu, and cuda when present)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,17 @@ def omniglot_dir() -> Path:
         if (folder / "images_background_small1.zip").is_file():
             return folder
     pytest.skip(f"real Omniglot archives not found (looked in {[str(c) for c in candidates]}; set METAHYPER_DATA)")
+
+
+CUDA_MISSING = "CUDA is not available here (torch.cuda.is_available() is False); run benchmarks/gpu_check.sh on a GPU"
+DEVICES = [
+    pytest.param("cpu", marks=pytest.mark.gpu),
+    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=CUDA_MISSING)]),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """Each device the test must hold on: the CPU always, CUDA when present. Tests taking this
+    fixture carry the ``gpu`` marker, so ``pytest -m gpu`` runs exactly them."""
+    return torch.device(request.param)

@@ -1,4 +1,4 @@
-"""Checkpoints: round trip of every state, weights-only loading, config-hash guard."""
+"""Checkpoints: round trip of every state (on every device), weights-only loading, config-hash guard."""
 
 from __future__ import annotations
 
@@ -26,36 +26,51 @@ class Counter:
         self.count = int(state["count"])
 
 
-def _objects():
-    model = nn.Linear(3, 2)
+def _objects(device: torch.device = torch.device("cpu")):
+    model = nn.Linear(3, 2).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2)
-    model(torch.ones(1, 3)).sum().backward()
+    model(torch.ones(1, 3, device=device)).sum().backward()
     optimizer.step()
     scheduler.step()
     return model, optimizer, scheduler
 
 
-def test_round_trip_restores_model_optimizer_scheduler_and_rng(tmp_path):
-    model, optimizer, scheduler = _objects()
+def test_round_trip_restores_model_optimizer_scheduler_and_rng(tmp_path, device):
+    model, optimizer, scheduler = _objects(device)
     generator, counter = torch.Generator().manual_seed(3), Counter()
     counter.count = 5
-    torch.manual_seed(11)
+    torch.manual_seed(11)  # seeds the CUDA generators too
     save_checkpoint(tmp_path / "c.pt", iteration=7, config_hash="abc", model=model, optimizer=optimizer,
                     scheduler=scheduler, stateful={"gen": generator, "counter": counter})
-    expected_draw, expected_global = torch.rand(3, generator=generator), torch.rand(3)
-    fresh_model = nn.Linear(3, 2)
-    fresh_opt = torch.optim.Adam(fresh_model.parameters(), lr=0.1)
-    fresh_sched = torch.optim.lr_scheduler.StepLR(fresh_opt, 2)
-    fresh_gen, fresh_counter = torch.Generator(), Counter()
-    stateful = {"gen": fresh_gen, "counter": fresh_counter}
-    iteration = resume_checkpoint(tmp_path / "c.pt", resume=True, force=False, config_hash="abc", model=fresh_model,
-                                  optimizer=fresh_opt, scheduler=fresh_sched, stateful=stateful)
-    assert iteration == 7 and fresh_counter.count == 5
-    assert torch.equal(torch.rand(3, generator=fresh_gen), expected_draw)
-    assert torch.equal(torch.rand(3), expected_global)
-    assert torch.equal(fresh_model.weight, model.weight) and fresh_sched.state_dict() == scheduler.state_dict()
-    assert str(fresh_opt.state_dict()) == str(optimizer.state_dict())
+    expected = [torch.rand(3, generator=generator), torch.rand(3), torch.rand(3, device=device)]
+    for map_location in ("cpu", device):  # states read onto the device are moved back where they belong
+        torch.manual_seed(12)
+        fresh_model = nn.Linear(3, 2).to(device)
+        fresh_opt = torch.optim.Adam(fresh_model.parameters(), lr=0.1)
+        fresh_sched = torch.optim.lr_scheduler.StepLR(fresh_opt, 2)
+        fresh_gen, fresh_counter = torch.Generator(), Counter()
+        stateful = {"gen": fresh_gen, "counter": fresh_counter}
+        state = load_checkpoint(tmp_path / "c.pt", config_hash="abc", map_location=map_location)
+        iteration = restore_checkpoint(state, model=fresh_model, optimizer=fresh_opt, scheduler=fresh_sched,
+                                       stateful=stateful)
+        assert iteration == 7 and fresh_counter.count == 5
+        draws = [torch.rand(3, generator=fresh_gen), torch.rand(3), torch.rand(3, device=device)]
+        assert all(torch.equal(a, b) for a, b in zip(draws, expected))
+        assert torch.equal(fresh_model.weight, model.weight) and fresh_sched.state_dict() == scheduler.state_dict()
+        _assert_same_optimizer_state(fresh_opt, optimizer)
+        assert fresh_opt.state_dict()["state"][0]["exp_avg"].device == model.weight.device
+
+
+def _assert_same_optimizer_state(got: torch.optim.Optimizer, expected: torch.optim.Optimizer) -> None:
+    """Equal groups and equal state values, wherever ``map_location`` put them (Adam keeps a
+    loaded ``step`` on the device it was read onto)."""
+    got_state, expected_state = got.state_dict(), expected.state_dict()
+    assert got_state["param_groups"] == expected_state["param_groups"]
+    assert got_state["state"].keys() == expected_state["state"].keys()
+    for index, state in expected_state["state"].items():
+        for key, value in state.items():
+            assert torch.equal(got_state["state"][index][key].cpu(), value.cpu()), (index, key)
 
 
 def test_guards(tmp_path):

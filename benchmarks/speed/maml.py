@@ -198,8 +198,8 @@ def main() -> None:
     for name, size in setups:
         try:
             rows += run_setup(name, size, args)
-        except (ImportError, KeyError) as err:
-            print(f"note: {name} at {size} skipped ({err})")
+        except (ImportError, KeyError, torch.OutOfMemoryError) as err:
+            print(f"note: {name} at {size} skipped ({type(err).__name__}: {str(err)[:200]})")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump([row.__dict__ for row in rows], handle, indent=1)

@@ -55,7 +55,7 @@ def iterate_batches(store: ImageStore, order: Tensor, batch_size: int,
     chunks of ``order`` (int64 row indices [M]); the last batch may be smaller."""
     flat = store.images.view(len(store), -1)
     for idx in order.split(batch_size):
-        x = flat.index_select(0, idx).view(len(idx), *store.image_shape)
+        x = flat.index_select(0, idx.to(flat.device)).view(len(idx), *store.image_shape)
         yield x.to(device, non_blocking=True), store.labels[idx].to(device, non_blocking=True)
 
 

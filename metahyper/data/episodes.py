@@ -65,11 +65,13 @@ def gather(store: ImageStore, rows: Tensor, labels: Tensor, n_support: int, out:
 
     rows, labels: int64 [T, n_support + n_query] (store rows and task labels, support first).
     One ``index_select`` copies all images, ordered [all support | all query], into ``out``
-    (uint8 [T*(n_support+n_query), C*H*W], reused) or a new tensor; the four outputs are views.
+    (uint8 [T*(n_support+n_query), C*H*W], reused) or a new tensor; the four outputs are views,
+    on the device of the store's images (the CPU-made rows and labels are moved there).
     """
     tasks, per_task = rows.shape
     flat = store.images.view(len(store), -1)
-    index = torch.cat([rows[:, :n_support].reshape(-1), rows[:, n_support:].reshape(-1)])
+    index = torch.cat([rows[:, :n_support].reshape(-1), rows[:, n_support:].reshape(-1)]).to(flat.device)
+    labels = labels.to(flat.device)
     images = torch.index_select(flat, 0, index, out=out) if out is not None else flat.index_select(0, index)
     split = tasks * n_support
     shape = store.image_shape
@@ -126,7 +128,7 @@ class EpisodeSampler:
         if self._reuse:
             size = (rows.numel(), int(np.prod(self.store.image_shape)))
             if self._buffer is None or self._buffer.shape != size:
-                self._buffer = torch.empty(size, dtype=torch.uint8)
+                self._buffer = torch.empty(size, dtype=torch.uint8, device=self.store.images.device)
             out = self._buffer
         labels = self.episode_labels.expand(len(indices), -1).contiguous()
         return gather(self.store, rows, labels, self.way * self.shot, out)

@@ -21,8 +21,9 @@ from metahyper.data import transforms
 
 class ImageStore:
     """All images of a split: ``images`` uint8 [N, C, H, W] (contiguous; may wrap a
-    memory-mapped array), ``labels`` int64 [N] with values 0..K-1, ``class_names`` (K names,
-    label k is ``class_names[k]``). ``source`` is a free-text note on where it came from."""
+    memory-mapped array; may live on a GPU, see ``to``), ``labels`` int64 [N] with values
+    0..K-1, kept on the CPU where the samplers' keyed generators pick rows, ``class_names`` (K
+    names, label k is ``class_names[k]``). ``source`` is a free-text note on where it came from."""
 
     def __init__(self, images: Tensor, labels: Tensor, class_names: Sequence[str], source: str = ""):
         if images.dtype != torch.uint8 or images.dim() != 4:
@@ -35,7 +36,7 @@ class ImageStore:
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(names)):
             raise ValueError(f"labels must lie in 0..{len(names) - 1} (one per class name)")
         self.images = images.contiguous()
-        self.labels = labels
+        self.labels = labels.cpu()
         self.class_names = names
         self.source = source
         self._counts: Tensor | None = None
@@ -69,8 +70,13 @@ class ImageStore:
         new_of_old = torch.full((self.num_classes,), -1, dtype=torch.int64)
         new_of_old[old_ids] = torch.arange(len(old_ids))
         rows = torch.nonzero(new_of_old[self.labels] >= 0).flatten()
-        images = self.images.view(len(self), -1).index_select(0, rows).view(-1, *self.image_shape)
-        return ImageStore(images, new_of_old[self.labels[rows]], class_names, self.source)
+        images = self.images.view(len(self), -1).index_select(0, rows.to(self.images.device))
+        return ImageStore(images.view(-1, *self.image_shape), new_of_old[self.labels[rows]], class_names, self.source)
+
+    def to(self, device: torch.device | str) -> "ImageStore":
+        """The same store with its images on ``device`` (e.g. resident on a GPU, so that episodes
+        are gathered there in one ``index_select``); the labels stay on the CPU."""
+        return ImageStore(self.images.to(device), self.labels, self.class_names, self.source)
 
     def resized(self, size: int, chunk: int = 1024) -> "ImageStore":
         """A new store with every image resized to ``size`` x ``size`` (antialiased)."""

@@ -49,8 +49,11 @@ def resolve_backend(backend: str) -> str:
     """``auto`` -> ``loop``, on every device.
 
     Measured on CPU (benchmarks/speed/maml.py) the loop runs at the peers' speed and vmap
-    1.15-1.35x slower with ~3x the memory (second order). No GPU was available when this was written, so the loop is the GPU
-    default too until a GPU measurement shows vmap winning there.
+    1.15-1.35x slower with ~3x the memory (second order). The GPU figure is pending: no GPU
+    has run this code yet, so the loop is the GPU default too. ``benchmarks/gpu_check.sh``
+    decides it: its summary's ``recommendation`` is ``vmap`` only if vmap beat the loop in every
+    row (Conv4 and ResNet-12 at 84x84, first and second order) of its CUDA MAML timings; only
+    then should ``auto`` pick vmap on CUDA (and this docstring record those figures).
     """
     if backend not in BACKENDS:
         raise ValueError(f"MAML backend must be one of {BACKENDS}, got {backend!r}")

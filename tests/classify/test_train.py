@@ -1,4 +1,4 @@
-"""The classification trainer: schedule, regularisation groups, SWA, resume."""
+"""The classification trainer: schedule, regularisation groups, SWA (a whole run on every device), resume."""
 
 from __future__ import annotations
 
@@ -101,15 +101,15 @@ def test_plain_model_has_no_penalty():
     torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(out, y))
 
 
-def test_swa_is_the_average_of_the_epoch_end_weights(stores, tmp_path):
+def test_swa_is_the_average_of_the_epoch_end_weights(stores, tmp_path, device):
     cfg = fast_config(epochs=4, swa=True, swa_start=2, swa_lr=0.05, swa_anneal_epochs=1)
     snapshots = []
 
     def keep(epoch, model):
         if epoch >= cfg.swa_start:
-            snapshots.append({name: p.detach().clone() for name, p in model.named_parameters()})
+            snapshots.append({name: p.detach().clone().cpu() for name, p in model.named_parameters()})
 
-    result = train_classifier(tiny_model("hyper_wrn"), *stores, cfg, tmp_path, on_epoch=keep)
+    result = train_classifier(tiny_model("hyper_wrn").to(device), *stores, cfg, tmp_path, on_epoch=keep)
     averaged = load_checkpoint(tmp_path / SWA_MODEL_NAME)["model"]
     assert len(snapshots) == 3 and result.swa_accuracy is not None
     for name in snapshots[0]:

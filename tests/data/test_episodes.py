@@ -114,6 +114,24 @@ def test_reuse_buffer_gives_the_same_batches():
         assert torch.equal(a.support_x, b.support_x) and torch.equal(a.query_x, b.query_x)
 
 
+def test_store_on_the_device_gathers_there_the_same_episodes(device):
+    store = row_store([10] * 6)
+    on_device = store.to(device)
+    assert on_device.images.device.type == device.type and on_device.labels.device.type == "cpu"
+    for reuse in (False, True):
+        sampler = EpisodeSampler(on_device, 3, 2, 2, 9, reuse_buffer=reuse)
+        rows, batch = sampler.episode_rows(0), sampler.sample(1)
+        assert {x.device.type for x in (batch.support_x, batch.support_y, batch.query_x, batch.query_y)} == {
+            device.type}
+        support, query = decode_rows(batch.support_x[0].cpu()), decode_rows(batch.query_x[0].cpu())
+        assert torch.equal(torch.cat([support, query]), rows)
+        check_task(store, support, query, batch.support_y[0].cpu(), batch.query_y[0].cpu(), 3, 2, 2)
+    episodes = fixed_episodes(store, 3, 2, 2, n=5, seed=1)
+    for cpu_batch, device_batch in zip(episodes.batches(store, 2), episodes.batches(on_device, 2)):
+        assert torch.equal(device_batch.query_x.cpu(), cpu_batch.query_x)
+        assert torch.equal(device_batch.support_y.cpu(), cpu_batch.support_y)
+
+
 @pytest.mark.parametrize("args, message", [
     ((7, 1, 1), "way=7 exceeds the 6 classes"),
     ((2, 4, 3), r"shot\+query=7 \(shot=4, query=3\) exceeds the 6 images of class 'class2'"),

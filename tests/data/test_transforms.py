@@ -1,4 +1,5 @@
-"""Batched transforms against hand-computed values and independent references (PIL)."""
+"""Batched transforms against hand-computed values and independent references (PIL); the random
+ones on every device (``device`` fixture), drawing from CPU generators, give the CPU's numbers."""
 
 import numpy as np
 import pytest
@@ -31,9 +32,9 @@ def test_resize_matches_pil_antialiased_bilinear():
     assert torch.allclose(T.resize(constant, 3), torch.full((2, 5, 3, 3, 3), 0.25))
 
 
-def test_pad_crop_outputs_are_crops_of_the_padded_image():
+def test_pad_crop_outputs_are_crops_of_the_padded_image(device):
     x = torch.arange(1, 2 * 2 * 5 * 5 + 1, dtype=torch.float32).view(2, 2, 5, 5).repeat(8, 1, 1, 1)
-    out = T.random_pad_crop(x, 2, gen(1))
+    out = T.random_pad_crop(x.to(device), 2, gen(1)).cpu()
     assert out.shape == x.shape
     offsets = set()
     for i in range(len(x)):
@@ -47,9 +48,9 @@ def test_pad_crop_outputs_are_crops_of_the_padded_image():
     assert torch.equal(T.random_pad_crop(x, 0, gen(1)), x)
 
 
-def test_hflip_per_image():
+def test_hflip_per_image(device):
     x = torch.arange(64 * 3 * 2 * 4, dtype=torch.float32).view(64, 3, 2, 4)
-    out = T.random_hflip(x, gen(2))
+    out = T.random_hflip(x.to(device), gen(2)).cpu()
     flipped = [torch.equal(out[i], x[i].flip(-1)) for i in range(64)]
     kept = [torch.equal(out[i], x[i]) for i in range(64)]
     assert all(f != k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
@@ -58,25 +59,34 @@ def test_hflip_per_image():
     assert x[0, 0, 0].flip(-1).tolist() == [3.0, 2.0, 1.0, 0.0]
 
 
-def test_color_jitter_identity_and_range():
+def test_color_jitter_identity_and_range(device):
     x = torch.rand(6, 3, 4, 4, generator=gen(3))
-    assert torch.allclose(T.color_jitter(x, gen(4), brightness=0.0, contrast=0.0), x)
-    out = T.color_jitter(x, gen(4), brightness=0.8, contrast=0.8)
+    assert torch.allclose(T.color_jitter(x.to(device), gen(4), brightness=0.0, contrast=0.0).cpu(), x)
+    out = T.color_jitter(x.to(device), gen(4), brightness=0.8, contrast=0.8).cpu()
     assert out.min() >= 0 and out.max() <= 1 and not torch.allclose(out, x)
+    factors = torch.rand(6, 2, generator=gen(4)) * 2 - 1  # the draws, by hand: brightness then contrast
+    bright = x * (1 + 0.8 * factors[:, 0]).view(-1, 1, 1, 1)
+    mean = bright.mean(dim=(1, 2, 3), keepdim=True)
+    hand = ((bright - mean) * (1 + 0.8 * factors[:, 1]).view(-1, 1, 1, 1) + mean).clamp(0, 1)
+    torch.testing.assert_close(out, hand, rtol=1e-6, atol=1e-6)
 
 
-def test_compose_on_task_batch_keeps_labels_and_shapes():
+def test_compose_on_task_batch_keeps_labels_and_shapes(device):
     support = torch.randint(0, 256, (2, 5, 3, 8, 8), dtype=torch.uint8, generator=gen(5))
     query = torch.randint(0, 256, (2, 10, 3, 8, 8), dtype=torch.uint8, generator=gen(6))
     labels_s, labels_q = torch.arange(5).repeat(2, 1), torch.arange(10).repeat(2, 1)
-    batch = TaskBatch(support, labels_s, query, labels_q)
+    cpu_batch = TaskBatch(support, labels_s, query, labels_q)
+    batch = cpu_batch.to(device)
+    support, labels_s, labels_q = batch.support_x, batch.support_y, batch.query_y
     pipeline = T.Compose([T.ToFloat(), T.RandomPadCrop(4), T.RandomHFlip(), T.ColorJitter(),
                           T.Normalize((0.5,) * 3, (0.25,) * 3)])
     out = T.apply_to_task_batch(batch, pipeline, gen(7))
     assert out.support_x.shape == support.shape and out.query_x.dtype == torch.float32
-    assert out.support_y is labels_s and out.query_y is labels_q
+    assert out.support_y is labels_s and out.query_y is labels_q and out.query_x.device.type == device.type
     again = T.apply_to_task_batch(batch, pipeline, gen(7))
     assert torch.equal(out.query_x, again.query_x)
+    on_cpu = T.apply_to_task_batch(cpu_batch, pipeline, gen(7))  # same draws: the CPU's numbers
+    torch.testing.assert_close(out.query_x.cpu(), on_cpu.query_x, rtol=1e-6, atol=1e-6)
     plain = T.apply_to_task_batch(batch, T.Compose([T.ToFloat(), T.Normalize((0.5,) * 3, (0.25,) * 3)]))
     assert torch.allclose(plain.support_x, (support.float() / 255 - 0.5) / 0.25)
     with pytest.raises(ValueError, match="RandomHFlip is random: pass a torch.Generator"):

@@ -1,4 +1,5 @@
-"""Evaluation adaptation: no outer graph, and inductive batch norm does not leak across queries."""
+"""Evaluation adaptation: no outer graph, and inductive batch norm does not leak across queries
+(on every device)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,29 @@ from metahyper.meta import MamlConfig, adapt, adapt_and_predict
 from metahyper.models.norm import MetaBatchNorm2d
 
 
-def _episode():
+def _episode(device: torch.device = torch.device("cpu")):
     torch.manual_seed(0)
-    batch = make_batch(seed=4, tasks=1, query=4)
-    return TinyHyperNet().double(), batch.support_x[0], batch.support_y[0], batch.query_x[0]
+    batch = make_batch(seed=4, tasks=1, query=4).to(device)
+    return TinyHyperNet().double().to(device), batch.support_x[0], batch.support_y[0], batch.query_x[0]
 
 
-def _logits_with_other_queries_changed(bn_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-    model, sx, sy, qx = _episode()
+def _logits_with_other_queries_changed(bn_mode: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    model, sx, sy, qx = _episode(device)
     cfg = MamlConfig(bn_mode=bn_mode, inner_steps_eval=3, inner_lr=0.1)
     changed = qx.clone()
     changed[1:] = torch.randn_like(changed[1:]) * 3
     return adapt_and_predict(model, sx, sy, qx, cfg)[0], adapt_and_predict(model, sx, sy, changed, cfg)[0]
 
 
-def test_inductive_query_logits_ignore_other_queries():
-    first, second = _logits_with_other_queries_changed("inductive")
+def test_inductive_query_logits_ignore_other_queries(device):
+    first, second = _logits_with_other_queries_changed("inductive", device)
     torch.testing.assert_close(first, second, rtol=1e-12, atol=1e-14)
+    alone, _ = _logits_with_other_queries_changed("inductive", torch.device("cpu"))
+    torch.testing.assert_close(first.cpu(), alone, rtol=1e-10, atol=1e-13)
 
 
-def test_transductive_query_logits_depend_on_other_queries():
-    first, second = _logits_with_other_queries_changed("transductive")
+def test_transductive_query_logits_depend_on_other_queries(device):
+    first, second = _logits_with_other_queries_changed("transductive", device)
     assert not torch.allclose(first, second)
 
 
