@@ -197,7 +197,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if folder.resolve().parent.name == "runs" and (folder / "config.yaml").is_file():
         folder = folder.resolve().parents[1]  # one run's folder: report its suite folder
     dest = args.out or folder
-    check_writable(dest, "report folder", "choose another folder" if args.out else "pass --out DEST to write the report elsewhere")
+    hint = "choose another folder" if args.out else "pass --out DEST to write the report elsewhere"
+    check_writable(dest, "report folder", hint)
     for path in rebuild_report(folder, dest):
         print(path)
     return 0

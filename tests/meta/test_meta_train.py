@@ -106,7 +106,8 @@ def test_non_finite_loss_before_the_first_checkpoint_says_none_exists(tmp_path):
 def test_resume_prints_the_iteration_and_the_checkpoint(tmp_path, capsys):
     _train(tmp_path, MetaTrainConfig(**{**CFG.__dict__, "iterations": 2}))
     _train(tmp_path, resume=True, force=True, name="meta-train of toy")  # 4 iterations now: another hash
-    assert f"resuming meta-train of toy from iteration 2 (checkpoint {tmp_path / 'checkpoint.pt'})" in capsys.readouterr().err
+    expected = f"resuming meta-train of toy from iteration 2 (checkpoint {tmp_path / 'checkpoint.pt'})"
+    assert expected in capsys.readouterr().err
 
 
 def test_resume_refuses_other_config_unless_forced(tmp_path):
