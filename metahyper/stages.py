@@ -170,8 +170,11 @@ class Workspace:
                 raise ConfigError(f"{where}: {error}") from None
         if weights is not None:
             stage, name = weights
-            digest = config_hash(stage_config(self.suite, run, stage))
-            state = load_checkpoint(stage_dir(self.out, run, stage) / name, config_hash=digest)
+            digest, path = config_hash(stage_config(self.suite, run, stage)), stage_dir(self.out, run, stage) / name
+            if not path.is_file():
+                raise ConfigError(f"{path} is missing from a finished {stage} stage; delete {path.parent} (and the "
+                                  "later stages' folders of that run) to redo that stage")
+            state = load_checkpoint(path, config_hash=digest)
             model.load_state_dict(state["model"])
         return model.to(self.device)
 

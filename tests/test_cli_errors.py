@@ -94,6 +94,14 @@ def test_payload_checkpoint_exits_2_and_never_runs(pretrained, tmp_path, capsys,
     assert not (tmp_path / "pwned").exists()
 
 
+def test_missing_pretrained_model_of_a_finished_stage_exits_2(pretrained, tmp_path, capsys):
+    out = shutil.copytree(pretrained, tmp_path / "out")
+    path = out / "runs/wrn10_1/pretrain/pretrained.pt"
+    path.unlink()
+    status, err = _main(capsys, "meta-train", *RUN, "--out", str(out), *SMOKE)
+    assert status == 2 and f"{path} is missing from a finished pretrain stage; delete {path.parent}" in err
+
+
 def test_out_under_a_file_in_proc_and_a_missing_device_exit_2(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     cases = [(["--out", str(tmp_path / "file" / "out")], f"{tmp_path / 'file'}, which is a file"),
