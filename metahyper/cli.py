@@ -9,8 +9,10 @@
 SUITE is a name in ``benchmarks/suites/`` or a YAML path (a run folder's ``config.yaml`` is a
 one-run suite); RUN names one of its runs (needed when it has several). RUN is positional, not
 an option, because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are
-described in ``metahyper.suites``. Bad configs, unknown keys, bad values and missing data paths
-exit with status 2 and a message naming them, before any work.
+described in ``metahyper.suites``; options and overrides may come in any order. Bad configs,
+unknown keys, bad values, missing data paths, unwritable output folders and missing devices exit
+with status 2 and a message naming them, before any work; so do damaged checkpoints and data
+files, and a suite folder that another process is working in.
 """
 
 from __future__ import annotations
