@@ -103,7 +103,7 @@ def _damaged(folder, kind: str):
     elif kind == "payload":  # a zip checkpoint whose pickle carries a call
         torch.save({"format": 1, "payload": Payload(folder / "pwned")}, path)
     else:  # a bare pickle carrying a call
-        path.write_bytes(pickle.dumps(Payload(folder / "pwned")))
+        path.write_bytes(pickle.dumps(Payload(folder / "pwned"), protocol=2))
     return path
 
 
