@@ -11,6 +11,7 @@ and ``os.replace``s the target: a crash mid-write leaves the previous checkpoint
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,25 @@ FORMAT_VERSION = 1
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used (wrong format, or written by a different config)."""
+    """A checkpoint cannot be used (damaged, wrong format, or written by a different config)."""
+
+
+_KEYS = {"format", "iteration", "config_hash", "model"}
+
+
+def damaged_message(path: Path, error: BaseException | None) -> str:
+    """Why ``path`` cannot be read and what to do. torch's own text is not passed on: for a
+    refused pickle it recommends ``weights_only=False``, which would run what the file carries."""
+    if error is None:
+        why = f"it does not hold a metahyper checkpoint of format {FORMAT_VERSION}"
+    elif isinstance(error, pickle.UnpicklingError) or "weights_only" in str(error):
+        why = "the safe loader refused its content: it is not made of tensors and plain containers"
+    else:
+        first = str(error).strip().split(". ")[0].splitlines()[0][:200] if str(error).strip() else ""
+        why = f"{type(error).__name__}{': ' + first if first else ''}"
+    return (f"checkpoint {path} is damaged or not a metahyper checkpoint ({why}). Delete {path.absolute().parent} "
+            "(and the later stages' folders of that run) to redo that stage; the files of the earlier stages are "
+            "intact.")
 
 
 def _state_of(obj: Any) -> Any:
@@ -87,9 +106,12 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} is not a metahyper checkpoint of format {FORMAT_VERSION}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # truncated zip, random bytes, a pickle holding more than tensors
+        raise CheckpointError(damaged_message(path, error)) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or not _KEYS <= state.keys():
+        raise CheckpointError(damaged_message(path, None))
     if config_hash is not None and state["config_hash"] != config_hash and not force:
         raise CheckpointError(
             f"checkpoint {path} was written by a run with config hash {state['config_hash'][:12]}, "

@@ -2,15 +2,17 @@
 
     metahyper run [SUITE] [--out DIR] [KEY=VALUE ...]      pretrain -> meta-train -> evaluate -> report
     metahyper pretrain|meta-train|evaluate SUITE [RUN] [--out DIR] [KEY=VALUE ...]
-    metahyper report DIR                                   rebuild DIR's report from its run folders
+    metahyper report DIR [--out DEST]                      rebuild DIR's report from its run folders
     metahyper data DATASET --root PATH [--split S]         print a summary of one split
     metahyper bench NAME [ARGS ...]                        run benchmarks/speed/NAME.py
 
 SUITE is a name in ``benchmarks/suites/`` or a YAML path (a run folder's ``config.yaml`` is a
 one-run suite); RUN names one of its runs (needed when it has several). RUN is positional, not
 an option, because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are
-described in ``metahyper.suites``. Bad configs, unknown keys, bad values and missing data paths
-exit with status 2 and a message naming them, before any work.
+described in ``metahyper.suites``; options and overrides may come in any order. Bad configs,
+unknown keys, bad values, missing data paths, unwritable output folders and missing devices exit
+with status 2 and a message naming them, before any work; so do damaged checkpoints and data
+files, and a suite folder that another process is working in.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import textwrap
 from pathlib import Path
 from metahyper.checkpoint import CheckpointError
 from metahyper.config import ConfigError, load_yaml, parse_yaml
+from metahyper.data.sources import DataFormatError
 from metahyper.meta.train import NonFiniteLossError
+from metahyper.outdir import check_writable
 from metahyper.suites import SUITES_DIR, SuiteConfig, known_suites, load_suite, suite_path
 
 BENCH_DIR = SUITES_DIR.parent / "speed"
@@ -80,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Rebuild a suite folder's report from its run folders.")
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="a folder written by `metahyper run` (or one of its runs/<run> folders)")
+    report.add_argument("--out", type=Path, help="write the report here instead (e.g. for a suite folder on "
+                        "read-only storage)")
     report.set_defaults(handler=cmd_report, parser=report)
     data = commands.add_parser("data", help="print a summary of one split of a data set",
                                description="Load one split of a data set and print a summary.")
@@ -193,7 +199,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"{folder} is not a folder")
     if folder.resolve().parent.name == "runs" and (folder / "config.yaml").is_file():
         folder = folder.resolve().parents[1]  # one run's folder: report its suite folder
-    for path in rebuild_report(folder):
+    dest = args.out or folder
+    hint = "choose another folder" if args.out else "pass --out DEST to write the report elsewhere"
+    check_writable(dest, "report folder", hint)
+    for path in rebuild_report(folder, dest):
         print(path)
     return 0
 
@@ -227,14 +236,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; a suite command takes its options and KEY=VALUE arguments in any
+    order (``run smoke --out DIR meta_train.iterations=40``), which argparse's plain parsing
+    refuses for a ``nargs="*"`` positional that an option interrupts."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if not extra:
+        return args
+    if args.handler is not cmd_suite:
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    command = args.command
+    args = args.parser.parse_intermixed_args(argv[argv.index(command) + 1:])
+    args.command = command
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metahyper`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, CheckpointError) as error:
+    except (ConfigError, CheckpointError, DataFormatError) as error:
         args.parser.error(str(error))  # argparse style: usage, message, exit status 2
-    except NonFiniteLossError as error:  # names the iteration; the last good checkpoint is kept
+    except NonFiniteLossError as error:  # names the iteration and what is on disk to resume from
         print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

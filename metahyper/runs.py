@@ -2,6 +2,7 @@
 
 Layout of a suite's output folder (``run_suite(suite, out)``)::
 
+    OUT/.lock                              held (flock) by the process working in OUT; holds its pid
     OUT/suite.yaml                         the suite as run (overrides applied, data roots resolved)
     OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>.npz   fixed, hashed episode sets
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -39,6 +41,7 @@ from metahyper.eval.report import write_report
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.meta.train import METRICS_NAME
+from metahyper.outdir import FolderLock, check_writable
 from metahyper.stages import (RESULTS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor, device_description, log,
                               resolve_device, stage_config, stage_dir)
 from metahyper.suites import SuiteConfig, resolve_data_paths
@@ -159,22 +162,28 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
     A run name of a seeded run (``metahyper.suites.expand_seeds``) stands for all its seeds.
 
     Checks everything first (data roots, options, models, episode settings, stage folders);
-    finished stages are skipped, unfinished ones resume. ``progress`` defaults to "stderr is a
-    terminal".
+    finished stages are skipped, unfinished ones resume. While it works it holds the folder's
+    lock (``metahyper.outdir.FolderLock``): a second process on the same ``out`` is refused.
+    ``progress`` defaults to "stderr is a terminal".
     """
+    check_writable(out, "output folder (--out)")
+    device = resolve_device(suite.device)
     suite, stages = resolve_data_paths(suite), [s for s in STAGES if s in set(stages)]
     names = list(suite.runs) if runs is None else [run for name in runs for run in suite.select(name)]
-    ws = Workspace(suite, Path(out).resolve(), resolve_device(suite.device), progress)
+    ws, rank0 = Workspace(suite, Path(out).resolve(), device, progress), world()[0] == 0
     pending = check_suite(ws, names, stages)
-    if world()[0] == 0:
-        if runs is None or not (ws.out / "suite.yaml").exists():
-            save_yaml(suite, ws.out / "suite.yaml")
+    with FolderLock(ws.out, "suite folder") if rank0 else nullcontext():
+        # another process may have finished stages between the checks and taking the lock
+        pending = {(name, stage) for name, stage in pending if not is_done(suite, ws.out, name, stage)}
+        if rank0:
+            if runs is None or not (ws.out / "suite.yaml").exists():
+                save_yaml(suite, ws.out / "suite.yaml")
+            for name in names:
+                save_yaml(suite.only(name), ws.out / "runs" / name / "config.yaml")
         for name in names:
-            save_yaml(suite.only(name), ws.out / "runs" / name / "config.yaml")
-    for name in names:
-        for stage in stages:
-            run_stage(ws, name, stage, (name, stage) in pending)
-    return rebuild_report(ws.out) if "evaluate" in stages and world()[0] == 0 else []
+            for stage in stages:
+                run_stage(ws, name, stage, (name, stage) in pending)
+        return rebuild_report(ws.out) if "evaluate" in stages and rank0 else []
 
 
 # --- reports -------------------------------------------------------------------------------------------
@@ -188,9 +197,10 @@ def run_names(suite_dir: Path) -> list[str]:
     return [n for n in order if n in folders] + [n for n in folders if n not in order]
 
 
-def rebuild_report(suite_dir: str | os.PathLike) -> list[Path]:
+def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:
     """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
-    folders (finished evaluations and meta-training metrics); returns the files written."""
+    folders (finished evaluations and meta-training metrics) into ``dest`` (default:
+    ``suite_dir``; nothing is written anywhere else); returns the files written."""
     suite_dir = Path(suite_dir)
     records, metrics, devices = [], {}, []
     for run in run_names(suite_dir):
@@ -204,4 +214,4 @@ def rebuild_report(suite_dir: str | os.PathLike) -> list[Path]:
     if not records:
         raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report")
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
-    return write_report(records, suite_dir, metrics=metrics, environment=environment)
+    return write_report(records, suite_dir if dest is None else dest, metrics=metrics, environment=environment)

@@ -55,12 +55,23 @@ def log(message: str) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> this rank's CUDA device when available, else CPU; other names as given."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
+    """``auto`` -> this rank's CUDA device when available, else CPU; other names as given,
+    checked to exist on this machine (``ConfigError`` naming the device otherwise)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(f"device={name!r} is not a device name ({error}); use auto, cpu, cuda or cuda:N") from None
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and count == 0:
+        raise ConfigError(f"device={name!r}, but torch sees no CUDA device on this machine; use device=cpu or "
+                          "device=auto")
+    if device.type == "cuda" and (device.index or 0) >= count:
+        raise ConfigError(f"device={name!r}, but this machine has {count} CUDA device(s): cuda:0..cuda:{count - 1}")
+    return device
 
 
 def device_description(device: torch.device) -> str:
@@ -159,8 +170,11 @@ class Workspace:
                 raise ConfigError(f"{where}: {error}") from None
         if weights is not None:
             stage, name = weights
-            digest = config_hash(stage_config(self.suite, run, stage))
-            state = load_checkpoint(stage_dir(self.out, run, stage) / name, config_hash=digest)
+            digest, path = config_hash(stage_config(self.suite, run, stage)), stage_dir(self.out, run, stage) / name
+            if not path.is_file():
+                raise ConfigError(f"{path} is missing from a finished {stage} stage; delete {path.parent} (and the "
+                                  "later stages' folders of that run) to redo that stage")
+            state = load_checkpoint(path, config_hash=digest)
             model.load_state_dict(state["model"])
         return model.to(self.device)
 
@@ -174,7 +188,7 @@ def run_pretrain(ws: Workspace, run: str, folder: Path) -> None:
     model = ws.model(run, store.image_shape[0])
     pretrain(model, store.images, store.labels, train_transform(store.image_shape[0], spec.augment), spec.pretrain,
              folder, resume=True, config_hash=config_hash(stage_config(ws.suite, run, "pretrain")),
-             progress=ws.progress)
+             progress=ws.progress, name=f"pretrain of {run}")
 
 
 def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, float]] | None:
@@ -204,7 +218,8 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
                              split_name=ws.suite.data.split)
     meta_train(model, sampler, train_transform(store.image_shape[0], False), spec.meta_train, folder,
                validate=validator(ws, run), resume=True,
-               config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress)
+               config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress,
+               name=f"meta-train of {run}")
 
 
 def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: int) -> EpisodeSet:

@@ -324,8 +324,12 @@ def data_specs(suite: SuiteConfig) -> dict[str, DataSpec]:
 
 def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
     """``spec.root`` with environment variables expanded, checked to be a folder (None for
-    synthetic data). Errors name the suite, the field and the path."""
+    synthetic data, which refuses a root: an unused key would hide a typo). Errors name the
+    suite, the field and the path."""
     if spec.dataset == "synthetic":
+        if spec.root:
+            raise ConfigError(f"suite {suite.name!r}: {where}.root = {spec.root!r}, but synthetic data is generated, "
+                              f"not read from files; remove {where}.root (or set {where}.dataset)")
         return None
     field_name = f"{where}.root"
     hint = f"pass it as an override: {field_name}=/path/to/{spec.dataset}"

@@ -4,6 +4,10 @@ devices that device-sensitive tests run on (``device``: cpu, and cuda when prese
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +48,22 @@ def device(request) -> torch.device:
     """Each device the test must hold on: the CPU always, CUDA when present. Tests taking this
     fixture carry the ``gpu`` marker, so ``pytest -m gpu`` runs exactly them."""
     return torch.device(request.param)
+
+
+@pytest.fixture
+def read_only_cli():
+    """``run(folder, *argv)``: ``metahyper argv`` in a new process that sees ``folder``
+    bind-mounted read-only in a private mount namespace (even root cannot write there; the mount
+    ends with the process). Skips where such mounts cannot be made."""
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True) if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("needs `unshare --mount` (root in a namespace-capable container) for a read-only mount")
+
+    def run(folder: Path, *argv: str) -> subprocess.CompletedProcess:
+        where = shlex.quote(str(folder))
+        mount = f"mount --bind {where} {where} && mount -o remount,bind,ro {where}"
+        command = shlex.join([sys.executable, "-m", "metahyper.cli", *argv])
+        return subprocess.run(["unshare", "--mount", "sh", "-c", f"{mount} && exec {command}"], capture_output=True,
+                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    return run

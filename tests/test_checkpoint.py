@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import random
+
 import pytest
 import torch
 from torch import nn
@@ -91,7 +95,40 @@ def test_guards(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_loading_is_weights_only(tmp_path):
-    torch.save({"format": 1, "payload": Counter()}, tmp_path / "evil.pt")
-    with pytest.raises(Exception, match="[Ww]eights only"):
-        load_checkpoint(tmp_path / "evil.pt")
+class Payload:
+    """Unpickling this would create the folder ``target``."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return os.mkdir, (self.target,)
+
+
+def _damaged(folder, kind: str):
+    """A real damaged or malicious file in ``folder`` named like a stage checkpoint."""
+    model, _, _ = _objects()
+    path = folder / "checkpoint.pt"
+    save_checkpoint(path, iteration=1, config_hash="a", model=model)
+    good = path.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif kind == "random":
+        path.write_bytes(random.Random(0).randbytes(len(good)))
+    elif kind == "payload":  # a zip checkpoint whose pickle carries a call
+        torch.save({"format": 1, "payload": Payload(folder / "pwned")}, path)
+    else:  # a bare pickle carrying a call
+        path.write_bytes(pickle.dumps(Payload(folder / "pwned"), protocol=2))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["truncated", "random", "payload", "bare-pickle"])
+def test_damaged_or_malicious_checkpoint_is_named_and_never_run(tmp_path, kind):
+    path = _damaged(tmp_path, kind)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert f"checkpoint {path} is damaged or not a metahyper checkpoint" in message
+    assert f"Delete {tmp_path}" in message and "earlier stages are intact" in message
+    assert "weights_only" not in message and "False" not in message
+    assert not (tmp_path / "pwned").exists()

@@ -73,13 +73,25 @@ def test_report_is_rebuilt_from_run_folders(smoke_out):
     assert (out / "results.csv").read_text() == csv
 
 
+def test_report_of_a_read_only_suite_folder_writes_only_where_asked(smoke_out, tmp_path, read_only_cli):
+    out, _ = smoke_out
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    refused = read_only_cli(out, "report", str(out))
+    assert refused.returncode == 2 and f"report folder {out} is not writable" in refused.stderr
+    assert "pass --out DEST" in refused.stderr
+    written = read_only_cli(out, "report", str(out), "--out", str(tmp_path / "report"))
+    assert written.returncode == 0, written.stderr
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(REPORT_FILES)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_changed_config_is_refused_before_any_work(smoke_out):
     out, _ = smoke_out
     with pytest.raises(ConfigError, match="different config"):
         run_suite(load_suite("smoke", [*SMOKE, "meta_train.iterations=5"]), out, progress=False)
 
 
-def test_killed_meta_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+def test_killed_meta_training_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
     suite = load_suite("smoke", SMOKE)
     real_step, seen = train.train_step, []
 
@@ -96,6 +108,8 @@ def test_killed_meta_training_resumes_from_its_checkpoint(tmp_path, monkeypatch)
     monkeypatch.setattr(train, "train_step", lambda *args: seen.append(args[-1]) or real_step(*args))
     run_suite(suite, tmp_path, runs=["wrn10_1"], stages=["pretrain", "meta_train"], progress=False)
     assert seen == [1, 2, 3, 4]  # iterations 1-2 before the kill, 3-4 after the resume (checkpoint at 2)
+    checkpoint = tmp_path.resolve() / "runs/wrn10_1/meta_train/checkpoint.pt"
+    assert f"resuming meta-train of wrn10_1 from iteration 2 (checkpoint {checkpoint})" in capsys.readouterr().err
     log = [json.loads(line) for line in (tmp_path / "runs/wrn10_1/meta_train/metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in log if r["kind"] == "train"] == [1, 2, 3, 4]
 

@@ -51,6 +51,7 @@ from metahyper.data import load_store
 from metahyper.data.rng import keyed_seed
 from metahyper.data.stores import ImageStore
 from metahyper.models import build_model, compress, model_options, parameter_counts
+from metahyper.outdir import FolderLock, check_writable
 from metahyper.suites import resolve_root
 
 SUITE_NAME = "suite.yaml"
@@ -209,12 +210,14 @@ def run_classify_suite(suite_cfg: ClassifySuite | Mapping[str, Any], out_dir: st
     from metahyper.runs import resolve_device  # here: runs.py may import this module
 
     suite = check_suite(suite, where)
+    check_writable(out_dir, "output folder (--out)")
     out, device = Path(out_dir), resolve_device(suite.device)
     stores = load_data(suite.data)
-    save_yaml(suite, out / SUITE_NAME)
-    rows = [run_row(suite, i, seed, out, train=True, stores=stores, device=device, progress=progress)
-            for i in range(len(suite.models)) for seed in suite.seeds]
-    return write_classify_report(suite, rows, out)
+    with FolderLock(out, "suite folder"):  # one process per folder
+        save_yaml(suite, out / SUITE_NAME)
+        rows = [run_row(suite, i, seed, out, train=True, stores=stores, device=device, progress=progress)
+                for i in range(len(suite.models)) for seed in suite.seeds]
+        return write_classify_report(suite, rows, out)
 
 
 def is_classify_output(out_dir: str | os.PathLike) -> bool:

@@ -18,7 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from metahyper.data.sources import (DATASETS, DataFormatError, check_class_counts, read_first_format,
-                                    require_array, require_int_list, require_key, safe_load_pickle)
+                                    decoding, require_array, require_int_list, require_key, safe_load_pickle)
 from metahyper.data.splits import canonical_split, split_info
 from metahyper.data.stores import ImageStore, store_from_nhwc
 
@@ -51,7 +51,7 @@ def read_pickle_cache(path: Path, classes: list[str], per_class: int | None) -> 
 
 def _read_csv_rows(path: Path) -> list[tuple[str, str]]:
     """(filename, wnid) rows of a split CSV, checking the header ``filename,label``."""
-    with open(path, newline="") as file:
+    with decoding(path), open(path, newline="", encoding="utf-8") as file:
         rows = list(csv.reader(file))
     if not rows or [h.strip() for h in rows[0]] != ["filename", "label"]:
         raise DataFormatError(f"{path}: first line must be the header 'filename,label'")
@@ -83,7 +83,8 @@ def read_csv_images(csv_path: Path, image_dir: Path, classes: list[str], per_cla
         raise DataFormatError(f"{csv_path}: {len(missing)} listed image(s) missing, e.g. {missing[0]}")
     images = np.empty((len(files), SIZE, SIZE, 3), dtype=np.uint8)
     for i, file in enumerate(tqdm(files, desc=f"decoding {csv_path.name}", disable=None, leave=False)):
-        images[i] = _decode(file, SIZE)
+        with decoding(file):
+            images[i] = _decode(file, SIZE)
     labels = np.repeat(np.arange(len(classes)), [len(by_class[c]) for c in classes])
     return store_from_nhwc(images, labels, classes, f"miniimagenet {csv_path.name}")
 

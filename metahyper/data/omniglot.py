@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from metahyper.data.sources import DATASETS, DataFormatError, check_class_counts
+from metahyper.data.sources import DATASETS, DataFormatError, check_class_counts, decoding
 from metahyper.data.splits import canonical_split, split_info
 from metahyper.data.stores import ImageStore, cached_store
 
@@ -46,7 +46,7 @@ def _members(source: Path) -> list[PurePosixPath]:
     """All ``<set>/<alphabet>/<character>/<file>.png`` paths of a folder or zip source."""
     if source.is_dir():
         return [PurePosixPath(source.name, *p.relative_to(source).parts) for p in source.glob("*/*/*.png")]
-    with zipfile.ZipFile(source) as archive:
+    with decoding(source), zipfile.ZipFile(source) as archive:
         return [PurePosixPath(n) for n in archive.namelist() if n.endswith(".png") and n.count("/") == 3]
 
 
@@ -77,11 +77,17 @@ def _decode(data: bytes | Path, size: int) -> np.ndarray:
 
 def _read_images(entry: _Alphabet, size: int) -> list[np.ndarray]:
     """Decodes every image of one alphabet, character by character."""
-    files = [f for chars in entry.characters.values() for f in chars]
+    files, images = [f for chars in entry.characters.values() for f in chars], []
     if entry.source.is_dir():
-        return [_decode(entry.source.parent / f, size) for f in files]
-    with zipfile.ZipFile(entry.source) as archive:
-        return [_decode(archive.read(f), size) for f in files]
+        for f in files:
+            with decoding(entry.source.parent / f):
+                images.append(_decode(entry.source.parent / f, size))
+        return images
+    with decoding(entry.source), zipfile.ZipFile(entry.source) as archive:
+        for f in files:
+            with decoding(entry.source, f):
+                images.append(_decode(archive.read(f), size))
+    return images
 
 
 def rotate_classes(store: ImageStore, quarter_turns: Sequence[int]) -> ImageStore:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -61,6 +62,23 @@ def safe_load_pickle(path: str | Path, encoding: str = "ASCII") -> Any:
             raise
         except Exception as err:  # truncated or corrupt file
             raise DataFormatError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
+
+
+@contextmanager
+def decoding(path: str | Path, member: str | None = None) -> Iterator[None]:
+    """Turns any error raised while reading or decoding ``path`` (``member`` of an archive) into
+    a ``DataFormatError`` naming them: a file that is not an image (PIL.UnidentifiedImageError),
+    a truncated archive (zipfile.BadZipFile), a damaged member (zlib.error, EOFError), a binary
+    CSV (UnicodeDecodeError). Every reader wraps its decoding in it, so a bad file stops the
+    suite with one clear message before any training."""
+    try:
+        yield
+    except DataFormatError:
+        raise
+    except Exception as error:  # whatever the decoder raises: the file is unusable either way
+        where = f"{path}" if member is None else f"{path}, member {member}"
+        raise DataFormatError(f"{where}: damaged or not in the expected format "
+                              f"({type(error).__name__}: {error})") from None
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

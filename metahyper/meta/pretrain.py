@@ -138,6 +138,7 @@ def pretrain(
     force: bool = False,
     config_hash: str | None = None,
     progress: bool | None = None,
+    name: str = "pretraining",
 ) -> list[dict[str, Any]]:
     """Pretrain ``model`` (on its device) on every class in ``labels``; returns per-epoch records.
 
@@ -145,7 +146,8 @@ def pretrain(
     (mapped to 0..K-1; the head is resized to K outputs). ``transform(x, generator)`` turns a
     uint8 batch on the device into float (augmentation draws from ``generator``). With a
     ``run_dir``, checkpoints every ``cfg.checkpoint_every`` epochs, logs JSONL, and finally saves
-    the model (head reset to ``cfg.way``) as ``pretrained.pt``.
+    the model (head reset to ``cfg.way``) as ``pretrained.pt``. ``name`` names the run in the
+    "resuming ..." line printed on resume.
     """
     check_store(images, labels)
     classes, targets = torch.unique(labels, return_inverse=True)
@@ -158,6 +160,8 @@ def pretrain(
     trained = {"config_hash": digest, "model": model, "optimizer": optimizer, "scheduler": scheduler}
     done = 0 if run_dir is None else resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, **trained)
     log.truncate_after(done)
+    if done:
+        tqdm.write(f"resuming {name} from epoch {done} (checkpoint {folder / CHECKPOINT_NAME})", file=sys.stderr)
     history, show = [], sys.stderr.isatty() if progress is None else progress
     model.train()
     epochs = range(done + 1, cfg.epochs + 1)

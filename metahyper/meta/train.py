@@ -110,6 +110,7 @@ class _Run:
     stateful: dict[str, Any]
     checkpoint: Path
     config_hash: str
+    saved: int = 0  # iteration of the checkpoint on disk (0: none yet)
 
 
 def train_step(
@@ -129,8 +130,7 @@ def train_step(
     if not (math.isfinite(loss) and math.isfinite(grad_norm)):
         raise NonFiniteLossError(
             f"meta-training stopped at iteration {iteration} (sampler step {iteration - 1}): loss {loss}, "
-            f"gradient norm {grad_norm}; the model was not updated and the last good checkpoint "
-            f"{run.checkpoint} is kept"
+            f"gradient norm {grad_norm}; the model was not updated. {_on_disk(run, cfg)}"
         )
     record = {"kind": "train", "iteration": iteration, "loss": loss, "accuracy": accuracy,
               "lr": run.scheduler.get_last_lr()[0], "grad_norm": grad_norm}
@@ -155,6 +155,15 @@ def _start_run(
 def _save(run: _Run, iteration: int) -> None:
     save_checkpoint(run.checkpoint, iteration=iteration, config_hash=run.config_hash, model=run.model,
                     optimizer=run.optimizer, scheduler=run.scheduler, stateful=run.stateful)
+    run.saved = iteration
+
+
+def _on_disk(run: _Run, cfg: MetaTrainConfig) -> str:
+    """What a stopped run leaves to resume from, for its error message."""
+    if run.saved:
+        return f"The last good checkpoint, {run.checkpoint} (iteration {run.saved}), is kept."
+    return (f"No checkpoint of this run exists yet (the first is written at iteration {cfg.checkpoint_every}), "
+            "so a rerun starts from iteration 1.")
 
 
 def meta_train(
@@ -169,13 +178,15 @@ def meta_train(
     force: bool = False,
     config_hash: str | None = None,
     progress: bool | None = None,
+    name: str = "meta-training",
 ) -> dict[str, Any]:
     """Meta-train ``model`` (on its device) for ``cfg.iterations`` outer steps; returns the last record.
 
     ``validate(model, iteration)`` runs every ``cfg.validate_every`` iterations on rank 0; its
     numbers go to the log as a ``"val"`` record. ``config_hash`` (default: hash of ``cfg``)
     should cover everything that defines the run (model, data, seeds); resuming under another
-    hash is refused unless ``force``. ``progress`` defaults to "stderr is a terminal".
+    hash is refused unless ``force``. ``progress`` defaults to "stderr is a terminal". ``name``
+    names the run in the "resuming ..." line printed on resume.
     """
     rank, size = world()
     if cfg.meta_batch % size:
@@ -186,6 +197,9 @@ def meta_train(
     done = resume_checkpoint(run.checkpoint, resume=resume, force=force, config_hash=run.config_hash, model=model,
                              optimizer=run.optimizer, scheduler=run.scheduler, stateful=run.stateful)
     log.truncate_after(done)
+    run.saved = done
+    if done and rank == 0:
+        tqdm.write(f"resuming {name} from iteration {done} (checkpoint {run.checkpoint})", file=sys.stderr)
     broadcast_state(model)
     show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
     record: dict[str, Any] = {"iteration": done}

@@ -93,6 +93,23 @@ def test_non_finite_loss_names_iteration_and_keeps_checkpoint(tmp_path):
     assert [r["iteration"] for r in MetricsLog(tmp_path / "metrics.jsonl").read()] == [1, 2]
 
 
+def test_non_finite_loss_before_the_first_checkpoint_says_none_exists(tmp_path):
+    def poisoned(x, generator):
+        return to_float(x) * float("nan")  # iteration 1
+
+    with pytest.raises(NonFiniteLossError, match="iteration 1 .*No checkpoint of this run exists yet") as error:
+        _train(tmp_path, transform=poisoned)
+    assert "last good checkpoint" not in str(error.value)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_resume_prints_the_iteration_and_the_checkpoint(tmp_path, capsys):
+    _train(tmp_path, MetaTrainConfig(**{**CFG.__dict__, "iterations": 2}))
+    _train(tmp_path, resume=True, force=True, name="meta-train of toy")  # 4 iterations now: another hash
+    expected = f"resuming meta-train of toy from iteration 2 (checkpoint {tmp_path / 'checkpoint.pt'})"
+    assert expected in capsys.readouterr().err
+
+
 def test_resume_refuses_other_config_unless_forced(tmp_path):
     _train(tmp_path)
     with pytest.raises(FileExistsError, match="resume=True"):
