@@ -30,6 +30,7 @@ from metahyper.config import config_hash as hash_config
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.hyperize import output_norm_penalty, record_kernels
 from metahyper.models.roles import MetaModel, ParamRole
+from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "pretrain_checkpoint.pt"
 PRETRAINED_NAME = "pretrained.pt"
@@ -161,12 +162,15 @@ def pretrain(
     history, show = [], sys.stderr.isatty() if progress is None else progress
     model.train()
     epochs = range(done + 1, cfg.epochs + 1)
+    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done)
     for epoch in tqdm(epochs, initial=done, total=cfg.epochs, disable=not show, desc="pretrain"):
         record = {"epoch": epoch, "iteration": epoch, "lr": scheduler.get_last_lr()[0],
                   **train_epoch(model, optimizer, images, targets, transform, cfg, epoch)}
         scheduler.step()
         history.append(record)
         log.append(record)
+        if status is not None:
+            status.update(epoch, record["loss"])
         if run_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
             save_checkpoint(folder / CHECKPOINT_NAME, iteration=epoch, **trained)
     _seeded(cfg.seed, cfg.epochs, lambda: model.reset_classifier(cfg.way))
