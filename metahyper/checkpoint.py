@@ -1,4 +1,4 @@
-"""Atomic, resumable checkpoints (DESIGN.md section 11).
+"""Atomic, resumable checkpoints (docs/architecture.md section 11).
 
 A checkpoint holds the model, optimiser and scheduler state dicts, the RNG states (torch's CPU
 and CUDA default generators plus the state of every named stateful object: ``torch.Generator``

@@ -1,4 +1,4 @@
-"""Supervised pretraining before MAML (DESIGN.md section 7).
+"""Supervised pretraining before MAML (docs/architecture.md section 7).
 
 Cross-entropy over all classes of the source train split, batched from an in-memory uint8 store
 and augmented on the device in one call per batch, SGD or Adam; then the head is replaced by a
@@ -7,8 +7,8 @@ order, the augmentation generator and the final head's initialisation, so a run 
 by its seed and resumes (per epoch, from ``pretrain_checkpoint.pt``) to identical numbers.
 
 Hypernetwork models: embeddings and hypernetworks are regularised by the output-norm penalty
-``lambda * sum ||W||^2`` on the generated kernels instead of weight decay (Babu et al.; DESIGN.md
-section 6); weight decay then applies to the other parameters only.
+``lambda * sum ||W||^2`` on the generated kernels instead of weight decay (Babu et al.;
+docs/architecture.md section 6); weight decay then applies to the other parameters only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The meta-training loop (DESIGN.md sections 7 and 11; Babu et al., Algorithm 2).
+"""The meta-training loop (docs/architecture.md sections 7 and 11; Babu et al., Algorithm 2).
 
 Outer optimiser: Adam on the outer-role parameters only, lr 1e-3 halved every 1000 iterations
 down to 1e-4; meta-batch 4. Every iteration takes its episodes from a sampler keyed on the step
