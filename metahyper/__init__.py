@@ -26,7 +26,7 @@ from metahyper.data import (
     transforms,
 )
 from metahyper.data.loader import EpisodeDataset
-from metahyper.eval.evaluate import evaluate
+from metahyper.eval.evaluate import evaluate, maml_predictor
 from metahyper.eval.stats import EvalResult
 from metahyper.meta.maml import MamlConfig
 from metahyper.meta.train import MetaTrainConfig, meta_train
@@ -35,5 +35,5 @@ from metahyper.models import build_model
 __all__ = [
     "EpisodeDataset", "EpisodeSampler", "EpisodeSet", "EvalResult", "ImageStore", "MamlConfig", "MetaTrainConfig",
     "TaskBatch", "__version__", "build_model", "evaluate", "fixed_episodes", "list_datasets", "list_models",
-    "list_suites", "load_model", "load_run", "load_store", "meta_train", "transforms",
+    "list_suites", "load_model", "load_run", "load_store", "maml_predictor", "meta_train", "transforms",
 ]
