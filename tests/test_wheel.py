@@ -13,6 +13,7 @@ import site
 import subprocess
 import sys
 import venv
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,21 @@ def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.Completed
     return result
 
 
+def _isolation() -> list[str]:
+    """Build with this venv's setuptools when it builds wheels by itself (>= 70.1), which saves
+    fetching one; else in pip's isolated build environment (``pyproject.toml``)."""
+    try:
+        major, minor = (int(part) for part in version("setuptools").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return []
+    return ["--no-build-isolation"] if (major, minor) >= (70, 1) else []
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> tuple[Path, Path]:
     """(the fresh venv's bin folder, a work folder outside the checkout) with the wheel installed."""
     root = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"),
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *_isolation(), "-q", "-w", str(root / "dist"),
           str(REPO)], cwd=root)
     wheel = next((root / "dist").glob("metahyper-*.whl"))
     venv.EnvBuilder(with_pip=False).create(root / "venv")
