@@ -7,9 +7,9 @@
     metahyper bench NAME [ARGS ...]                        run benchmarks/speed/NAME.py
     metahyper list models|datasets|suites                  what build_model, load_store, run accept
 
-SUITE is a built-in suite name (``benchmarks/suites/``) or a YAML path (a run folder's ``config.yaml`` is a
-one-run suite); RUN names one of its runs (needed when it has several). RUN is positional, not
-an option, because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are
+SUITE is a built-in suite's name (``benchmarks/suites/``) or a YAML path (a run folder's
+``config.yaml`` is a one-run suite); RUN names one of its runs (needed when it has several).
+RUN is positional, not an option, because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are
 described in ``metahyper.suites``. Bad configs, unknown keys, bad values and missing data paths
 exit with status 2 and a message naming them, before any work.
 """
@@ -22,10 +22,10 @@ import runpy
 import sys
 import textwrap
 from pathlib import Path
+from metahyper._version import __version__
 from metahyper.checkpoint import CheckpointError
 from metahyper.config import ConfigError, load_yaml, parse_yaml
 from metahyper.meta.train import NonFiniteLossError
-from metahyper._version import __version__
 from metahyper.progress import use_cli_logging
 from metahyper.resources import SPEED_DIR
 from metahyper.suites import SUITES_DIR, SuiteConfig, known_suites, load_suite, suite_path
@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a reader option, e.g. family=target (synthetic), images_per_class=20")
     data.set_defaults(handler=cmd_data, parser=data)
     bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
-                                description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the other arguments.")
+                                description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the "
+                                            "other arguments.")
     bench.add_argument("name", metavar="NAME", help="benchmark name (a file in benchmarks/speed/)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(handler=cmd_bench, parser=bench)

@@ -21,4 +21,5 @@ def test_the_readme_has_the_public_api_sampler_and_dataset_examples():
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_a_readme_python_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    exec(compile(BLOCKS[index], f"README.md python block {index + 1}", "exec"), {"__name__": "__readme__"})  # noqa: S102
+    code = compile(BLOCKS[index], f"README.md python block {index + 1}", "exec")
+    exec(code, {"__name__": "__readme__"})  # noqa: S102

@@ -80,5 +80,6 @@ def test_the_installed_wheel_runs_the_smoke_suite_outside_the_checkout(installed
 @pytest.mark.realdata
 def test_the_installed_wheel_reads_omniglot_with_its_shipped_class_splits(installed, omniglot_dir):
     bin_dir, work = installed
-    result = _run([str(bin_dir / "metahyper"), "data", "omniglot", "--root", str(omniglot_dir), "--split", "test"], work)
+    command = ["data", "omniglot", "--root", str(omniglot_dir), "--split", "test"]
+    result = _run([str(bin_dir / "metahyper"), *command], work)
     assert "classes: 106" in result.stdout  # the test alphabets of data_splits/omniglot.json
