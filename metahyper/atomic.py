@@ -1,6 +1,6 @@
 """Atomic file writes: readers see the old file or the complete new one, never half of one.
 
-DESIGN.md section 11: nothing half-written. Content goes to a temporary file in the target's
+docs/architecture.md section 11: nothing half-written. Content goes to a temporary file in the target's
 folder (same file system, so the rename is atomic), is flushed and fsynced, and only then
 replaces the target with ``os.replace``. If writing raises, the temporary file is removed and the
 previous target is left untouched.

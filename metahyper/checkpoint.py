@@ -1,11 +1,13 @@
-"""Atomic, resumable checkpoints (DESIGN.md section 11).
+"""Atomic, resumable checkpoints (docs/architecture.md section 11).
 
 A checkpoint holds the model, optimiser and scheduler state dicts, the RNG states (torch's CPU
 and CUDA default generators plus the state of every named stateful object: ``torch.Generator``
 objects, and samplers/transforms with ``state_dict``/``load_state_dict``), the iteration and the
-hash of the config that wrote it. Only tensors and plain containers are stored, so loading uses
-``torch.load(weights_only=True)``. Saving writes a temporary file in the same folder, fsyncs it
-and ``os.replace``s the target: a crash mid-write leaves the previous checkpoint intact.
+hash of the config that wrote it, the model's recipe (``model_spec``: name, num_classes,
+options, when ``build_model`` made it) and the package version. Only tensors and plain
+containers are stored, so loading uses ``torch.load(weights_only=True)``. Saving writes a
+temporary file in the same folder, fsyncs it and ``os.replace``s the target: a crash
+mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from metahyper._version import __version__
 from metahyper.atomic import atomic_write
 
 FORMAT_VERSION = 1
@@ -78,6 +81,8 @@ def save_checkpoint(
         "format": FORMAT_VERSION,
         "iteration": int(iteration),
         "config_hash": str(config_hash),
+        "model_spec": getattr(model, "metahyper_spec", None),
+        "version": __version__,
         "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
@@ -116,7 +121,7 @@ def load_checkpoint(
         raise CheckpointError(
             f"checkpoint {path} was written by a run with config hash {state['config_hash'][:12]}, "
             f"but the current config hashes to {config_hash[:12]}; resuming would mix two configs. "
-            "Start a new run folder, or pass force=True (--force) to resume anyway."
+            "Start a new run folder (--out), or pass force=True to resume anyway."
         )
     return state
 
@@ -168,7 +173,7 @@ def resume_checkpoint(
         return 0
     if not resume:
         raise FileExistsError(
-            f"{path} already exists: pass resume=True (--resume) to continue that run, or use a new run folder"
+            f"{path} already exists: pass resume=True to continue that run, or use a new run folder"
         )
     state = load_checkpoint(path, config_hash=config_hash, force=force)
     return restore_checkpoint(state, model=model, optimizer=optimizer, scheduler=scheduler, stateful=stateful)

@@ -5,14 +5,15 @@
     metahyper report DIR [--out DEST]                      rebuild DIR's report from its run folders
     metahyper data DATASET --root PATH [--split S]         print a summary of one split
     metahyper bench NAME [ARGS ...]                        run benchmarks/speed/NAME.py
+    metahyper list models|datasets|suites                  what build_model, load_store, run accept
 
-SUITE is a name in ``benchmarks/suites/`` or a YAML path (a run folder's ``config.yaml`` is a
-one-run suite); RUN names one of its runs (needed when it has several). RUN is positional, not
-an option, because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are
-described in ``metahyper.suites``; options and overrides may come in any order. Bad configs,
-unknown keys, bad values, missing data paths, unwritable output folders and missing devices exit
-with status 2 and a message naming them, before any work; so do damaged checkpoints and data
-files, and a suite folder that another process is working in.
+SUITE is a built-in suite's name (``benchmarks/suites/``) or a YAML path (a run folder's
+``config.yaml`` is a one-run suite); RUN names one of its runs (needed when it has several).
+RUN is positional, not an option, because ``torchrun`` would take ``--run`` for its own
+``--run-path``. Overrides are described in ``metahyper.suites``; options and overrides may come
+in any order. Bad configs, unknown keys, bad values, missing data paths, unwritable output
+folders and missing devices exit with status 2 and a message naming them, before any work; so do
+damaged checkpoints and data files, and a suite folder that another process is working in.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ import runpy
 import sys
 import textwrap
 from pathlib import Path
+from metahyper._version import __version__
 from metahyper.checkpoint import CheckpointError
 from metahyper.config import ConfigError, load_yaml, parse_yaml
 from metahyper.data.sources import DataFormatError
 from metahyper.meta.train import NonFiniteLossError
 from metahyper.outdir import check_writable
+from metahyper.progress import use_cli_logging
+from metahyper.resources import SPEED_DIR
 from metahyper.suites import SUITES_DIR, SuiteConfig, known_suites, load_suite, suite_path
 
-BENCH_DIR = SUITES_DIR.parent / "speed"
+BENCH_DIR = SPEED_DIR
 OVERRIDES_HELP = """\
 overrides (KEY=VALUE, the value read as YAML):
   meta_train.iterations=50                   a run setting without "runs." applies to every run
@@ -48,10 +52,11 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's layout."""
 
 
-def _epilog() -> str:
-    """The shipped suites and the override forms."""
-    suites = textwrap.fill(f"suites: {', '.join(known_suites())}", 100, subsequent_indent="  ",
-                           break_on_hyphens=False)
+def _epilog(stages_only: bool = False) -> str:
+    """The shipped suites (only meta-learning ones for the stage commands) and the override forms."""
+    names = [n for n in known_suites()
+             if not stages_only or load_yaml(SUITES_DIR / f"{n}.yaml").get("kind") != "classify"]
+    suites = textwrap.fill(f"suites: {', '.join(names)}", 100, subsequent_indent="  ", break_on_hyphens=False)
     return f"{suites}\n\n{OVERRIDES_HELP}"
 
 
@@ -70,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metahyper", formatter_class=_Formatter,
                                      description="Meta-learning benchmarks with hypernetwork-generated ResNets.",
                                      epilog=_epilog())
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {"run": "run a whole suite: every run's stages, then the report",
              "pretrain": "pretrain one run of a suite",
@@ -77,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
              "evaluate": "evaluate one meta-trained run of a suite, then rebuild the report"}
     for name, text in helps.items():
         sub = commands.add_parser(name, help=text, description=text, formatter_class=_Formatter,
-                                  epilog=_epilog())
+                                  epilog=_epilog(stages_only=name != "run"))
         _suite_args(sub, with_run=name != "run")
         sub.set_defaults(handler=cmd_suite, parser=sub)
     report = commands.add_parser("report", help="rebuild report.md/results.* and figures of a suite folder",
@@ -97,10 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a reader option, e.g. family=target (synthetic), images_per_class=20")
     data.set_defaults(handler=cmd_data, parser=data)
     bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
-                                description=f"Run {BENCH_DIR}/NAME.py with the remaining arguments.")
+                                description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the "
+                                            "other arguments.")
     bench.add_argument("name", metavar="NAME", help="benchmark name (a file in benchmarks/speed/)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(handler=cmd_bench, parser=bench)
+    listing = commands.add_parser("list", help="list the models, data sets or built-in suites",
+                                  description="List what build_model, load_store and `metahyper run` accept.")
+    listing.add_argument("what", choices=("models", "datasets", "suites"))
+    listing.set_defaults(handler=cmd_list, parser=listing)
     return parser
 
 
@@ -252,9 +263,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    """list: one name a line (suites with their descriptions)."""
+    import metahyper
+
+    if args.what == "suites":
+        for name, description in metahyper.list_suites().items():
+            print(f"{name:40s} {description}".rstrip())
+    else:
+        print("\n".join(metahyper.list_models() if args.what == "models" else metahyper.list_datasets()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metahyper`` console script; returns the exit status."""
     args = parse_args(argv)
+    use_cli_logging()
     try:
         return args.handler(args)
     except (ConfigError, CheckpointError, DataFormatError) as error:

@@ -1,7 +1,7 @@
 """Frozen dataclass configs: YAML in and out, strict validation, dotted overrides, hashing.
 
 Every stage declares its config as a frozen dataclass beside its code (``meta/maml.py`` has
-``MamlConfig`` and so on); this module is the shared machinery (DESIGN.md section 11: clear
+``MamlConfig`` and so on); this module is the shared machinery (docs/architecture.md section 11: clear
 errors before work starts, nothing half-written):
 
 * ``load_yaml(path)`` reads a mapping; floats such as ``1e-3`` are floats (YAML 1.2 style), not

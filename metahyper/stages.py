@@ -19,12 +19,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from tqdm import tqdm
 
 from metahyper.atomic import write_text_atomic
 from metahyper.checkpoint import load_checkpoint
@@ -38,6 +36,7 @@ from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
 from metahyper.meta.train import CHECKPOINT_NAME, meta_train
 from metahyper.models import build_model, model_options
 from metahyper.models.roles import MetaModel
+from metahyper.progress import LOGGER
 from metahyper.suites import DataSpec, SuiteConfig
 
 STAGES = ("pretrain", "meta_train", "evaluate")
@@ -50,8 +49,8 @@ BASELINE_FACTORIES = {
 
 
 def log(message: str) -> None:
-    """A status line on stderr that does not break progress bars."""
-    tqdm.write(message, file=sys.stderr)
+    """A status line (logger ``metahyper``; the command prints it on stderr, between bars)."""
+    LOGGER.info(message)
 
 
 def resolve_device(name: str) -> torch.device:

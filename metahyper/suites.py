@@ -37,8 +37,8 @@ from metahyper.data.sources import DATASETS
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
+from metahyper.resources import SUITES_DIR
 
-SUITES_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -256,7 +256,7 @@ RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))
 
 
 def known_suites() -> list[str]:
-    """Names of the suites shipped in ``benchmarks/suites/``."""
+    """Names of the built-in suites (``benchmarks/suites/``, shipped inside the package)."""
     return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
 
 
@@ -269,8 +269,8 @@ def suite_path(ref: str | os.PathLike) -> Path:
         return path
     named = SUITES_DIR / f"{ref}.yaml"
     if not named.is_file():
-        raise ConfigError(f"unknown suite {str(ref)!r}: not a file, and not one of {', '.join(known_suites())} "
-                          f"(in {SUITES_DIR})")
+        raise ConfigError(f"unknown suite {str(ref)!r}: not a file, and not one of the built-in suites "
+                          f"{', '.join(known_suites())}")
     return named
 
 

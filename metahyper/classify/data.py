@@ -1,7 +1,7 @@
 """Batches and transforms for classification training on an in-memory ``ImageStore``.
 
 Images stay uint8 on the CPU; each mini-batch is gathered with one ``index_select`` on the flat
-[N, C*H*W] view (DESIGN.md section 8), moved to the device, augmented there (pad-and-crop and
+[N, C*H*W] view (docs/architecture.md section 8), moved to the device, augmented there (pad-and-crop and
 flip on uint8, so padding is black as in torchvision's ``RandomCrop(padding=4)``), converted to
 float and normalised with the training store's per-channel mean and std.
 """

@@ -1,6 +1,6 @@
 """CIFAR-style classification training (Babu et al. Tables 1-6, Ha et al., Ukai et al.).
 
-Recipe (DESIGN.md section 7): SGD momentum 0.9, lr 0.1, 200 epochs of batch 128, lr x0.2 after
+Recipe (docs/architecture.md section 7): SGD momentum 0.9, lr 0.1, 200 epochs of batch 128, lr x0.2 after
 epochs 60, 120 and 160 (``MultiStepLR``), pad-4 random crop and horizontal flip on the device.
 
 Regularisation (``param_groups``): weight decay 5e-4 on every parameter of a plain net. In a

@@ -39,6 +39,10 @@ class TaskBatch:
     query_x: Tensor
     query_y: Tensor
 
+    def __iter__(self) -> Iterator[Tensor]:
+        """``support_x, support_y, query_x, query_y = batch``."""
+        return iter((self.support_x, self.support_y, self.query_x, self.query_y))
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "TaskBatch":
         """The same batch with all four tensors on ``device``."""
         return TaskBatch(*(t.to(device, non_blocking=non_blocking)
@@ -89,11 +93,20 @@ class EpisodeSampler:
     ones. ``episode_labels`` (int64 [way*(shot+query)]) are the labels of every episode's rows.
     ``reuse_buffer=True`` gathers into one internal buffer (a little faster; the returned uint8
     images are then only valid until the next call). Set ``next_index`` to resume.
+
+    Iterable: with ``episodes=N`` (and ``tasks=T`` per batch), ``for batch in sampler`` runs
+    ``len(sampler)`` = ceil(N / T) ``sample`` calls (the last one smaller when T does not divide
+    N); ``sampler.iterate(n, tasks)`` does the same for an explicit number of episodes.
     """
 
     def __init__(self, store: ImageStore, way: int, shot: int, query: int, seed: int,
-                 split_name: str = "train", reuse_buffer: bool = False):
+                 split_name: str = "train", reuse_buffer: bool = False, *, episodes: int | None = None,
+                 tasks: int = 1):
         check_episode_args(store, way, shot, query)
+        for name, value in (("episodes", episodes), ("tasks", tasks)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.episodes, self.tasks = episodes, tasks
         self.store, self.way, self.shot, self.query = store, way, shot, query
         self.seed, self.split_name = int(seed), split_name
         self.next_index = 0
@@ -138,6 +151,26 @@ class EpisodeSampler:
         start = self.next_index
         self.next_index += tasks
         return self.batch(range(start, start + tasks))
+
+    def iterate(self, episodes: int, tasks: int = 1) -> Iterator[TaskBatch]:
+        """The next ``episodes`` episodes, ``tasks`` per TaskBatch (``sample`` calls)."""
+        for start in range(0, episodes, tasks):
+            yield self.sample(min(tasks, episodes - start))
+
+    def _episodes(self) -> int:
+        if self.episodes is None:
+            raise TypeError("this EpisodeSampler has no length: pass episodes=N, or use sampler.iterate(n, tasks)")
+        return self.episodes
+
+    def __len__(self) -> int:
+        """Batches per pass: ceil(episodes / tasks)."""
+        return -(-self._episodes() // self.tasks)
+
+    def __bool__(self) -> bool:
+        return True  # a sampler without ``episodes`` has no length but is not "empty"
+
+    def __iter__(self) -> Iterator[TaskBatch]:
+        return self.iterate(self._episodes(), self.tasks)
 
     def episode(self, index: int) -> TaskBatch:
         """Episode ``index`` alone (T = 1)."""

@@ -1,6 +1,6 @@
 """MiniImageNet readers (Ravi & Larochelle split, 84x84 RGB).
 
-Formats (DESIGN.md section 5), detected in this order:
+Formats (docs/architecture.md section 5), detected in this order:
 (a) ``mini-imagenet-cache-{train,validation,test}.pkl``: a dict with ``image_data`` uint8
     [N, 84, 84, 3] and ``class_dict`` {wnid: [row indices]} (the files learn2learn reads);
 (b) ``images/`` plus ``{train,val,test}.csv`` with header ``filename,label`` and rows like

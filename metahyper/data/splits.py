@@ -1,9 +1,8 @@
 """Class splits per data set, read from the repository's ``data_splits/`` folder.
 
 ``data_splits/<dataset>.json`` is the one source of truth for which classes belong to the
-train, val and test split of a data set (written from ``shared/reference/``). The folder is
-found relative to this package (repository root = parent of ``metahyper/``), so an editable
-install (``pip install -e .``) is the supported install.
+train, val and test split of a data set. An installed wheel carries the folder inside the
+package (``metahyper.resources``).
 """
 
 from __future__ import annotations
@@ -13,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from metahyper.resources import SPLITS_DIR
+
 SPLIT_NAMES = ("train", "val", "test")
 _ALIASES = {"validation": "val", "valid": "val"}
 
 
 def splits_dir() -> Path:
-    """The ``data_splits/`` folder next to the ``metahyper`` package."""
-    return Path(__file__).resolve().parents[2] / "data_splits"
+    """The ``data_splits/`` folder: the checkout's, or the one shipped in the package."""
+    return SPLITS_DIR
 
 
 def canonical_split(split: str) -> str:
@@ -62,8 +63,7 @@ def split_info(dataset: str, directory: str | Path | None = None) -> dict[str, A
     """The raw JSON of ``data_splits/<dataset>.json`` (split lists plus data-set metadata)."""
     path = split_path(dataset, directory)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"class split folder {path.parent} not found: metahyper reads data_splits/ "
-                                "from its source checkout (install it with 'pip install -e .')")
+        raise FileNotFoundError(f"class split folder {path.parent} not found")
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.json"))
         raise FileNotFoundError(f"no class split file {path} (known data sets: {known})")

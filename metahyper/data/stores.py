@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +43,48 @@ class ImageStore:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    @classmethod
+    def from_arrays(cls, images: np.ndarray | Tensor, labels: np.ndarray | Tensor | Sequence[int],
+                    class_names: Sequence[str] | None = None, channels_last: bool = False,
+                    source: str = "arrays") -> "ImageStore":
+        """A store from uint8 images [N, C, H, W] ([N, H, W, C] with ``channels_last``; [N, H, W]
+        is one channel) and integer labels of any values. Classes are the sorted distinct labels,
+        relabelled 0..K-1; ``class_names[label]`` names them (default: the label as text)."""
+        tensor = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+        if tensor.dtype != torch.uint8:
+            raise ValueError(f"images must be uint8, got {tensor.dtype} (scale floats in [0, 1] by 255 first)")
+        if tensor.dim() == 3:
+            tensor = tensor.unsqueeze(1)
+        elif channels_last and tensor.dim() == 4:
+            tensor = tensor.permute(0, 3, 1, 2)
+        values = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)
+        present, relabelled = torch.unique(values, return_inverse=True)
+        known = len(class_names) if class_names is not None else None
+        if known is not None and len(values) and not 0 <= int(present.min()) <= int(present.max()) < known:
+            raise ValueError(f"labels must index class_names (0..{len(class_names) - 1}), got {present.tolist()[:5]}")
+        names = [str(class_names[v]) if class_names is not None else str(v) for v in present.tolist()]
+        return cls(tensor.contiguous(), relabelled, names, source)
+
+    @classmethod
+    def from_dataset(cls, dataset: Any, class_names: Sequence[str] | None = None) -> "ImageStore":
+        """A store from any map-style dataset whose items are (image, label): a PIL image, a
+        uint8 array/tensor (HWC for arrays, CHW for tensors) or a float tensor in [0, 1] (CHW,
+        as after ``ToTensor``), e.g. torchvision's ``ImageFolder`` or ``FakeData``. Every image
+        must have one shape (resize in the dataset's transform). ``class_names`` defaults to
+        the dataset's ``classes``. Reads every item once, into memory."""
+        if len(dataset) == 0:
+            raise ValueError(f"dataset {type(dataset).__name__} is empty")
+        images, labels = [], []
+        for index in range(len(dataset)):
+            image, label = dataset[index]
+            images.append(_chw_uint8(image, index))
+            labels.append(int(label))
+        shapes = {tuple(image.shape) for image in images}
+        if len(shapes) > 1:
+            raise ValueError(f"dataset images have several shapes {sorted(shapes)[:3]}: resize them in its transform")
+        names = class_names if class_names is not None else getattr(dataset, "classes", None)
+        return cls.from_arrays(torch.stack(images), labels, names, source=type(dataset).__name__)
 
     @property
     def num_classes(self) -> int:
@@ -109,6 +151,22 @@ class ImageStore:
     def __repr__(self) -> str:
         return (f"ImageStore(n={len(self)}, shape={self.image_shape}, classes={self.num_classes}, "
                 f"source={self.source!r})")
+
+
+def _chw_uint8(image: Any, index: int) -> Tensor:
+    """One dataset image (PIL, uint8 HWC array, uint8 or [0, 1] float CHW tensor) as uint8 [C, H, W]."""
+    if isinstance(image, Tensor):
+        if image.is_floating_point():
+            image = image.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        tensor = image if image.dim() == 3 else image.unsqueeze(0)
+    else:
+        array = np.asarray(image)
+        tensor = torch.from_numpy(array.copy()).unsqueeze(0) if array.ndim == 2 else \
+            torch.from_numpy(array.copy()).permute(2, 0, 1)
+    if tensor.dtype != torch.uint8 or tensor.dim() != 3:
+        raise ValueError(f"dataset item {index}: image must become uint8 [C, H, W], got {tensor.dtype} "
+                         f"{tuple(tensor.shape)}")
+    return tensor
 
 
 def store_from_nhwc(images: np.ndarray, labels: np.ndarray | Sequence[int], class_names: Sequence[str],

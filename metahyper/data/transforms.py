@@ -154,6 +154,35 @@ class ColorJitter:
         return color_jitter(x, _need_generator(generator, "ColorJitter"), self.brightness, self.contrast)
 
 
+class Torchvision:
+    """A torchvision ``transforms.v2`` pipeline (or any callable taking and returning one image
+    tensor [C, H, W]) as a step here, for augmentations this module does not have::
+
+        from torchvision.transforms import v2
+        step = transforms.Torchvision(v2.Compose([v2.RandomResizedCrop(32, antialias=True),
+                                                  v2.ToDtype(torch.float32, scale=True)]))
+
+    Images are transformed one by one (a Python loop: slower than the batched steps) and must
+    come out with one shape. Determinism caveat: torchvision draws its random numbers from
+    torch's global CPU RNG, so for each call the adapter draws one seed from the step's
+    generator (seed 0 without one) and seeds the global RNG with it inside
+    ``torch.random.fork_rng`` (the caller's global RNG is left as it was). A fixed generator
+    then gives fixed results on CPU; numbers drawn from Python's ``random`` or numpy, and
+    nondeterministic kernels on GPUs, are not covered.
+    """
+
+    def __init__(self, pipeline: Callable[[Tensor], Tensor]):
+        self.pipeline = pipeline
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        flat = _flat(x)
+        seed = 0 if generator is None else int(torch.randint(0, 2**62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = torch.stack([self.pipeline(image) for image in flat])
+        return out.reshape(*x.shape[:-3], *out.shape[1:])
+
+
 def apply_to_task_batch(batch: "TaskBatch", fn: Transform, generator: torch.Generator | None = None) -> "TaskBatch":
     """Applies ``fn(images, generator)`` to support_x and then query_x of ``batch``; the labels
     are kept. Images stay on their device."""

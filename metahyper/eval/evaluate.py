@@ -1,4 +1,4 @@
-"""Run a few-shot predictor over a fixed episode set -> ``EvalResult`` (DESIGN.md sections 2, 9).
+"""Run a few-shot predictor over a fixed episode set -> ``EvalResult`` (docs/architecture.md sections 2, 9).
 
 A *predict function* classifies the queries of ONE task::
 

@@ -1,6 +1,6 @@
 """Few-shot evaluation statistics: mean with a t-based 95% CI, and paired model comparisons.
 
-DESIGN.md section 9. Accuracies are per episode, as fractions in [0, 1]. The 95% confidence
+docs/architecture.md section 9. Accuracies are per episode, as fractions in [0, 1]. The 95% confidence
 interval of a mean over ``n`` episodes is ``mean ± t_{0.975, n-1} * std(ddof=1) / sqrt(n)``
 (``CI_FORMULA``); CloserLook and Meta-Dataset use ``1.96 * std / sqrt(n)``, which differs by less
 than 0.3% at n = 600. With ``n == 1`` the sample standard deviation is undefined, so ``mean_ci``

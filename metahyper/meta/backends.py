@@ -6,7 +6,7 @@ task's graph is alive at a time (the least memory). This is the reference and th
 
 ``vmap``: ``torch.func.vmap`` over the task axis of a function that runs the inner loop with
 ``torch.func.grad``. It is exact here because ``MetaBatchNorm2d`` is plain tensor ops
-(``nn.BatchNorm2d`` under vmap gives wrong second-order gradients, DESIGN.md section 8); the
+(``nn.BatchNorm2d`` under vmap gives wrong second-order gradients, docs/architecture.md section 8); the
 float64 parity tests in tests/meta/test_maml_backends.py hold it to the loop.
 """
 

@@ -1,4 +1,4 @@
-"""Multi-process MAML without DistributedDataParallel (DESIGN.md section 11).
+"""Multi-process MAML without DistributedDataParallel (docs/architecture.md section 11).
 
 DDP does not support second-order gradients (pytorch#63929), so each rank backpropagates its
 own tasks and the ``.grad`` tensors are all-reduce-averaged before the optimiser step, as in

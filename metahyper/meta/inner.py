@@ -1,4 +1,4 @@
-"""MAML's inner loop as pure functions of a parameter dict (DESIGN.md sections 4 and 7).
+"""MAML's inner loop as pure functions of a parameter dict (docs/architecture.md sections 4 and 7).
 
 Only the adapted parameters travel in ``fast``; every other parameter is read from the module by
 ``torch.func.functional_call(..., strict=False)`` (or taken from ``frozen``, detached copies of

@@ -1,4 +1,4 @@
-"""MAML with role-split inner and outer loops (Babu et al., Algorithm 2; DESIGN.md sections 4, 7).
+"""MAML with role-split inner and outer loops (Babu et al., Algorithm 2; docs/architecture.md sections 4, 7).
 
 For a hypernetwork model the inner loop adapts EMBEDDING and CLASSIFIER parameters and the outer
 optimiser updates HYPERNET and CLASSIFIER parameters. What that means for gradients:

@@ -1,4 +1,4 @@
-"""The meta-learning diagnostics the paper plots (Babu et al., Figures 2 and 4; DESIGN.md section 7).
+"""The meta-learning diagnostics the paper plots (Babu et al., Figures 2 and 4; docs/architecture.md section 7).
 
 * inner-loop movement: the norm of the change of each adapted tensor over the inner loop,
   averaged over the tasks of a meta-batch; for hyper models also of every *generated* kernel

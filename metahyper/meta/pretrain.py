@@ -1,4 +1,4 @@
-"""Supervised pretraining before MAML (DESIGN.md section 7).
+"""Supervised pretraining before MAML (docs/architecture.md section 7).
 
 Cross-entropy over all classes of the source train split, batched from an in-memory uint8 store
 and augmented on the device in one call per batch, SGD or Adam; then the head is replaced by a
@@ -7,8 +7,8 @@ order, the augmentation generator and the final head's initialisation, so a run 
 by its seed and resumes (per epoch, from ``pretrain_checkpoint.pt``) to identical numbers.
 
 Hypernetwork models: embeddings and hypernetworks are regularised by the output-norm penalty
-``lambda * sum ||W||^2`` on the generated kernels instead of weight decay (Babu et al.; DESIGN.md
-section 6); weight decay then applies to the other parameters only.
+``lambda * sum ||W||^2`` on the generated kernels instead of weight decay (Babu et al.;
+docs/architecture.md section 6); weight decay then applies to the other parameters only.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from metahyper.config import config_hash as hash_config
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.hyperize import output_norm_penalty, record_kernels
 from metahyper.models.roles import MetaModel, ParamRole
+from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "pretrain_checkpoint.pt"
 PRETRAINED_NAME = "pretrained.pt"
@@ -165,12 +166,15 @@ def pretrain(
     history, show = [], sys.stderr.isatty() if progress is None else progress
     model.train()
     epochs = range(done + 1, cfg.epochs + 1)
+    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done)
     for epoch in tqdm(epochs, initial=done, total=cfg.epochs, disable=not show, desc="pretrain"):
         record = {"epoch": epoch, "iteration": epoch, "lr": scheduler.get_last_lr()[0],
                   **train_epoch(model, optimizer, images, targets, transform, cfg, epoch)}
         scheduler.step()
         history.append(record)
         log.append(record)
+        if status is not None:
+            status.update(epoch, record["loss"])
         if run_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
             save_checkpoint(folder / CHECKPOINT_NAME, iteration=epoch, **trained)
     _seeded(cfg.seed, cfg.epochs, lambda: model.reset_classifier(cfg.way))

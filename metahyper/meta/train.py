@@ -1,4 +1,4 @@
-"""The meta-training loop (DESIGN.md sections 7 and 11; Babu et al., Algorithm 2).
+"""The meta-training loop (docs/architecture.md sections 7 and 11; Babu et al., Algorithm 2).
 
 Outer optimiser: Adam on the outer-role parameters only, lr 1e-3 halved every 1000 iterations
 down to 1e-4; meta-batch 4. Every iteration takes its episodes from a sampler keyed on the step
@@ -37,6 +37,7 @@ from metahyper.meta.maml import MamlConfig, meta_backward, outer_parameters
 from metahyper.meta.metrics import norm_grad_ratios
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.roles import MetaModel
+from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
@@ -185,7 +186,8 @@ def meta_train(
     ``validate(model, iteration)`` runs every ``cfg.validate_every`` iterations on rank 0; its
     numbers go to the log as a ``"val"`` record. ``config_hash`` (default: hash of ``cfg``)
     should cover everything that defines the run (model, data, seeds); resuming under another
-    hash is refused unless ``force``. ``progress`` defaults to "stderr is a terminal". ``name``
+    hash is refused unless ``force``. ``progress`` (a tqdm bar) defaults to "stderr is a
+    terminal"; without a bar, rank 0 logs plain status lines (``metahyper.progress``). ``name``
     names the run in the "resuming ..." line printed on resume.
     """
     rank, size = world()
@@ -202,7 +204,9 @@ def meta_train(
         tqdm.write(f"resuming {name} from iteration {done} (checkpoint {run.checkpoint})", file=sys.stderr)
     broadcast_state(model)
     show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
+    status = status_lines(show, "meta-train", str(run_dir), cfg.iterations, done) if rank == 0 else None
     record: dict[str, Any] = {"iteration": done}
+    val_accuracy = None
     model.train()
     with tqdm(total=cfg.iterations, initial=done, disable=not show, desc="meta-train") as bar:
         for iteration in range(done + 1, cfg.iterations + 1):
@@ -213,5 +217,9 @@ def meta_train(
             if rank == 0 and (iteration % cfg.checkpoint_every == 0 or iteration == cfg.iterations):
                 _save(run, iteration)
             if rank == 0 and validate is not None and iteration % cfg.validate_every == 0:
-                log.append({"kind": "val", "iteration": iteration, **validate(model, iteration)})
+                scores = validate(model, iteration)
+                val_accuracy = scores.get("accuracy")
+                log.append({"kind": "val", "iteration": iteration, **scores})
+            if status is not None:
+                status.update(iteration, record["loss"], val_accuracy)
     return record

@@ -28,7 +28,9 @@ def build_model(name: str, num_classes: int, **options: Any) -> nn.Module:
     """Build registered model ``name`` with a ``num_classes``-output head.
 
     Raises ``ValueError`` naming the unknown model or the unknown option (with the valid
-    ones); builders raise ``ValueError`` naming an option whose value is bad.
+    ones); builders raise ``ValueError`` naming an option whose value is bad. The model keeps
+    its recipe as ``model.metahyper_spec`` (name, num_classes, options): checkpoints store it,
+    so ``metahyper.load_model`` rebuilds the model without the config that made it.
     """
     builder = _builder(name)
     if not isinstance(num_classes, int) or num_classes < 1:
@@ -44,7 +46,9 @@ def build_model(name: str, num_classes: int, **options: Any) -> nn.Module:
         for p in params:
             if p.default is p.empty and p.name != "num_classes" and p.name not in options:
                 raise ValueError(f"model {name!r} needs option {p.name!r}")
-    return builder(num_classes=num_classes, **options)
+    model = builder(num_classes=num_classes, **options)
+    model.metahyper_spec = {"name": name, "num_classes": num_classes, "options": dict(options)}
+    return model
 
 
 def _builder(name: str):

@@ -4,7 +4,7 @@
 ``norm_statistics`` sets on every such layer of a model for the duration of a ``with`` block:
 
 * ``source="batch"``: always normalise with the statistics of the current batch and never touch
-  the running statistics. MAML's inner and outer loops run in this mode (DESIGN.md section 7:
+  the running statistics. MAML's inner and outer loops run in this mode (docs/architecture.md section 7:
   no running statistics during meta-training), so the forward pass is a pure function of its
   inputs and parameters and is safe under ``torch.func`` transforms (``vmap``, ``grad``).
 * ``rows=n``: take the statistics from the first ``n`` rows of the batch only. Evaluating

@@ -1,6 +1,6 @@
 """Parameter roles and the MetaModel interface shared by every backbone and hyper variant.
 
-MAML in metahyper adapts and trains parameters by *role* (DESIGN.md section 4): for a
+MAML in metahyper adapts and trains parameters by *role* (docs/architecture.md section 4): for a
 hypernetwork model the inner loop adapts EMBEDDING and CLASSIFIER parameters and the outer
 loop trains HYPERNET and CLASSIFIER; for a plain model everything is BODY or CLASSIFIER.
 """

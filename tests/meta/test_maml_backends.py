@@ -40,7 +40,7 @@ def test_vmap_equals_loop(model_cls, first_order, device):
 
 
 def test_vmap_second_order_gives_no_gradient_to_bias_before_batch_norm():
-    """DESIGN.md section 8: nn.BatchNorm2d under vmap gave this bias a spurious gradient."""
+    """docs/architecture.md section 8: nn.BatchNorm2d under vmap gave this bias a spurious gradient."""
     _, grads = _run(TinyConvNet, "vmap", first_order=False)
     assert grads["conv1.bias"].abs().max() < 1e-14
 
