@@ -140,8 +140,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
         raise ConfigError(f"`metahyper {args.command}` runs on one process; only `metahyper meta-train` runs "
                           "under torchrun (pretrain and evaluate first/after on one process)")
     ref, run, overrides = split_suite_args(args.args, with_run=args.command != "run")
-    if args.download and load_yaml(suite_path(ref)).get("kind") != "classify":
-        fetch_suite_data(load_suite(ref, overrides), args.mirror)
+    if args.download:
+        fetch_suite_data(ref, overrides, args.mirror)
     if load_yaml(suite_path(ref)).get("kind") == "classify":
         return run_classify(args, ref, overrides)
     suite = load_suite(ref, overrides)
@@ -209,11 +209,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def fetch_suite_data(suite: SuiteConfig, mirror: str | None) -> None:
-    """``--download``: fetch what each data root of ``suite`` lacks (``metahyper.data.fetch``)."""
+def fetch_suite_data(ref: str, overrides: list[str], mirror: str | None) -> None:
+    """``--download``: fetch what each data root of the suite lacks (``metahyper.data.fetch``)."""
+    from metahyper.classify.suite import load_classify_suite
     from metahyper.data.fetch import FetchError, fetch_for_spec
 
-    for where, spec in data_specs(suite).items():
+    if load_yaml(suite_path(ref)).get("kind") == "classify":
+        suite = load_classify_suite(suite_path(ref), overrides)
+        specs = {"data": suite.data}
+    else:
+        suite = load_suite(ref, overrides)
+        specs = data_specs(suite)
+    for where, spec in specs.items():
         try:
             fetch_for_spec(spec.dataset, spec.root, spec.options, mirror)
         except (FetchError, OSError) as error:

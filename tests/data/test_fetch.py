@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_suites import TRAINING
 
 from metahyper.cli import main
 from metahyper.data import load_store
 from metahyper.data.fetch import FetchError, fetch, fetch_for_spec, resources
+from metahyper.data.splits import split_info
 
 from .archives import LocalServer, cifar100_tarball, cifar10_tarball, md5, mnist_files, omniglot_zip
 
@@ -158,3 +160,22 @@ def test_suite_download_fetches_only_what_the_spec_needs(served, tmp_path, monke
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["images_background_small1.zip",
                                                                   "images_background_small2.zip"]
     assert fetch_for_spec("synthetic", None, {}) == [] and fetch_for_spec("mnist", "${UNSET_VAR_X}/m", {}) == []
+
+
+def test_run_download_fetches_before_training(tmp_path, monkeypatch):
+    """``metahyper pretrain SUITE --download --mirror URL`` on an empty root: the small Omniglot
+    sets (no published md5: checked as zips) arrive, then the stage runs."""
+    info = split_info("omniglot")
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    omniglot_zip(folder / "images_background_small1.zip", {a: 5 for a in info["train"] + info["val"]}, per_char=4)
+    omniglot_zip(folder / "images_background_small2.zip", {a: 5 for a in info["test"]}, per_char=4)
+    root = tmp_path / "omniglot"
+    overrides = [*TRAINING, "data.image_size=16", "targets.*.image_size=16",
+                 "data.images_per_class=4", "targets.*.images_per_class=4", f"data.root={root}",
+                 f"targets.*.root={root}"]
+    with LocalServer(folder) as server:
+        assert main(["pretrain", "--download", "--mirror", server.url, "--out", str(tmp_path / "out"),
+                     "omniglot-cross-alphabet", "conv4-5way", *overrides]) == 0
+    assert sorted(p.name for p in root.iterdir()) == ["images_background_small1.zip", "images_background_small2.zip"]
+    assert (tmp_path / "out" / "runs" / "conv4-5way" / "pretrain" / "done.json").is_file()
