@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.error
 import zipfile
@@ -141,6 +142,20 @@ def _verify(path: Path, expected: str | None) -> None:
         raise FetchError(f"{path.name}: {problem}; actual md5 {calculate_md5(str(path))}")
 
 
+def _extract(archive: Path, folder: Path, inner: str) -> Path:
+    """Extracts ``archive`` into ``folder`` (torchvision's ``extract_archive``); returns
+    ``folder/inner``, which the archive must contain."""
+    from torchvision.datasets.utils import extract_archive
+
+    try:
+        extract_archive(str(archive), str(folder))
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
+        raise FetchError(f"{archive.name}: cannot be extracted ({type(err).__name__}: {err})") from None
+    if not (folder / inner).exists():
+        raise FetchError(f"{archive.name}: the archive holds no {inner}/")
+    return folder / inner
+
+
 def present(resource: Resource, root: Path) -> bool:
     """Whether the resource's target is in place (for a zip, also its extracted folder)."""
     target = root / resource.target
@@ -164,12 +179,7 @@ def fetch_resource(resource: Resource, root: Path, mirror: str | None = None,
         path = _download(resource, work, mirror_urls(resource, mirror), expected)
         _verify(path, expected)
         if resource.extract:
-            from torchvision.datasets.utils import extract_archive
-
-            extract_archive(str(path), str(work / "extracted"))
-            path = work / "extracted" / resource.target
-            if not path.exists():
-                raise FetchError(f"{resource.filename}: the archive holds no {resource.target}/")
+            path = _extract(path, work / "extracted", resource.target)
         os.replace(path, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)

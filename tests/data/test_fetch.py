@@ -179,3 +179,15 @@ def test_run_download_fetches_before_training(tmp_path, monkeypatch):
                      "omniglot-cross-alphabet", "conv4-5way", *overrides]) == 0
     assert sorted(p.name for p in root.iterdir()) == ["images_background_small1.zip", "images_background_small2.zip"]
     assert (tmp_path / "out" / "runs" / "conv4-5way" / "pretrain" / "done.json").is_file()
+
+
+def test_corrupt_archive_with_a_supplied_checksum_is_refused(tmp_path):
+    """A tarball that matches the checksum it was given but cannot be extracted: exit-2 error,
+    nothing placed."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "cifar-10-python.tar.gz").write_bytes(b"not a tarball")
+    with LocalServer(folder) as server, pytest.raises(FetchError, match="cifar-10-python.tar.gz: cannot be extracted"):
+        fetch("cifar10", tmp_path / "c", server.url, {"cifar-10-python.tar.gz": md5(folder / "cifar-10-python.tar.gz")},
+              log=lambda _: None)
+    assert leftovers(tmp_path / "c") == [] and list((tmp_path / "c").iterdir()) == []
