@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="print a summary of one split of a data set",
                                description="Load one split of a data set and print a summary.")
     data.add_argument("dataset", metavar="DATASET",
-                      help="miniimagenet, fc100, omniglot, cifar10, cifar100, mnist, synthetic; or 'fetch'")
+                      help="miniimagenet, fc100, omniglot, omniglot_full, cifar10, cifar100, mnist, synthetic; "
+                           "or 'fetch'")
     data.add_argument("fetch_name", nargs="?", metavar="FETCHED",
                       help="after 'fetch': omniglot, cifar10, cifar100, mnist or fc100")
     data.add_argument("--mirror", help=f"fetch: URL prefix replacing the original hosts (or ${MIRROR_ENV})")

@@ -109,7 +109,8 @@ def test_truncated_archive_without_published_md5_is_refused(served, tmp_path):
 
 def test_missing_file_404_names_file_and_url(served, tmp_path):
     server, table = served
-    with pytest.raises(FetchError, match=r"cifar-10-python.tar.gz: download failed.*/nowhere/cifar-10-python.tar.gz.*404"):
+    match = r"cifar-10-python.tar.gz: download failed.*/nowhere/cifar-10-python.tar.gz: HTTP 404"
+    with pytest.raises(FetchError, match=match):
         fetch("cifar10", tmp_path / "c", server.url.rsplit("/", 1)[0] + "/nowhere", table, log=lambda _: None)
     assert not (tmp_path / "c").exists() or leftovers(tmp_path / "c") == []
 
