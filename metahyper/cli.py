@@ -4,6 +4,7 @@
     metahyper pretrain|meta-train|evaluate SUITE [RUN] [--out DIR] [KEY=VALUE ...]
     metahyper report DIR [--out DEST]                      rebuild DIR's report from its run folders
     metahyper data DATASET --root PATH [--split S]         print a summary of one split
+    metahyper data fetch DATASET --root PATH [--mirror URL] download, verify and place a data set
     metahyper bench NAME [ARGS ...]                        run benchmarks/speed/NAME.py
     metahyper list models|datasets|suites                  what build_model, load_store, run accept
 
@@ -29,10 +30,11 @@ from metahyper.checkpoint import CheckpointError
 from metahyper.config import ConfigError, load_yaml, parse_yaml
 from metahyper.data.sources import DataFormatError
 from metahyper.meta.train import NonFiniteLossError
+from metahyper.data.fetch import MIRROR_ENV
 from metahyper.outdir import check_writable
 from metahyper.progress import use_cli_logging
 from metahyper.resources import SPEED_DIR
-from metahyper.suites import SUITES_DIR, SuiteConfig, known_suites, load_suite, suite_path
+from metahyper.suites import SUITES_DIR, SuiteConfig, data_specs, known_suites, load_suite, suite_path
 
 BENCH_DIR = SPEED_DIR
 OVERRIDES_HELP = """\
@@ -68,6 +70,9 @@ def _suite_args(parser: argparse.ArgumentParser, with_run: bool) -> None:
         parser.add_argument("args", nargs="*", metavar="SUITE KEY=VALUE",
                             help="a suite name or YAML file (default: smoke), then overrides")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<suite name>)")
+    parser.add_argument("--download", action="store_true",
+                        help="first fetch the suite's data that is missing from its data roots")
+    parser.add_argument("--mirror", help=f"with --download: fetch from this URL prefix (or ${MIRROR_ENV})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=cmd_report, parser=report)
     data = commands.add_parser("data", help="print a summary of one split of a data set",
                                description="Load one split of a data set and print a summary.")
-    data.add_argument("dataset", metavar="DATASET", help="miniimagenet, fc100, omniglot, cifar10, cifar100, synthetic")
+    data.add_argument("dataset", metavar="DATASET",
+                      help="miniimagenet, fc100, omniglot, omniglot_full, cifar10, cifar100, mnist, synthetic; "
+                           "or 'fetch'")
+    data.add_argument("fetch_name", nargs="?", metavar="FETCHED",
+                      help="after 'fetch': omniglot, cifar10, cifar100, mnist or fc100")
+    data.add_argument("--mirror", help=f"fetch: URL prefix replacing the original hosts (or ${MIRROR_ENV})")
+    data.add_argument("--checksums", type=Path, help="fetch: JSON {file name: md5} replacing torchvision's")
     data.add_argument("--root", type=Path, help="the data folder (not needed for synthetic)")
     data.add_argument("--split", default="train", help="train, val or test (default: train)")
     data.add_argument("--image-size", type=int, help="resize to this square size")
@@ -147,6 +158,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
         raise ConfigError(f"`metahyper {args.command}` runs on one process; only `metahyper meta-train` runs "
                           "under torchrun (pretrain and evaluate first/after on one process)")
     ref, run, overrides = split_suite_args(args.args, with_run=args.command != "run")
+    if args.download:
+        fetch_suite_data(ref, overrides, args.mirror)
     if load_yaml(suite_path(ref)).get("kind") == "classify":
         return run_classify(args, ref, overrides)
     suite = load_suite(ref, overrides)
@@ -218,9 +231,61 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def fetch_suite_data(ref: str, overrides: list[str], mirror: str | None) -> None:
+    """``--download``: fetch what each data root of the suite lacks (``metahyper.data.fetch``)."""
+    from metahyper.classify.suite import load_classify_suite
+    from metahyper.data.fetch import FetchError, fetch_for_spec
+
+    if load_yaml(suite_path(ref)).get("kind") == "classify":
+        suite = load_classify_suite(suite_path(ref), overrides)
+        specs = {"data": suite.data}
+    else:
+        suite = load_suite(ref, overrides)
+        specs = data_specs(suite)
+    for where, spec in specs.items():
+        try:
+            fetch_for_spec(spec.dataset, spec.root, spec.options, mirror)
+        except (FetchError, OSError) as error:
+            raise ConfigError(f"suite {suite.name!r}: {where}: {error}") from None
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """data fetch DATASET --root DIR: download, verify and place one data set."""
+    from metahyper.data.fetch import fetch
+
+    if not args.fetch_name or args.root is None:
+        raise ConfigError("usage: metahyper data fetch DATASET --root DIR [--mirror URL] [--checksums FILE]")
+    checksums = None
+    if args.checksums is not None:
+        checksums = load_checksums(args.checksums)
+    try:
+        fetch(args.fetch_name, args.root, args.mirror, checksums)
+    except (ValueError, OSError) as error:
+        raise ConfigError(str(error)) from None
+    return 0
+
+
+def load_checksums(path: Path) -> dict[str, str]:
+    """``--checksums``: a JSON object {file name: md5 hex}; errors name the file."""
+    import json
+
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--checksums {path}: not a readable JSON file ({error})") from None
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError(f"--checksums {path}: must be a JSON object {{file name: md5 hex string}}")
+    return table
+
+
 def cmd_data(args: argparse.Namespace) -> int:
-    """data: load one split and print its summary."""
+    """data: load one split and print its summary (``data fetch``: download one data set)."""
     from metahyper.data import load_store
+
+    if args.dataset == "fetch":
+        return cmd_fetch(args)
+    if args.fetch_name:
+        raise ConfigError(f"unexpected argument {args.fetch_name!r} (only 'data fetch' takes a second name)")
 
     options = {}
     for item in args.option:

@@ -10,7 +10,7 @@ Example::
     batch = transforms.apply_to_task_batch(batch.to("cuda"), transforms.ToFloat())
 """
 
-from metahyper.data import cifar, miniimagenet, omniglot, synthetic  # noqa: F401  (register readers)
+from metahyper.data import cifar, miniimagenet, mnist, omniglot, omniglot_full, synthetic  # noqa: F401  (register readers)
 from metahyper.data import transforms
 from metahyper.data.episodes import EpisodeSampler, EpisodeSet, TaskBatch, fixed_episodes
 from metahyper.data.sources import DATASETS, DataFormatError, load_store, safe_load_pickle, verify_checksums

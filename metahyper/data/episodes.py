@@ -64,6 +64,21 @@ def check_episode_args(store: ImageStore, way: int, shot: int, query: int) -> No
                          "the fewest in the store")
 
 
+def class_groups(store: ImageStore, groups: Sequence[str], way: int) -> list[Tensor]:
+    """The class ids of each group with at least ``way`` classes, groups in name order;
+    raises ``ValueError`` when ``groups`` does not name one group per class or none is big enough."""
+    if len(groups) != store.num_classes:
+        raise ValueError(f"groups names {len(groups)} classes, the store has {store.num_classes} ({store.source})")
+    members: dict[str, list[int]] = {}
+    for k, name in enumerate(groups):
+        members.setdefault(str(name), []).append(k)
+    eligible = [torch.tensor(ids) for _, ids in sorted(members.items()) if len(ids) >= way]
+    if not eligible:
+        raise ValueError(f"way={way} exceeds the classes of every group (largest: "
+                         f"{max(map(len, members.values()))} classes)")
+    return eligible
+
+
 def gather(store: ImageStore, rows: Tensor, labels: Tensor, n_support: int, out: Tensor | None = None) -> TaskBatch:
     """Builds a TaskBatch from episode rows.
 
@@ -97,16 +112,20 @@ class EpisodeSampler:
     Iterable: with ``episodes=N`` (and ``tasks=T`` per batch), ``for batch in sampler`` runs
     ``len(sampler)`` = ceil(N / T) ``sample`` calls (the last one smaller when T does not divide
     N); ``sampler.iterate(n, tasks)`` does the same for an explicit number of episodes.
+    ``groups`` (one name per class, e.g. Omniglot alphabets) draws every episode's classes from
+    one group: a group chosen uniformly among those with at least ``way`` classes, then ``way``
+    of its classes (Lake's within-alphabet tasks). Without it episodes are unchanged.
     """
 
     def __init__(self, store: ImageStore, way: int, shot: int, query: int, seed: int,
-                 split_name: str = "train", reuse_buffer: bool = False, *, episodes: int | None = None,
-                 tasks: int = 1):
+                 split_name: str = "train", reuse_buffer: bool = False, groups: Sequence[str] | None = None, *,
+                 episodes: int | None = None, tasks: int = 1):
         check_episode_args(store, way, shot, query)
         for name, value in (("episodes", episodes), ("tasks", tasks)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.episodes, self.tasks = episodes, tasks
+        self._groups = None if groups is None else class_groups(store, groups, way)
         self.store, self.way, self.shot, self.query = store, way, shot, query
         self.seed, self.split_name = int(seed), split_name
         self.next_index = 0
@@ -124,7 +143,11 @@ class EpisodeSampler:
         """int64 [way*(shot+query)]: store rows of episode ``index``, the way*shot support
         rows (label-major) then the way*query query rows."""
         generator = keyed_generator("metahyper-episode", self.seed, self.split_name, index)
-        classes = torch.randperm(self.store.num_classes, generator=generator)[: self.way]
+        if self._groups is None:
+            classes = torch.randperm(self.store.num_classes, generator=generator)[: self.way]
+        else:
+            members = self._groups[int(torch.randint(len(self._groups), (1,), generator=generator))]
+            classes = members[torch.randperm(len(members), generator=generator)[: self.way]]
         keys = torch.rand(self.way, self._width, generator=generator, dtype=torch.float64)
         if self._ragged:
             keys.masked_fill_(torch.arange(self._width) >= self._counts[classes, None], 2.0)
@@ -254,12 +277,12 @@ class EpisodeSet:
 
 
 def fixed_episodes(store: ImageStore, way: int, shot: int, query: int, n: int, seed: int,
-                   split_name: str = "test") -> EpisodeSet:
+                   split_name: str = "test", groups: Sequence[str] | None = None) -> EpisodeSet:
     """``n`` episodes, identical to ``EpisodeSampler(store, way, shot, query, seed,
-    split_name).episode(i)`` for i = 0..n-1, as an EpisodeSet."""
+    split_name, groups=groups).episode(i)`` for i = 0..n-1, as an EpisodeSet."""
     if n < 1:
         raise ValueError(f"n must be >= 1 episodes, got {n}")
-    sampler = EpisodeSampler(store, way, shot, query, seed, split_name)
+    sampler = EpisodeSampler(store, way, shot, query, seed, split_name, groups=groups)
     rows = torch.stack([sampler.episode_rows(i) for i in range(n)])
     labels = sampler.episode_labels.expand(n, -1).contiguous()
     return EpisodeSet(rows, labels, way, shot, query, int(seed), split_name, store.fingerprint())

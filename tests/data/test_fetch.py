@@ -1,0 +1,194 @@
+"""``metahyper data fetch`` against generated archives served from 127.0.0.1 (never the internet):
+success for every data set, checksum mismatch, truncation, a missing file, interrupt and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny_suites import TRAINING
+
+from metahyper.cli import main
+from metahyper.data import load_store
+from metahyper.data.fetch import FetchError, fetch, fetch_for_spec, resources
+from metahyper.data.splits import split_info
+
+from .archives import LocalServer, cifar100_tarball, cifar10_tarball, md5, mnist_files, omniglot_zip
+
+OMNIGLOT_SETS = {"images_background": {"Alpha": 2, "Beta": 1}, "images_evaluation": {"Gamma": 2},
+                 "images_background_small1": {"Alpha": 1}, "images_background_small2": {"Beta": 1}}
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory):
+    """A folder of generated archives (made once per module) and its {file name: md5} table."""
+    folder = tmp_path_factory.mktemp("served") / "mirror"
+    folder.mkdir()
+    for stem, alphabets in OMNIGLOT_SETS.items():
+        omniglot_zip(folder / f"{stem}.zip", alphabets)
+    mnist_files(folder, {"train": 20, "t10k": 10})
+    cifar10_tarball(folder)
+    cifar100_tarball(folder)
+    return folder, {p.name: md5(p) for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.fixture
+def served(archives):
+    """A server for the archives (fresh per test) and their md5 table."""
+    folder, table = archives
+    with LocalServer(folder) as server:
+        yield server, table
+
+
+def leftovers(root: Path) -> list[str]:
+    """Anything a fetch must never leave behind: hidden temporary folders or files."""
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("."))
+
+
+def test_real_table_is_torchvisions():
+    from torchvision.datasets import CIFAR100, MNIST, Omniglot
+
+    omniglot = {r.filename: r.md5 for r in resources("omniglot")}
+    assert omniglot["images_background.zip"] == Omniglot.zips_md5["images_background"]
+    assert omniglot["images_evaluation.zip"] == Omniglot.zips_md5["images_evaluation"]
+    assert omniglot["images_background_small1.zip"] is None  # torchvision publishes none
+    assert [(r.filename, r.md5) for r in resources("mnist")] == [tuple(r) for r in MNIST.resources]
+    assert [(r.filename, r.md5, r.urls[0]) for r in resources("fc100")] == [
+        (CIFAR100.filename, CIFAR100.tgz_md5, CIFAR100.url)]
+    with pytest.raises(ValueError, match="miniimagenet.*no stable official download|MiniImageNet"):
+        resources("miniimagenet")
+
+
+def test_fetch_every_dataset(served, tmp_path):
+    server, table = served
+    root = tmp_path / "data"
+    fetch("omniglot", root / "omniglot", server.url, table, log=lambda _: None)
+    fetch("mnist", root / "mnist", server.url + "/", table, log=lambda _: None)
+    fetch("cifar10", root / "cifar10", server.url, table, log=lambda _: None)
+    fetch("fc100", root / "fc100", server.url, table, log=lambda _: None, fc100_images_per_class=3)
+    assert sorted(p.name for p in (root / "omniglot").iterdir()) == sorted(f"{s}.zip" for s in OMNIGLOT_SETS)
+    store = load_store("omniglot", root / "omniglot", "test", alphabets=["Gamma"], images_per_class=2)
+    assert store.class_names == ["Gamma/character01", "Gamma/character02"]
+    assert len(load_store("mnist", root / "mnist", "test")) == 10
+    assert len(load_store("cifar10", root / "cifar10", "train")) == 50
+    assert len(load_store("cifar100", root / "fc100", "train")) == 200
+    assert load_store("fc100", root / "fc100", "test", images_per_class=3).num_classes == 20
+    for folder in root.iterdir():
+        assert leftovers(folder) == []
+    requested = {p.rsplit("/", 1)[-1] for p in server.requests}
+    assert "cifar-10-python.tar.gz" in requested and all(p.startswith("/mirror/") for p in server.requests)
+
+
+def test_checksum_mismatch_names_file_and_both_md5s(served, tmp_path):
+    server, table = served
+    wrong = {**table, "cifar-10-python.tar.gz": "0" * 32}
+    with pytest.raises(FetchError) as error:
+        fetch("cifar10", tmp_path / "c", server.url, wrong, log=lambda _: None)
+    message = str(error.value)
+    assert "cifar-10-python.tar.gz" in message and "0" * 32 in message and table["cifar-10-python.tar.gz"] in message
+    assert leftovers(tmp_path / "c") == [] and not (tmp_path / "c" / "cifar-10-batches-py").exists()
+
+
+def test_truncated_download(served, tmp_path):
+    server, table = served
+    server.truncated.add("t10k-images-idx3-ubyte.gz")
+    with pytest.raises(FetchError, match="t10k-images-idx3-ubyte.gz: checksum mismatch.*truncated"):
+        fetch("mnist", tmp_path / "m", server.url, table, log=lambda _: None)
+    assert not (tmp_path / "m" / "t10k-images-idx3-ubyte.gz").exists() and leftovers(tmp_path / "m") == []
+
+
+def test_truncated_archive_without_published_md5_is_refused(served, tmp_path):
+    server, table = served
+    server.truncated.add("images_background_small1.zip")
+    no_small = {k: v for k, v in table.items() if "small" not in k}
+    with pytest.raises(FetchError, match="images_background_small1.zip: not a readable zip.*actual md5"):
+        fetch("omniglot", tmp_path / "o", server.url, no_small, log=lambda _: None)
+    assert not (tmp_path / "o" / "images_background_small1.zip").exists() and leftovers(tmp_path / "o") == []
+
+
+def test_missing_file_404_names_file_and_url(served, tmp_path):
+    server, table = served
+    match = r"cifar-10-python.tar.gz: download failed.*/nowhere/cifar-10-python.tar.gz: HTTP 404"
+    with pytest.raises(FetchError, match=match):
+        fetch("cifar10", tmp_path / "c", server.url.rsplit("/", 1)[0] + "/nowhere", table, log=lambda _: None)
+    assert not (tmp_path / "c").exists() or leftovers(tmp_path / "c") == []
+
+
+def test_interrupted_then_resumed(served, tmp_path):
+    """A fetch dying on the third MNIST file keeps the two verified ones; the rerun downloads
+    only what is absent. A temporary folder left by a killed process is cleared."""
+    server, table = served
+    root = tmp_path / "m"
+    server.truncated.add("t10k-images-idx3-ubyte.gz")
+    with pytest.raises(FetchError):
+        fetch("mnist", root, server.url, table, log=lambda _: None)
+    assert sorted(p.name for p in root.iterdir()) == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    (root / ".fetch-t10k-images-idx3-ubyte.gz-killed").mkdir()  # as a SIGKILLed fetch leaves it
+    server.truncated.clear()
+    server.requests.clear()
+    fetch("mnist", root, server.url, table, log=lambda _: None)
+    assert [p.rsplit("/", 1)[-1] for p in server.requests if "ubyte" in p] == [
+        "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz"]  # torchvision asks twice per file: redirect check, then GET
+    assert leftovers(root) == [] and len(load_store("mnist", root, "test")) == 10
+
+
+def test_cli_fetch_exit_2_and_environment_mirror(served, tmp_path, monkeypatch, capsys):
+    server, table = served
+    checksums = tmp_path / "md5.json"
+    checksums.write_text(json.dumps({**table, "cifar-10-python.tar.gz": "f" * 32}))
+    monkeypatch.setenv("METAHYPER_MIRROR", server.url)
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "fetch", "cifar10", "--root", str(tmp_path / "c"), "--checksums", str(checksums)])
+    assert exit_.value.code == 2
+    assert "expected md5 " + "f" * 32 in capsys.readouterr().err
+    checksums.write_text(json.dumps(table))
+    assert main(["data", "fetch", "cifar10", "--root", str(tmp_path / "c"), "--checksums", str(checksums)]) == 0
+    assert (tmp_path / "c" / "cifar-10-batches-py" / "test_batch").is_file()
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "fetch", "imagenet", "--root", str(tmp_path)])
+    assert exit_.value.code == 2
+
+
+def test_suite_download_fetches_only_what_the_spec_needs(served, tmp_path, monkeypatch):
+    server, table = served
+    monkeypatch.setenv("METAHYPER_MIRROR", server.url)
+    fetch_for_spec("mnist", str(tmp_path / "m"), {}, None, table, log=lambda _: None)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["t10k-images-idx3-ubyte.gz",
+                                                                  "t10k-labels-idx1-ubyte.gz"]
+    fetch_for_spec("omniglot", str(tmp_path / "o"), {}, None, table, log=lambda _: None)
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["images_background_small1.zip",
+                                                                  "images_background_small2.zip"]
+    assert fetch_for_spec("synthetic", None, {}) == [] and fetch_for_spec("mnist", "${UNSET_VAR_X}/m", {}) == []
+
+
+def test_run_download_fetches_before_training(tmp_path, monkeypatch):
+    """``metahyper pretrain SUITE --download --mirror URL`` on an empty root: the small Omniglot
+    sets (no published md5: checked as zips) arrive, then the stage runs."""
+    info = split_info("omniglot")
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    omniglot_zip(folder / "images_background_small1.zip", {a: 5 for a in info["train"] + info["val"]}, per_char=4)
+    omniglot_zip(folder / "images_background_small2.zip", {a: 5 for a in info["test"]}, per_char=4)
+    root = tmp_path / "omniglot"
+    overrides = [*TRAINING, "data.image_size=16", "targets.*.image_size=16",
+                 "data.images_per_class=4", "targets.*.images_per_class=4", f"data.root={root}",
+                 f"targets.*.root={root}"]
+    with LocalServer(folder) as server:
+        assert main(["pretrain", "--download", "--mirror", server.url, "--out", str(tmp_path / "out"),
+                     "omniglot-cross-alphabet", "conv4-5way", *overrides]) == 0
+    assert sorted(p.name for p in root.iterdir()) == ["images_background_small1.zip", "images_background_small2.zip"]
+    assert (tmp_path / "out" / "runs" / "conv4-5way" / "pretrain" / "done.json").is_file()
+
+
+def test_corrupt_archive_with_a_supplied_checksum_is_refused(tmp_path):
+    """A tarball that matches the checksum it was given but cannot be extracted: exit-2 error,
+    nothing placed."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "cifar-10-python.tar.gz").write_bytes(b"not a tarball")
+    with LocalServer(folder) as server, pytest.raises(FetchError, match="cifar-10-python.tar.gz: cannot be extracted"):
+        fetch("cifar10", tmp_path / "c", server.url, {"cifar-10-python.tar.gz": md5(folder / "cifar-10-python.tar.gz")},
+              log=lambda _: None)
+    assert leftovers(tmp_path / "c") == [] and list((tmp_path / "c").iterdir()) == []
