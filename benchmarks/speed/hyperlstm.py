@@ -8,7 +8,8 @@ Goal: HyperLSTM <= ~1.5x the layer-norm LSTM at the paper's size (N_h 1000, N_hh
 ``--profile`` adds where the HyperLSTM's time goes (torch profiler, top operators by self time).
 Usage:
     python benchmarks/speed/hyperlstm.py [--hidden 1000] [--hyper 128] [--embedding 4] [--input 128]
-        [--batch 32] [--seq-len 50] [--repeats 5] [--threads N] [--profile] [--json out.json]
+        [--batch 32] [--seq-len 50] [--repeats 5] [--threads N] [--clock wall|cpu] [--profile]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -26,15 +27,18 @@ from metahyper.lm.model import CharLM
 VOCAB = 50  # PTB's character vocabulary size
 
 
-def step_time(model: CharLM, tokens: torch.Tensor) -> float:
-    """Seconds of one forward + backward pass (wall clock)."""
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def step_time(model: CharLM, tokens: torch.Tensor, clock=time.perf_counter) -> float:
+    """Seconds of one forward + backward pass on ``clock``."""
     model.zero_grad(set_to_none=True)
-    start = time.perf_counter()
+    start = clock()
     logits, _ = model(tokens)
     logits.logsumexp(dim=-1).mean().backward()
     if tokens.is_cuda:
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def build(args: argparse.Namespace, device: torch.device) -> dict[str, CharLM]:
@@ -67,6 +71,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="cpu: process CPU time, steadier on a shared machine (CPU only)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
@@ -80,12 +86,12 @@ def main() -> None:
         step_time(model, tokens)  # warm-up
     for _ in range(args.repeats):
         for name, model in models.items():
-            times[name].append(step_time(model, tokens))
+            times[name].append(step_time(model, tokens, CLOCKS[args.clock]))
     medians = {name: statistics.median(t) for name, t in times.items()}
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"device {device}; N_h {args.hidden}, N_hhat {args.hyper}, N_z {args.embedding}, input {args.input}, "
-          f"batch {args.batch}, seq_len {args.seq_len}, median of {args.repeats}")
+          f"batch {args.batch}, seq_len {args.seq_len}, median of {args.repeats}, {args.clock} clock")
     for name, median in medians.items():
         print(f"{name:>11}: {median * 1000:9.1f} ms/step  {median / medians['ln_lstm']:5.2f}x ln_lstm  "
               f"{params[name]:>10,} parameters")

@@ -140,3 +140,13 @@ def test_language_model_suite_runs_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
         cli.main(["run", str(suite), "models.0.options={hidden_size: 8, width: 3}"])
     assert error.value.code == 2 and "models[0].options.width" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["lm-tinyshakespeare", "ha-ptb-char", "ha-enwik8"])
+def test_shipped_language_model_suites_validate(name, tmp_path):
+    from metahyper.lm.suite import load_lm_suite
+    from metahyper.suites import suite_path
+
+    suite = load_lm_suite(suite_path(name), [f"data.root={tmp_path}"])
+    assert suite.kind == "language_model" and len(suite.models) >= 3
+    assert {m.cell for m in suite.models} == {"lstm", "ln_lstm", "hyper_lstm"}
