@@ -138,8 +138,11 @@ def test_language_model_suite_runs_from_the_command_line(tmp_path, capsys):
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
     assert len(rows) == 4 and all(row["test_bpc"] > 0 for row in rows)
     with pytest.raises(SystemExit) as error:
-        cli.main(["run", str(suite), "models.0.options={hidden_size: 8, width: 3}"])
+        cli.main(["run", str(suite), "models=[{label: A, cell: lstm, options: {hidden_size: 8, width: 3}}]"])
     assert error.value.code == 2 and "models[0].options.width" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as error:
+        cli.main(["run", str(suite), f"data.root={tmp_path / 'missing'}"])
+    assert error.value.code == 2 and "data.root" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["lm-tinyshakespeare", "ha-ptb-char", "ha-enwik8"])
