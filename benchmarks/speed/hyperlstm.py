@@ -60,7 +60,8 @@ def profile_hyper(model: CharLM, tokens: torch.Tensor, rows: int = 12) -> str:
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line (module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=1000)
     parser.add_argument("--hyper", type=int, default=128)
@@ -75,7 +76,11 @@ def main() -> None:
                         help="cpu: process CPU time, steadier on a shared machine (CPU only)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
