@@ -162,6 +162,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
         fetch_suite_data(ref, overrides, args.mirror)
     if load_yaml(suite_path(ref)).get("kind") == "classify":
         return run_classify(args, ref, overrides)
+    if load_yaml(suite_path(ref)).get("kind") == "language_model":
+        return run_language_model(args, ref, overrides)
     suite = load_suite(ref, overrides)
     out = args.out or default_out(ref, suite)
     selected = None
@@ -188,6 +190,20 @@ def run_classify(args: argparse.Namespace, ref: str, overrides: list[str]) -> in
     suite = load_classify_suite(path, overrides)
     out = args.out or Path("runs") / suite.name
     run_classify_suite(suite, out, where=str(path))
+    print(f"report: {Path(out) / 'report.md'}")
+    return 0
+
+
+def run_language_model(args: argparse.Namespace, ref: str, overrides: list[str]) -> int:
+    """``metahyper run`` of a character language-model suite (``kind: language_model``)."""
+    from metahyper.lm.suite import load_lm_suite, run_lm_suite
+
+    if args.command != "run":
+        raise ConfigError(f"{ref} is a language-model suite: it has no stages; use `metahyper run {ref}`")
+    path = suite_path(ref)
+    suite = load_lm_suite(path, overrides)
+    out = args.out or Path("runs") / suite.name
+    run_lm_suite(suite, out, where=str(path))
     print(f"report: {Path(out) / 'report.md'}")
     return 0
 
