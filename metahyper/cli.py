@@ -20,6 +20,7 @@ damaged checkpoints and data files, and a suite folder that another process is w
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import runpy
 import sys
@@ -57,7 +58,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def _epilog(stages_only: bool = False) -> str:
     """The shipped suites (only meta-learning ones for the stage commands) and the override forms."""
     names = [n for n in known_suites()
-             if not stages_only or load_yaml(SUITES_DIR / f"{n}.yaml").get("kind") != "classify"]
+             if not stages_only or load_yaml(SUITES_DIR / f"{n}.yaml").get("kind") not in WHOLE_SUITE_KINDS]
     suites = textwrap.fill(f"suites: {', '.join(names)}", 100, subsequent_indent="  ", break_on_hyphens=False)
     return f"{suites}\n\n{OVERRIDES_HELP}"
 
@@ -160,10 +161,9 @@ def cmd_suite(args: argparse.Namespace) -> int:
     ref, run, overrides = split_suite_args(args.args, with_run=args.command != "run")
     if args.download:
         fetch_suite_data(ref, overrides, args.mirror)
-    if load_yaml(suite_path(ref)).get("kind") == "classify":
-        return run_classify(args, ref, overrides)
-    if load_yaml(suite_path(ref)).get("kind") == "language_model":
-        return run_language_model(args, ref, overrides)
+    kind = load_yaml(suite_path(ref)).get("kind")
+    if kind in WHOLE_SUITE_KINDS:
+        return run_whole_suite(args, ref, overrides, kind)
     suite = load_suite(ref, overrides)
     out = args.out or default_out(ref, suite)
     selected = None
@@ -180,30 +180,24 @@ def cmd_suite(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_classify(args: argparse.Namespace, ref: str, overrides: list[str]) -> int:
-    """``metahyper run`` of a classification suite (``kind: classify``)."""
-    from metahyper.classify.suite import load_classify_suite, run_classify_suite
+WHOLE_SUITE_KINDS = {
+    "classify": ("classification", "metahyper.classify.suite", "load_classify_suite", "run_classify_suite"),
+    "language_model": ("language-model", "metahyper.lm.suite", "load_lm_suite", "run_lm_suite"),
+}
+"""Suite kinds that have no stages: ``kind -> (what it is, module, its loader, its runner)``."""
 
+
+def run_whole_suite(args: argparse.Namespace, ref: str, overrides: list[str], kind: str) -> int:
+    """``metahyper run`` of a suite without stages (``WHOLE_SUITE_KINDS``: classification,
+    character language models); its module is imported only when such a suite is run."""
+    what, module_name, loader, runner = WHOLE_SUITE_KINDS[kind]
     if args.command != "run":
-        raise ConfigError(f"{ref} is a classification suite: it has no stages; use `metahyper run {ref}`")
+        raise ConfigError(f"{ref} is a {what} suite: it has no stages; use `metahyper run {ref}`")
+    module = importlib.import_module(module_name)
     path = suite_path(ref)
-    suite = load_classify_suite(path, overrides)
+    suite = getattr(module, loader)(path, overrides)
     out = args.out or Path("runs") / suite.name
-    run_classify_suite(suite, out, where=str(path))
-    print(f"report: {Path(out) / 'report.md'}")
-    return 0
-
-
-def run_language_model(args: argparse.Namespace, ref: str, overrides: list[str]) -> int:
-    """``metahyper run`` of a character language-model suite (``kind: language_model``)."""
-    from metahyper.lm.suite import load_lm_suite, run_lm_suite
-
-    if args.command != "run":
-        raise ConfigError(f"{ref} is a language-model suite: it has no stages; use `metahyper run {ref}`")
-    path = suite_path(ref)
-    suite = load_lm_suite(path, overrides)
-    out = args.out or Path("runs") / suite.name
-    run_lm_suite(suite, out, where=str(path))
+    getattr(module, runner)(suite, out, where=str(path))
     print(f"report: {Path(out) / 'report.md'}")
     return 0
 
