@@ -23,13 +23,14 @@ def seed_fields(spec):
 
 def test_suite_seeds_expand_every_run_and_derive_every_seed_key():
     suite = load_suite("smoke-seeds")
-    assert list(suite.runs) == [f"{run}-s{s}" for run in ("wrn10_1", "hyper_wrn10_1") for s in (0, 1, 2)]
+    runs = ("wrn10_1", "hyper_wrn10_1", "hyper_wrn10_1-legacy", "hyper_wrn10_1-anil")
+    assert list(suite.runs) == [f"{run}-s{s}" for run in runs for s in (0, 1, 2)]
     for name, spec in suite.runs.items():
         seed = int(name.rsplit("-s", 1)[1])
         assert seed_fields(spec) == (seed,) * len(SEED_KEYS)
         assert spec.report_name == name.rsplit("-s", 1)[0] and spec.seeds is None
     assert suite.evaluation.seed == 0  # one fixed evaluation episode set for every seed
-    assert suite.run_groups() == ["wrn10_1", "hyper_wrn10_1"]
+    assert suite.run_groups() == list(runs)
     assert suite.select("hyper_wrn10_1") == ["hyper_wrn10_1-s0", "hyper_wrn10_1-s1", "hyper_wrn10_1-s2"]
 
 

@@ -24,7 +24,7 @@ from metahyper.atomic import write_text_atomic
 from metahyper.checkpoint import load_checkpoint
 from metahyper.classify.suite import _slug
 from metahyper.config import to_dict
-from metahyper.eval.plots import _save, plt, series
+from metahyper.eval.plots import plt, save_figure, series
 from metahyper.eval.records import collect_environment
 from metahyper.eval.stats import CI_FORMULA, mean_ci
 from metahyper.lm.data import UNKNOWN, Corpus
@@ -91,7 +91,7 @@ def plot_valid(rows: list[dict[str, Any]], out_dir: Path, path: Path) -> None:
     ax.set_xlabel("training step")
     ax.set_ylabel("validation bits per character")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def markdown(suite: Any, summary: list[dict[str, Any]], sampled: dict[str, dict[str, Any]], corpus: Corpus) -> str:

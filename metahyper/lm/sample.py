@@ -84,7 +84,7 @@ def generate(model: CharLM, prime: list[int], length: int, temperature: float = 
 def plot_weight_changes(text: str, changes: list[float], path: str | os.PathLike, width: int = 64) -> None:
     """Figure 4: ``text`` in lines of ``width`` characters, each over a strip of bars whose
     heights are the weight changes of its characters (one value per character)."""
-    from metahyper.eval.plots import _save, plt
+    from metahyper.eval.plots import plt, save_figure
 
     if len(text) != len(changes):
         raise ValueError(f"{len(text)} characters but {len(changes)} weight changes")
@@ -103,4 +103,4 @@ def plot_weight_changes(text: str, changes: list[float], path: str | os.PathLike
         ax.set_yticks([])
         ax.xaxis.set_ticks_position("top")
     fig.suptitle("change of the main LSTM's weight matrices per generated character", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
