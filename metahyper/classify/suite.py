@@ -39,7 +39,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 
@@ -56,6 +56,7 @@ from metahyper.suites import resolve_root
 
 SUITE_NAME = "suite.yaml"
 RUN_CONFIG_NAME = "config.yaml"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,23 +97,36 @@ class ClassifySuite:
     train: dict[str, Any] = field(default_factory=dict)
 
 
-def run_config(suite: ClassifySuite, index: int, seed: int, where: str = "suite") -> ClassifyConfig:
-    """The ClassifyConfig of model ``index`` and ``seed``: suite ``train``, then the model's."""
+def merged_train_config(config_cls: type[T], suite: Any, index: int, seed: int, where: str = "suite") -> T:
+    """The training config (``config_cls``) of model row ``index`` at ``seed`` of a suite with
+    ``train``, ``models[*].train`` and ``seeds`` (classification and language-model suites): the
+    suite's ``train``, then the row's; the seed comes from the suite's ``seeds`` list only."""
     if "seed" in suite.train or "seed" in suite.models[index].train:
         raise ConfigError(f"{where}: models[{index}].train: 'seed' is set by the suite's `seeds` list, not in train")
     merged = {**suite.train, **suite.models[index].train, "seed": seed}
-    return from_dict(ClassifyConfig, merged, where=f"{where}: models[{index}].train (merged with train)")
+    return from_dict(config_cls, merged, where=f"{where}: models[{index}].train (merged with train)")
+
+
+def check_rows_and_seeds(suite: Any, where: str = "suite") -> None:
+    """Raise ``ConfigError`` unless the suite has model rows with distinct labels (also as folder
+    names) and a non-empty list of distinct seeds."""
+    if not suite.models or not suite.seeds or len(set(suite.seeds)) != len(suite.seeds):
+        raise ConfigError(f"{where}: a suite needs at least one model and distinct seeds, got seeds {list(suite.seeds)}")
+    labels = [spec.label for spec in suite.models]
+    if len({_slug(label) for label in labels}) != len(labels):
+        raise ConfigError(f"{where}: models[*].label must be distinct (also as folder names), got {labels}")
+
+
+def run_config(suite: ClassifySuite, index: int, seed: int, where: str = "suite") -> ClassifyConfig:
+    """The ClassifyConfig of model ``index`` and ``seed`` (``merged_train_config``)."""
+    return merged_train_config(ClassifyConfig, suite, index, seed, where)
 
 
 def check_suite(suite: ClassifySuite, where: str = "suite") -> ClassifySuite:
     """Raise ``ConfigError`` naming the key for anything that would fail later; returns the
     suite with ``data.root`` expanded (``~``, ``$VAR``) and checked to be a folder."""
     root = resolve_root(suite, "data", suite.data)
-    if not suite.models or not suite.seeds or len(set(suite.seeds)) != len(suite.seeds):
-        raise ConfigError(f"{where}: a suite needs at least one model and distinct seeds, got seeds {list(suite.seeds)}")
-    labels = [spec.label for spec in suite.models]
-    if len({_slug(label) for label in labels}) != len(labels):
-        raise ConfigError(f"{where}: models[*].label must be distinct (also as folder names), got {labels}")
+    check_rows_and_seeds(suite, where)
     for i, spec in enumerate(suite.models):
         try:
             valid = model_options(spec.model)

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import torch
 
-from metahyper.classify.suite import _slug, finished_result
+from metahyper.classify.suite import _slug, check_rows_and_seeds, finished_result, merged_train_config
 from metahyper.config import ConfigError, config_hash, from_dict, load_config, save_yaml, to_dict
 from metahyper.data.rng import keyed_seed
 from metahyper.lm.data import READERS, Corpus, load_corpus
@@ -94,11 +94,8 @@ class LMSuite:
 
 
 def run_config(suite: LMSuite, index: int, seed: int, where: str = "suite") -> LMConfig:
-    """The LMConfig of model ``index`` and ``seed``: suite ``train``, then the model's."""
-    if "seed" in suite.train or "seed" in suite.models[index].train:
-        raise ConfigError(f"{where}: models[{index}].train: 'seed' is set by the suite's `seeds` list, not in train")
-    merged = {**suite.train, **suite.models[index].train, "seed": seed}
-    return from_dict(LMConfig, merged, where=f"{where}: models[{index}].train (merged with train)")
+    """The LMConfig of model ``index`` and ``seed`` (``merged_train_config``)."""
+    return merged_train_config(LMConfig, suite, index, seed, where)
 
 
 def _check_model(spec: LMModelSpec, i: int, where: str) -> None:
@@ -127,11 +124,7 @@ def check_suite(suite: LMSuite, where: str = "suite") -> LMSuite:
             raise ConfigError(f"{where}: data.options.{option}: {suite.data.dataset} takes no such option "
                               f"(its options: {', '.join(accepted) or 'none'})")
     root = resolve_root(suite, "data", suite.data)
-    if not suite.models or not suite.seeds or len(set(suite.seeds)) != len(suite.seeds):
-        raise ConfigError(f"{where}: a suite needs at least one model and distinct seeds, got seeds {list(suite.seeds)}")
-    labels = [spec.label for spec in suite.models]
-    if len({_slug(label) for label in labels}) != len(labels):
-        raise ConfigError(f"{where}: models[*].label must be distinct (also as folder names), got {labels}")
+    check_rows_and_seeds(suite, where)
     for i, spec in enumerate(suite.models):
         _check_model(spec, i, where)
         run_config(suite, i, suite.seeds[0], where)
