@@ -11,7 +11,7 @@ import yaml
 from tiny_suites import SMOKE
 
 from metahyper import cli
-from metahyper.config import ConfigError, config_hash, load_yaml
+from metahyper.config import config_hash, load_yaml
 from metahyper.stages import STAGES, stage_config
 from metahyper.suites import load_suite, suite_path
 
