@@ -147,8 +147,8 @@ def pretrain(
     (mapped to 0..K-1; the head is resized to K outputs). ``transform(x, generator)`` turns a
     uint8 batch on the device into float (augmentation draws from ``generator``). With a
     ``run_dir``, checkpoints every ``cfg.checkpoint_every`` epochs, logs JSONL, and finally saves
-    the model (head reset to ``way`` outputs: the way of the episodes that follow) as ``pretrained.pt``. ``name`` names the run in the
-    "resuming ..." line printed on resume.
+    the model (head reset to ``way`` outputs, the way of the episodes that follow) as
+    ``pretrained.pt``. ``name`` names the run in the "resuming ..." line printed on resume.
     """
     check_store(images, labels)
     if isinstance(way, bool) or not isinstance(way, int) or way < 1:
