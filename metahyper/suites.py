@@ -116,7 +116,8 @@ class RunSpec:
 
     ``method`` is the meta-learner (``metahyper.meta.methods``: maml, anil, protonet); its
     settings live in ``meta_train`` (``meta_train.maml`` for maml and anil). Pretraining ends
-    with a head of ``episodes.way`` outputs. ``seed`` seeds the model's initialisation and is the seed reported with its results.
+    with a head of ``episodes.way`` outputs.
+    ``seed`` seeds the model's initialisation and is the seed reported with its results.
     ``compare_with`` names the plain run this one is paired with in the report (default: a
     run named ``hyper_X`` pairs with ``X``; a name without such a run leaves a note).
     ``augment`` adds pad-4 crops and flips in pretraining.

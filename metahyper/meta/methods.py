@@ -121,7 +121,8 @@ class ProtoNet:
     name: str = "protonet"
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
-        return [p for n, p in model.named_parameters() if p.requires_grad and model.param_role(n) != ParamRole.CLASSIFIER]
+        classifier = model.params_by_role()[ParamRole.CLASSIFIER]
+        return [p for n, p in model.named_parameters() if p.requires_grad and n not in classifier]
 
     def step(self, model: MetaModel, batch: TaskBatch, *, track_movement: bool = False) -> MetaOutput:
         """Mean prototype loss over the tasks; each task's share is backpropagated at once, so one

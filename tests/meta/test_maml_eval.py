@@ -21,7 +21,7 @@ def _logits_with_other_queries_changed(bn_mode: str, device: torch.device) -> tu
     cfg = MamlConfig(inner_lr=0.1)
     changed = qx.clone()
     changed[1:] = torch.randn_like(changed[1:]) * 3
-    return adapt_and_predict(model, sx, sy, qx, cfg, 3, bn_mode)[0], adapt_and_predict(model, sx, sy, changed, cfg, 3, bn_mode)[0]
+    return tuple(adapt_and_predict(model, sx, sy, x, cfg, 3, bn_mode)[0] for x in (qx, changed))
 
 
 def test_inductive_query_logits_ignore_other_queries(device):
