@@ -26,9 +26,10 @@ from metahyper.data import (
     transforms,
 )
 from metahyper.data.loader import EpisodeDataset
-from metahyper.eval.evaluate import evaluate, maml_predictor
+from metahyper.eval.evaluate import evaluate
 from metahyper.eval.stats import EvalResult
 from metahyper.meta.maml import MamlConfig
+from metahyper.meta.predictors import maml_predictor
 from metahyper.meta.train import MetaTrainConfig, meta_train
 from metahyper.models import build_model
 

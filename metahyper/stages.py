@@ -6,8 +6,9 @@ folder, the device and the data stores loaded so far (each loaded once). ``STAGE
 maps a stage to the function that does its work inside its folder:
 
 * ``pretrain``: supervised pretraining on every class of the source split (``metahyper.meta.pretrain``);
-* ``meta_train``: MAML from the pretrained model, with a validation curve on the source
-  ``val_split`` when it is set (``metahyper.meta.train``);
+* ``meta_train``: the run's method (``metahyper.meta.methods``: maml, anil, protonet) from the
+  pretrained model, with a validation curve on the source ``val_split`` when it is set
+  (``metahyper.meta.train``);
 * ``evaluate``: the meta-trained model and each baseline (on the pretrained model) on the fixed
   episode sets of every target and shot (``metahyper.eval.evaluate``) -> ``results.json``.
 
@@ -28,18 +29,21 @@ from metahyper.atomic import write_text_atomic
 from metahyper.checkpoint import load_checkpoint
 from metahyper.config import ConfigError, config_hash, to_dict
 from metahyper.data import EpisodeSampler, EpisodeSet, ImageStore, fixed_episodes, load_store, transforms
-from metahyper.eval.evaluate import Predictor, evaluate, maml_predictor
+from metahyper.eval.evaluate import evaluate
 from metahyper.eval.records import ResultRecord
 from metahyper.meta import baselines
 from metahyper.meta.distributed import world
+from metahyper.meta.methods import make_method
+from metahyper.meta.predictors import Predictor
 from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
 from metahyper.meta.train import CHECKPOINT_NAME, meta_train
 from metahyper.models import build_model, model_options
 from metahyper.models.roles import MetaModel
 from metahyper.progress import LOGGER
-from metahyper.suites import DataSpec, SuiteConfig
+from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 
 STAGES = ("pretrain", "meta_train", "evaluate")
+LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
 RESULTS = "results.json"
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
@@ -102,16 +106,28 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
     spec, ev = suite.runs[run], suite.evaluation
     if stage == "pretrain":
         data = {k: v for k, v in to_dict(suite.data).items() if k != "val_split"}
+        pretrain = {**to_dict(spec.pretrain), "way": spec.episodes.way}  # the head size, hashed where it was
         return to_dict({"stage": stage, "run": run, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
-                        "data": data, "pretrain": spec.pretrain})
+                        "data": data, "pretrain": pretrain})
     before = config_hash(stage_config(suite, run, STAGES[STAGES.index(stage) - 1]))
     if stage == "meta_train":
         validation = {"split": suite.data.val_split, "episodes": ev.val_episodes, "query": ev.query, "seed": ev.seed,
                       "bn_mode": ev.bn_mode} if suite.data.val_split else None
-        return to_dict({"stage": stage, "run": run, "after": before, "episodes": spec.episodes,
-                        "meta_train": spec.meta_train, "validation": validation})
+        method = {} if spec.method == "maml" else {"method": spec.method}
+        return to_dict({"stage": stage, "run": run, "after": before, "episodes": spec.episodes, **method,
+                        "meta_train": hashed_meta_train(spec, ev), "validation": validation})
+    evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
-                    "targets": suite.targets, "evaluation": ev})
+                    "targets": suite.targets, "evaluation": evaluation})
+
+
+def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
+    """The meta-training settings as stage configs hash them: in the layout from before methods and
+    one home per setting (``maml`` holding ``inner_steps_eval`` and ``bn_mode``), so that an
+    unchanged MAML suite keeps the hashes of its run folders and resumes them."""
+    settings = to_dict(spec.meta_train)
+    settings["maml"] = {**settings["maml"], "inner_steps_eval": ev.inner_steps_eval, "bn_mode": LEGACY_BN_MODE}
+    return settings
 
 
 def stage_dir(out: Path, run: str, stage: str) -> Path:
@@ -187,11 +203,11 @@ def run_pretrain(ws: Workspace, run: str, folder: Path) -> None:
     model = ws.model(run, store.image_shape[0])
     pretrain(model, store.images, store.labels, train_transform(store.image_shape[0], spec.augment), spec.pretrain,
              folder, resume=True, config_hash=config_hash(stage_config(ws.suite, run, "pretrain")),
-             progress=ws.progress, name=f"pretrain of {run}")
+             progress=ws.progress, name=f"pretrain of {run}", way=spec.episodes.way)
 
 
 def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, float]] | None:
-    """Scores MAML on fixed episodes of the source ``val_split`` (None without one)."""
+    """Scores the run's method on fixed episodes of the source ``val_split`` (None without one)."""
     store, ev, spec = ws.validation(), ws.suite.evaluation, ws.suite.runs[run]
     if store is None:
         return None
@@ -201,7 +217,7 @@ def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, f
 
     def validate(model: MetaModel, iteration: int) -> dict[str, float]:
         """Mean accuracy and CI half width on the validation episodes."""
-        predictor = maml_predictor(model, spec.meta_train.maml, bn_mode=ev.bn_mode)
+        predictor = make_method(spec.method, spec.meta_train).predictor(model, ev.inner_steps_eval, ev.bn_mode)
         result = evaluate(predictor, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks, progress=False)
         return {"accuracy": result.mean, "ci95": result.ci95}
 
@@ -209,7 +225,7 @@ def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, f
 
 
 def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
-    """MAML from the pretrained model (resumes from ``checkpoint.pt``)."""
+    """The run's method from the pretrained model (resumes from ``checkpoint.pt``)."""
     spec, store = ws.suite.runs[run], ws.source()
     episodes = spec.episodes
     model = ws.model(run, store.image_shape[0], ("pretrain", PRETRAINED_NAME))
@@ -218,7 +234,7 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
     meta_train(model, sampler, train_transform(store.image_shape[0], False), spec.meta_train, folder,
                validate=validator(ws, run), resume=True,
                config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress,
-               name=f"meta-train of {run}")
+               name=f"meta-train of {run}", method=spec.method)
 
 
 def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: int) -> EpisodeSet:
@@ -243,7 +259,7 @@ def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
     pretrained model (``run+method``)."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
     model = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME))
-    found = {run: maml_predictor(model, spec.meta_train.maml, bn_mode=ev.bn_mode)}
+    found = {run: make_method(spec.method, spec.meta_train).predictor(model, ev.inner_steps_eval, ev.bn_mode)}
     if ev.baselines:
         pretrained = ws.model(run, channels, ("pretrain", PRETRAINED_NAME))
         for method, options in ev.baselines.items():

@@ -11,8 +11,11 @@ with the value parsed as YAML, plus three conveniences on top of ``config.apply_
 
 * ``runs.*.meta_train.iterations=5`` and ``targets.*.root=/data`` set a key in every entry;
 * a number picks the n-th entry of a named mapping: ``runs.0.model.name=hyper_resnet12``;
-* a key that starts with a run setting (``model``, ``pretrain``, ``meta_train``, ``episodes``,
-  ``seed``, ``compare_with``, ``augment``) applies to every run: ``meta_train.iterations=5``.
+* a key that starts with a run setting (``model``, ``method``, ``pretrain``, ``meta_train``,
+  ``episodes``, ``seed``, ``compare_with``, ``augment``) applies to every run: ``meta_train.iterations=5``.
+
+Settings that moved (``pretrain.way``, ``meta_train.maml.inner_steps_eval``/``bn_mode``) are
+migrated or refused naming their new key (``metahyper.suite_keys``).
 
 Seeds: ``seeds: [0, 1, 2]`` on a run, or on the suite for every run without its own, expands
 the run into one run per seed after the overrides (``expand_seeds``); ``seeds=[0,1]`` on the
@@ -35,9 +38,11 @@ from typing import Any, Iterable, Literal
 from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from metahyper.data.sources import DATASETS
 from metahyper.meta.maml import BN_MODES
+from metahyper.meta.methods import make_method
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.resources import SUITES_DIR
+from metahyper.suite_keys import check_override, migrate
 
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -109,6 +114,9 @@ class EpisodeSpec:
 class RunSpec:
     """One model through pretrain -> meta-train -> evaluate.
 
+    ``method`` is the meta-learner (``metahyper.meta.methods``: maml, anil, protonet); its
+    settings live in ``meta_train`` (``meta_train.maml`` for maml and anil). Pretraining ends
+    with a head of ``episodes.way`` outputs.
     ``seed`` seeds the model's initialisation and is the seed reported with its results.
     ``compare_with`` names the plain run this one is paired with in the report (default: a
     run named ``hyper_X`` pairs with ``X``; a name without such a run leaves a note).
@@ -118,6 +126,7 @@ class RunSpec:
     """
 
     model: ModelSpec
+    method: str = "maml"
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     meta_train: MetaTrainConfig = field(default_factory=MetaTrainConfig)
     episodes: EpisodeSpec = field(default_factory=EpisodeSpec)
@@ -129,18 +138,20 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
-        if self.pretrain.way != self.episodes.way:
-            raise ValueError(f"pretrain.way={self.pretrain.way} must equal episodes.way={self.episodes.way} "
-                             "(pretraining ends with a head of that many outputs)")
+        try:
+            make_method(self.method, self.meta_train)
+        except ValueError as error:
+            raise ValueError(f"method: {error}") from None
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
     """Evaluation on fixed episode sets of every target, at each run's way and each shot.
 
-    ``bn_mode`` (transductive | inductive) applies to MAML and the baselines; it overrides
-    ``meta_train.maml.bn_mode``. ``baselines`` maps a method (``BASELINES``) to its options
-    (see ``metahyper.meta.baselines``); they use each run's pretrained model.
+    ``bn_mode`` (transductive | inductive) applies to every method and the baselines;
+    ``inner_steps_eval`` is the test-time inner-loop steps of maml and anil. ``baselines`` maps
+    a method (``BASELINES``) to its options (see ``metahyper.meta.baselines``); they use each
+    run's pretrained model.
     ``val_episodes`` validation episodes of the source ``val_split`` are scored every
     ``meta_train.validate_every`` iterations.
     """
@@ -150,6 +161,7 @@ class EvaluationConfig:
     episodes: int = 600
     seed: int = 0
     bn_mode: str = "transductive"
+    inner_steps_eval: int = 10
     batch_tasks: int = 16
     val_episodes: int = 100
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -157,7 +169,8 @@ class EvaluationConfig:
     def __post_init__(self) -> None:
         if not self.shots or min(self.shots) < 1 or len(set(self.shots)) != len(self.shots):
             raise ValueError(f"shots must be a non-empty list of distinct integers >= 1, got {list(self.shots)}")
-        for name, least in (("query", 1), ("episodes", 2), ("batch_tasks", 1), ("val_episodes", 2)):
+        for name, least in (("query", 1), ("episodes", 2), ("batch_tasks", 1), ("val_episodes", 2),
+                            ("inner_steps_eval", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
         if self.bn_mode not in BN_MODES:
@@ -277,12 +290,14 @@ def suite_path(ref: str | os.PathLike) -> Path:
 def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteConfig:
     """Load a suite by name or path, apply ``overrides`` (module docstring), validate it."""
     path = suite_path(ref)
-    suite = from_dict(SuiteConfig, load_yaml(path), where=f"suite {path}")
+    suite = from_dict(SuiteConfig, migrate(load_yaml(path), f"suite {path}"), where=f"suite {path}")
     overrides = list(overrides)
     if not overrides:
         return expand_seeds(suite)
     data = to_dict(suite)
     expanded = [item for override in overrides for item in expand_override(data, override)]
+    for item in expanded:
+        check_override(item.partition("=")[0])
     where = f"suite {suite.name!r} ({path}) with overrides"
     return expand_seeds(from_dict(SuiteConfig, apply_overrides(data, expanded, where), where=where))
 

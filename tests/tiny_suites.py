@@ -8,7 +8,7 @@ TRAINING = [
     "pretrain.epochs=1", "pretrain.batch_size=32", "episodes.query=2",
     "meta_train.iterations=4", "meta_train.meta_batch=2", "meta_train.checkpoint_every=2",
     "meta_train.validate_every=2", "meta_train.diagnostics_every=2",
-    "meta_train.maml.inner_steps=1", "meta_train.maml.inner_steps_eval=2",
+    "meta_train.maml.inner_steps=1", "evaluation.inner_steps_eval=2",
     "evaluation.shots=[1]", "evaluation.query=2", "evaluation.episodes=3", "evaluation.val_episodes=2",
     "evaluation.batch_tasks=2",
 ]
@@ -30,5 +30,5 @@ def paper(source_root: str, target_root: str, per_class: int = 2, query: int = 1
         "data.image_size=16", "targets.*.image_size=16", "meta_train.iterations=1",
         # hypernetworks generate every kernel once per forward pass, whatever the batch size
         # (HyperResNet-12: ~24 GMAC), so few, large batches
-        "pretrain.batch_size=256", "meta_train.maml.inner_steps_eval=1", "evaluation.episodes=2",
+        "pretrain.batch_size=256", "evaluation.inner_steps_eval=1", "evaluation.episodes=2",
     ]

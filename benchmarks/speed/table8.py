@@ -35,7 +35,8 @@ import torch
 from metahyper.atomic import write_text_atomic
 from metahyper.data import EpisodeSampler, ImageStore, fixed_episodes
 from metahyper.data.splits import split_info
-from metahyper.eval.evaluate import evaluate, maml_predictor
+from metahyper.eval.evaluate import evaluate
+from metahyper.meta.predictors import maml_predictor
 from metahyper.meta.pretrain import build_optimizer, train_epoch
 from metahyper.meta.train import meta_train
 from metahyper.models import build_model
@@ -105,7 +106,7 @@ def episode_seconds(spec: RunSpec, suite: SuiteConfig, store: ImageStore, shot: 
                     device: torch.device) -> float:
     """Seconds per evaluation episode (MAML, ``inner_steps_eval`` steps) at ``shot`` shots."""
     model, ev = build(spec, device), suite.evaluation
-    predictor = maml_predictor(model, spec.meta_train.maml, bn_mode=ev.bn_mode)
+    predictor = maml_predictor(model, spec.meta_train.maml, ev.inner_steps_eval, ev.bn_mode)
     way, transform = spec.episodes.way, test_transform(3)
     warm = fixed_episodes(store, way, shot, ev.query, n=2, seed=1)
     evaluate(predictor, warm, store, transform, device, batch_tasks=ev.batch_tasks, progress=False)

@@ -1,11 +1,6 @@
 """Run a few-shot predictor over a fixed episode set -> ``EvalResult`` (docs/architecture.md sections 2, 9).
 
-A *predict function* classifies the queries of ONE task::
-
-    predict(support_x, support_y, query_x) -> logits
-    support_x: float [S, C, H, W]   support_y: int64 [S] (labels 0..way-1)
-    query_x:   float [Q, C, H, W]   logits:    [Q, way]
-
+A predict function (``metahyper.meta.predictors``) classifies the queries of one task.
 ``evaluate`` gathers the episodes of an ``EpisodeSet`` (fixed and hashed, so every model is
 scored on identical episodes) ``batch_tasks`` at a time with one index_select, moves them to the
 device, applies the (deterministic) test transform in one batched call, then calls ``predict``
@@ -13,17 +8,15 @@ task by task (or a ``Predictor``'s ``batch_fn`` on the whole batch) and keeps ea
 query accuracy. The result's metadata carries the episode-set hash, the episode settings and the
 BN mode, which reports must state.
 
-A ``Predictor`` is a predict function plus the facts a report needs about it (method name, BN
-mode, settings). ``maml_predictor`` wraps the MAML test-time inner loop; the few-shot baselines
-in ``metahyper.meta.baselines`` return ``Predictor``s too.
+A ``Predictor`` (``metahyper.meta.predictors``) is a predict function plus the facts a report
+needs about it (method name, BN mode, settings); the meta-learning methods
+(``metahyper.meta.methods``) and the few-shot baselines (``metahyper.meta.baselines``) build them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -34,59 +27,9 @@ from metahyper.data.episodes import EpisodeSet, TaskBatch
 from metahyper.data.stores import ImageStore
 from metahyper.data.transforms import apply_to_task_batch
 from metahyper.eval.stats import EvalResult
-from metahyper.meta.inner import check_inner_args
-from metahyper.meta.maml import MamlConfig, adapt_and_predict, default_roles
-from metahyper.models.roles import MetaModel
+from metahyper.meta.predictors import PredictFn, Predictor
 
-PredictFn = Callable[[Tensor, Tensor, Tensor], Tensor]
-BatchPredictFn = PredictFn  # the same arguments and result with a leading task dimension
 Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [..., C, H, W] -> float
-
-
-@dataclass(frozen=True)
-class Predictor:
-    """A predict function (see the module docstring) and what a report says about it.
-
-    ``name`` is the method (``"maml"``, ``"nearest_centroid"``, ...); ``bn_mode`` how batch norm
-    normalises at test time; ``settings`` the method's hyperparameters (JSON-friendly values).
-    ``batch_fn``, when given, classifies T tasks at once (support_x [T, S, C, H, W], support_y
-    [T, S], query_x [T, Q, C, H, W] -> logits [T, Q, way]) with the same results as ``fn`` task
-    by task; ``evaluate`` then uses it.
-    """
-
-    fn: PredictFn
-    name: str
-    bn_mode: str
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    batch_fn: BatchPredictFn | None = None
-
-    def __call__(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
-        return self.fn(support_x, support_y, query_x)
-
-    def metadata(self) -> dict[str, Any]:
-        """``{"predictor": name, "bn_mode": bn_mode, **settings}``."""
-        return {"predictor": self.name, "bn_mode": self.bn_mode, **self.settings}
-
-
-def maml_predictor(model: MetaModel, maml_cfg: MamlConfig, steps: int | None = None,
-                   bn_mode: str | None = None) -> Predictor:
-    """MAML test time: adapt ``maml_cfg``'s inner roles on the support set, then predict.
-
-    ``steps`` defaults to ``maml_cfg.inner_steps_eval`` and ``bn_mode`` (``"transductive"`` |
-    ``"inductive"``, see ``metahyper.meta.maml.predict``) to ``maml_cfg.bn_mode``. The model
-    must sit on the evaluation device and its classifier must have ``way`` outputs (pretraining
-    resets it so). The model itself is never changed: adaptation works on copies.
-    """
-    cfg = maml_cfg if bn_mode is None else dataclasses.replace(maml_cfg, bn_mode=bn_mode)
-    steps = cfg.inner_steps_eval if steps is None else steps
-    check_inner_args(steps, cfg.inner_lr)
-
-    def predict(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
-        return adapt_and_predict(model, support_x, support_y, query_x, cfg, steps)
-
-    roles = cfg.inner_roles or default_roles(model)[0]
-    settings = {"inner_steps": steps, "inner_lr": cfg.inner_lr, "inner_roles": roles}
-    return Predictor(predict, "maml", cfg.bn_mode, settings)
 
 
 def episode_metadata(episodes: EpisodeSet, store: ImageStore) -> dict[str, Any]:

@@ -180,24 +180,34 @@ def _setting(record: ResultRecord) -> str:
 
 
 def accuracy_table(records: list[ResultRecord], summaries: list[SeedSummary] = ()) -> str:
-    """Markdown table: one row per (model, source, BN mode, seed), one column per target setting;
-    when some model has several seeds (``summaries`` from ``seed_summaries``), every model's
-    per-seed rows are followed by a "mean (k seeds)" row: mean ± 95% CI over its seeds."""
+    """Markdown table: one row per (model, source, BN mode, seed) with the model's method, one
+    column per target setting; when some model has several seeds (``summaries`` from
+    ``seed_summaries``), every model's per-seed rows are followed by a "mean (k seeds)" row:
+    mean ± 95% CI over its seeds."""
     targets = list(dict.fromkeys(r.target for r in records))
     columns = sorted({(r.target, r.way, r.shot) for r in records}, key=lambda c: (targets.index(c[0]), c[1:]))
     cells = {(_cell_key(r)[:4], (r.target, r.way, r.shot)): str(r.result) for r in records}
     across = {s.key: s for s in summaries} if any(s.n_seeds > 1 for s in summaries) else {}
-    header = ["model", "source", "BN", "seed"] + [f"{t} {w}-way {s}-shot" for t, w, s in columns]
+    header = ["model", "method", "source", "BN", "seed"] + [f"{t} {w}-way {s}-shot" for t, w, s in columns]
+    methods = {r.model: method_name(r) for r in records}
     body = []
     for group in dict.fromkeys((r.model, r.source, r.bn_mode) for r in records):
         seeds = list(dict.fromkeys(r.seed for r in records if (r.model, r.source, r.bn_mode) == group))
-        body += [[*group, str(seed)] + [cells.get(((*group, seed), column), "–") for column in columns]
+        named = [group[0], methods[group[0]], *group[1:]]
+        body += [[*named, str(seed)] + [cells.get(((*group, seed), column), "–") for column in columns]
                  for seed in seeds]
         if across:
             label = f"mean ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
-            body.append([*group, label] + [across[(*group, *c)].cell() if (*group, *c) in across else "–"
+            body.append([*named, label] + [across[(*group, *c)].cell() if (*group, *c) in across else "–"
                                            for c in columns])
     return _md_table(header, body)
+
+
+def method_name(record: ResultRecord) -> str:
+    """The method behind ``record``: the predictor ``evaluate`` named in its metadata (maml, anil,
+    protonet, a baseline), which a suite's records keep in ``config["evaluation"]``; "–" if none."""
+    evaluation = record.config.get("evaluation")
+    return str(evaluation.get("predictor", "–")) if isinstance(evaluation, dict) else "–"
 
 
 def paired_table(comparisons: list[Comparison]) -> str:

@@ -1,6 +1,6 @@
 """Few-shot baselines without meta-learning: a frozen pretrained backbone plus a per-task head.
 
-Each factory returns a ``metahyper.eval.evaluate.Predictor`` for ``evaluate``, so baselines are
+Each factory returns a ``metahyper.meta.predictors.Predictor`` for ``metahyper.eval.evaluate``, so baselines are
 scored on the same fixed episodes as MAML:
 
 * ``nearest_centroid_predictor``: ProtoNet-style (Snell et al.) nearest class mean of the support
@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from metahyper.eval.evaluate import Predictor
 from metahyper.meta.inner import check_inner_args
 from metahyper.meta.maml import BN_MODES
+from metahyper.meta.predictors import Predictor
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import MetaModel
 

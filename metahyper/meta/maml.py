@@ -49,11 +49,9 @@ class MamlConfig:
     inner_roles: tuple[str, ...] | None = None
     outer_roles: tuple[str, ...] | None = None
     inner_steps: int = 5
-    inner_steps_eval: int = 10
     inner_lr: float | dict[str, float] = 0.01
     first_order: bool = False
     backend: str = "auto"  # "auto" | "loop" | "vmap"
-    bn_mode: str = "transductive"  # evaluation: "transductive" | "inductive"
 
     def __post_init__(self) -> None:
         for name in ("inner_roles", "outer_roles"):
@@ -68,11 +66,8 @@ class MamlConfig:
             if self.inner_roles is not None:
                 check_lr_roles(lrs, self.inner_roles)
         check_inner_args(self.inner_steps, self.inner_lr)
-        check_inner_args(self.inner_steps_eval, self.inner_lr)
         if self.backend not in BACKENDS:
             raise ValueError(f"MamlConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.bn_mode not in BN_MODES:
-            raise ValueError(f"MamlConfig.bn_mode must be one of {BN_MODES}, got {self.bn_mode!r}")
 
 
 @dataclass(frozen=True)
@@ -196,12 +191,13 @@ def meta_backward(model: MetaModel, batch: TaskBatch, cfg: MamlConfig, *, track_
     return meta_forward(model, batch, cfg, backward=True, track_movement=track_movement)
 
 
-def adapt(model: MetaModel, support_x: Tensor, support_y: Tensor, cfg: MamlConfig, steps: int | None = None) -> Params:
-    """Adapted (detached) inner-role tensors after ``steps`` (default ``cfg.inner_steps_eval``) steps.
+def adapt(model: MetaModel, support_x: Tensor, support_y: Tensor, cfg: MamlConfig, steps: int) -> Params:
+    """Adapted (detached) inner-role tensors after ``steps`` steps (test time: the evaluation
+    config's ``inner_steps_eval``).
 
     support_x: [S, C, H, W] float, support_y: [S] int64. No outer graph is built.
     """
-    run = task_run(model, cfg, cfg.inner_steps_eval if steps is None else steps, outer_grads=False)
+    run = task_run(model, cfg, steps, outer_grads=False)
     with torch.enable_grad():
         fast = inner_loop(
             model, run.fast, support_x, support_y, run.steps, run.lr, create_graph=False, frozen=run.frozen
@@ -226,8 +222,7 @@ def predict(model: MetaModel, params: Params, support_x: Tensor, query_x: Tensor
     raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
 
 
-def adapt_and_predict(
-    model: MetaModel, support_x: Tensor, support_y: Tensor, query_x: Tensor, cfg: MamlConfig, steps: int | None = None
-) -> Tensor:
-    """Evaluation: adapt on the support set, return query logits [Q, way] (``cfg.bn_mode``)."""
-    return predict(model, adapt(model, support_x, support_y, cfg, steps), support_x, query_x, cfg.bn_mode)
+def adapt_and_predict(model: MetaModel, support_x: Tensor, support_y: Tensor, query_x: Tensor, cfg: MamlConfig,
+                      steps: int, bn_mode: str) -> Tensor:
+    """Evaluation: adapt ``steps`` steps on the support set, return query logits [Q, way] (``bn_mode``)."""
+    return predict(model, adapt(model, support_x, support_y, cfg, steps), support_x, query_x, bn_mode)

@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
-from metahyper.config import config_hash as hash_config
+from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.hyperize import output_norm_penalty, record_kernels
 from metahyper.models.roles import MetaModel, ParamRole
@@ -52,12 +52,11 @@ class PretrainConfig:
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.1
     output_norm_penalty: float = 0.0  # lambda for hyper models (paper: 6.25e-5)
-    way: int = 5
     seed: int = 0
     checkpoint_every: int = 1  # epochs
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "way", "checkpoint_every"):
+        for name in ("epochs", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PretrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.optimizer not in OPTIMIZERS:
@@ -140,6 +139,7 @@ def pretrain(
     config_hash: str | None = None,
     progress: bool | None = None,
     name: str = "pretraining",
+    way: int = 5,
 ) -> list[dict[str, Any]]:
     """Pretrain ``model`` (on its device) on every class in ``labels``; returns per-epoch records.
 
@@ -147,16 +147,18 @@ def pretrain(
     (mapped to 0..K-1; the head is resized to K outputs). ``transform(x, generator)`` turns a
     uint8 batch on the device into float (augmentation draws from ``generator``). With a
     ``run_dir``, checkpoints every ``cfg.checkpoint_every`` epochs, logs JSONL, and finally saves
-    the model (head reset to ``cfg.way``) as ``pretrained.pt``. ``name`` names the run in the
-    "resuming ..." line printed on resume.
+    the model (head reset to ``way`` outputs, the way of the episodes that follow) as
+    ``pretrained.pt``. ``name`` names the run in the "resuming ..." line printed on resume.
     """
     check_store(images, labels)
+    if isinstance(way, bool) or not isinstance(way, int) or way < 1:
+        raise ValueError(f"way (the final head's outputs) must be an int >= 1, got {way!r}")
     classes, targets = torch.unique(labels, return_inverse=True)
     if model.classifier.out_features != len(classes):
         _seeded(cfg.seed, -1, lambda: model.reset_classifier(len(classes)))
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
-    folder, digest = Path(run_dir or "."), config_hash or hash_config(cfg)
+    folder, digest = Path(run_dir or "."), config_hash or hash_config({**to_dict(cfg), "way": way})
     log = MetricsLog(folder / METRICS_NAME, enabled=run_dir is not None)
     trained = {"config_hash": digest, "model": model, "optimizer": optimizer, "scheduler": scheduler}
     done = 0 if run_dir is None else resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, **trained)
@@ -177,7 +179,7 @@ def pretrain(
             status.update(epoch, record["loss"])
         if run_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
             save_checkpoint(folder / CHECKPOINT_NAME, iteration=epoch, **trained)
-    _seeded(cfg.seed, cfg.epochs, lambda: model.reset_classifier(cfg.way))
+    _seeded(cfg.seed, cfg.epochs, lambda: model.reset_classifier(way))
     if run_dir is not None:
         save_checkpoint(folder / PRETRAINED_NAME, iteration=cfg.epochs, config_hash=digest, model=model)
     return history

@@ -1,6 +1,7 @@
 """The meta-training loop (docs/architecture.md sections 7 and 11; Babu et al., Algorithm 2).
 
-Outer optimiser: Adam on the outer-role parameters only, lr 1e-3 halved every 1000 iterations
+Outer optimiser: Adam on the method's outer parameters only (``metahyper.meta.methods``; MAML:
+the outer roles), lr 1e-3 halved every 1000 iterations
 down to 1e-4; meta-batch 4. Every iteration takes its episodes from a sampler keyed on the step
 (and rank), so a resumed or multi-process run sees exactly the episodes of an unbroken single
 run. Writes ``metrics.jsonl`` and ``checkpoint.pt`` into the run folder; ``resume=True``
@@ -29,11 +30,12 @@ from torch import Tensor
 from tqdm import tqdm
 
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
-from metahyper.config import config_hash as hash_config
+from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.data.episodes import TaskBatch
 from metahyper.data.transforms import apply_to_task_batch
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
-from metahyper.meta.maml import MamlConfig, meta_backward, outer_parameters
+from metahyper.meta.maml import MamlConfig
+from metahyper.meta.methods import Method, make_method
 from metahyper.meta.metrics import norm_grad_ratios
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.roles import MetaModel
@@ -105,6 +107,7 @@ class _Run:
     """The live objects of one meta-training run."""
 
     model: MetaModel
+    method: Method
     params: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -124,7 +127,7 @@ def train_step(
     batch = prepare_batch(sampler.sample_for(iteration - 1, rank, size, cfg.meta_batch), transform, generator, device)
     run.optimizer.zero_grad(set_to_none=True)
     diagnose = iteration % cfg.diagnostics_every == 0
-    out = meta_backward(run.model, batch, cfg.maml, track_movement=diagnose)
+    out = run.method.step(run.model, batch, track_movement=diagnose)
     average_gradients(run.params)
     grad_norm = torch.nn.utils.get_total_norm([p.grad for p in run.params if p.grad is not None])
     loss, accuracy, grad_norm = average_scalars(out.loss, out.accuracy, grad_norm)
@@ -142,15 +145,14 @@ def train_step(
     return record
 
 
-def _start_run(
-    model: MetaModel, sampler: TaskSampler, transform: Transform, cfg: MetaTrainConfig, run_dir: Path, config_hash: str
-) -> _Run:
-    params = outer_parameters(model, cfg.maml)
+def _start_run(model: MetaModel, method: Method, sampler: TaskSampler, transform: Transform, cfg: MetaTrainConfig,
+               run_dir: Path, config_hash: str) -> _Run:
+    params = method.outer_parameters(model)
     optimizer = torch.optim.Adam(params, lr=cfg.outer_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
     candidates = (("sampler", sampler), ("transform", transform))
     stateful = {name: obj for name, obj in candidates if hasattr(obj, "state_dict")}
-    return _Run(model, params, optimizer, scheduler, stateful, run_dir / CHECKPOINT_NAME, config_hash)
+    return _Run(model, method, params, optimizer, scheduler, stateful, run_dir / CHECKPOINT_NAME, config_hash)
 
 
 def _save(run: _Run, iteration: int) -> None:
@@ -180,6 +182,7 @@ def meta_train(
     config_hash: str | None = None,
     progress: bool | None = None,
     name: str = "meta-training",
+    method: str = "maml",
 ) -> dict[str, Any]:
     """Meta-train ``model`` (on its device) for ``cfg.iterations`` outer steps; returns the last record.
 
@@ -188,13 +191,17 @@ def meta_train(
     should cover everything that defines the run (model, data, seeds); resuming under another
     hash is refused unless ``force``. ``progress`` (a tqdm bar) defaults to "stderr is a
     terminal"; without a bar, rank 0 logs plain status lines (``metahyper.progress``). ``name``
-    names the run in the "resuming ..." line printed on resume.
+    names the run in the "resuming ..." line printed on resume. ``method`` names the meta-learner
+    (``metahyper.meta.methods``; its settings come from ``cfg``); the default hash covers it
+    when it is not ``maml`` (so MAML runs keep the hash they had before methods existed).
     """
     rank, size = world()
     if cfg.meta_batch % size:
         raise ValueError(f"MetaTrainConfig.meta_batch={cfg.meta_batch} is not divisible by the world size {size}")
     run_dir = Path(run_dir)
-    run = _start_run(model, sampler, transform, cfg, run_dir, config_hash or hash_config(cfg))
+    hashed = cfg if method == "maml" else {**to_dict(cfg), "method": method}
+    run = _start_run(model, make_method(method, cfg), sampler, transform, cfg, run_dir,
+                     config_hash or hash_config(hashed))
     log = MetricsLog(run_dir / METRICS_NAME, enabled=rank == 0)
     done = resume_checkpoint(run.checkpoint, resume=resume, force=force, config_hash=run.config_hash, model=model,
                              optimizer=run.optimizer, scheduler=run.scheduler, stateful=run.stateful)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from metahyper.data import ImageStore, fixed_episodes, make_synthetic, transforms
-from metahyper.eval.evaluate import Predictor, evaluate, maml_predictor
+from metahyper.eval.evaluate import evaluate
+from metahyper.meta.predictors import Predictor, maml_predictor
 from metahyper.meta.maml import MamlConfig
 from metahyper.models import hyperize
 from metahyper.models.backbones import Conv4
@@ -111,8 +112,8 @@ def test_maml_predictor_inductive_does_not_leak_across_queries():
     qx = torch.randn(WAY * QUERY, 3, 16, 16, generator=generator, dtype=torch.float64)
     changed = qx.clone()
     changed[1:] = 3 * torch.randn(changed[1:].shape, generator=generator, dtype=torch.float64)
-    cfg = MamlConfig(inner_lr=0.1, inner_steps_eval=3)
-    inductive, transductive = maml_predictor(model, cfg, bn_mode="inductive"), maml_predictor(model, cfg)
+    cfg = MamlConfig(inner_lr=0.1)
+    inductive, transductive = maml_predictor(model, cfg, 3, bn_mode="inductive"), maml_predictor(model, cfg, 3)
     assert inductive.bn_mode == "inductive" and transductive.bn_mode == "transductive"
     torch.testing.assert_close(inductive(sx, sy, qx)[0], inductive(sx, sy, changed)[0], rtol=1e-12, atol=1e-13)
     assert not torch.allclose(transductive(sx, sy, qx)[0], transductive(sx, sy, changed)[0])
@@ -124,7 +125,8 @@ def test_maml_predictor_checks_its_arguments():
         maml_predictor(model, MamlConfig(), bn_mode="running")
     with pytest.raises(ValueError, match="steps"):
         maml_predictor(model, MamlConfig(), steps=-1)
-    assert maml_predictor(model, MamlConfig(inner_steps_eval=7)).settings["inner_steps"] == 7
+    assert maml_predictor(model, MamlConfig(), 7).settings["inner_steps"] == 7
+    assert maml_predictor(model, MamlConfig()).settings["inner_steps"] == 10  # Babu et al.'s test-time steps
 
 
 @pytest.mark.parametrize("hyper", [False, True], ids=["conv4", "hyper_conv4"])
@@ -134,7 +136,7 @@ def test_end_to_end_on_a_synthetic_store_is_deterministic(hyper):
     model = _seeded(lambda: Conv4(WAY, width=8))
     model = _seeded(lambda: hyperize(model)) if hyper else model
     transform = transforms.Compose([transforms.ToFloat(), transforms.Normalize([0.5] * 3, [0.25] * 3)])
-    predictor = maml_predictor(model, MamlConfig(inner_steps_eval=2), bn_mode="inductive")
+    predictor = maml_predictor(model, MamlConfig(), steps=2, bn_mode="inductive")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     first = evaluate(predictor, episodes, store, transform, batch_tasks=3)
     second = evaluate(predictor, episodes, store, transform, batch_tasks=4)

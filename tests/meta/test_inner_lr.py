@@ -73,7 +73,7 @@ def test_equal_mapping_equals_the_number(backend):
 def test_mapping_must_name_the_model_inner_roles(lr, message):
     model, batch = _model(), make_batch(tasks=1)
     with pytest.raises(ValueError, match=message):
-        adapt(model, batch.support_x[0], batch.support_y[0], MamlConfig(inner_lr=lr))
+        adapt(model, batch.support_x[0], batch.support_y[0], MamlConfig(inner_lr=lr), 1)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -18,10 +18,10 @@ def _episode(device: torch.device = torch.device("cpu")):
 
 def _logits_with_other_queries_changed(bn_mode: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     model, sx, sy, qx = _episode(device)
-    cfg = MamlConfig(bn_mode=bn_mode, inner_steps_eval=3, inner_lr=0.1)
+    cfg = MamlConfig(inner_lr=0.1)
     changed = qx.clone()
     changed[1:] = torch.randn_like(changed[1:]) * 3
-    return adapt_and_predict(model, sx, sy, qx, cfg)[0], adapt_and_predict(model, sx, sy, changed, cfg)[0]
+    return tuple(adapt_and_predict(model, sx, sy, x, cfg, 3, bn_mode)[0] for x in (qx, changed))
 
 
 def test_inductive_query_logits_ignore_other_queries(device):
@@ -38,7 +38,7 @@ def test_transductive_query_logits_depend_on_other_queries(device):
 
 def test_evaluation_builds_no_outer_graph_and_restores_norm_settings():
     model, sx, sy, qx = _episode()
-    logits = adapt_and_predict(model, sx, sy, qx, MamlConfig(bn_mode="inductive"))
+    logits = adapt_and_predict(model, sx, sy, qx, MamlConfig(), 10, "inductive")
     assert logits.shape == (len(qx), 3) and logits.grad_fn is None
     assert all(p.grad is None for p in model.parameters())
     norms = [m for m in model.modules() if isinstance(m, MetaBatchNorm2d)]
@@ -47,9 +47,8 @@ def test_evaluation_builds_no_outer_graph_and_restores_norm_settings():
 
 def test_adapt_moves_inner_roles_only_and_uses_eval_steps():
     model, sx, sy, _ = _episode()
-    cfg = MamlConfig(inner_steps_eval=0)
-    assert all(torch.equal(p, model.get_parameter(n)) for n, p in adapt(model, sx, sy, cfg).items())
-    params = adapt(model, sx, sy, MamlConfig(inner_steps_eval=2))
+    assert all(torch.equal(p, model.get_parameter(n)) for n, p in adapt(model, sx, sy, MamlConfig(), 0).items())
+    params = adapt(model, sx, sy, MamlConfig(), 2)
     assert not torch.equal(params["emb1"], model.emb1)
     assert not torch.equal(params["classifier.weight"], model.classifier.weight)
     assert torch.equal(params["hyper"], model.hyper) and torch.equal(params["stem.weight"], model.stem.weight)

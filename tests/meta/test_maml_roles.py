@@ -122,7 +122,6 @@ def test_norm_grad_ratios_per_role():
         ({"inner_steps": -1}, "steps"),
         ({"inner_lr": 0.0}, "lr"),
         ({"backend": "jit"}, "backend"),
-        ({"bn_mode": "running"}, "bn_mode"),
         ({"inner_roles": ("weights",)}, "unknown parameter role"),
         ({"outer_roles": "hypernet"}, "outer_roles"),
     ],

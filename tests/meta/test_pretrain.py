@@ -12,7 +12,7 @@ from metahyper.meta.pretrain import PretrainConfig, build_optimizer, pretrain
 from metahyper.models import build_model, output_norm_penalty
 from metahyper.models.roles import ParamRole
 
-CFG = PretrainConfig(epochs=3, batch_size=16, optimizer="adam", lr=0.02, weight_decay=1e-4, way=5, seed=7)
+CFG = PretrainConfig(epochs=3, batch_size=16, optimizer="adam", lr=0.02, weight_decay=1e-4, seed=7)
 
 
 def _store(classes=(10, 20, 30, 40), per_class=12, size=6):

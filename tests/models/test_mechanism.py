@@ -16,7 +16,8 @@ from metahyper.meta.maml import MamlConfig, adapt
 from metahyper.meta.pretrain import PretrainConfig, pretrain
 from metahyper.models import build_model, generated_convs
 
-CFG = MamlConfig(inner_steps_eval=5, inner_lr=0.01)
+CFG = MamlConfig(inner_lr=0.01)
+STEPS = 5
 
 
 def _pair(init: str):
@@ -36,7 +37,7 @@ def _movement_ratios(init: str) -> list[float]:
     """Per generated conv: ||W_after - W_before|| of the hyper model / that of conv4's conv."""
     hyper, plain = _pair(init)
     x, y = _batch()
-    adapted_hyper, adapted_plain = adapt(hyper, x, y, CFG), adapt(plain, x, y, CFG)
+    adapted_hyper, adapted_plain = adapt(hyper, x, y, CFG, STEPS), adapt(plain, x, y, CFG, STEPS)
     ratios = []
     for path, conv in generated_convs(hyper).items():
         h = conv.hypernet.filter.detach()
@@ -88,8 +89,8 @@ def _relative_embedding_change(init: str) -> float:
     torch.manual_seed(0)
     model = build_model("hyper_conv4", 4, init=init)
     before = {p: c.embedding.detach().clone() for p, c in generated_convs(model).items()}
-    cfg = PretrainConfig(epochs=2, batch_size=16, lr=0.05, output_norm_penalty=6.25e-5, way=4)
-    pretrain(model, *_store(), lambda x, g: x.float() / 127.5 - 1, cfg, progress=False)
+    cfg = PretrainConfig(epochs=2, batch_size=16, lr=0.05, output_norm_penalty=6.25e-5)
+    pretrain(model, *_store(), lambda x, g: x.float() / 127.5 - 1, cfg, progress=False, way=4)
     moved = sum((c.embedding - before[p]).norm() ** 2 for p, c in generated_convs(model).items())
     return (moved / sum(e.norm() ** 2 for e in before.values())).sqrt().item()
 

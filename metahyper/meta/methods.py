@@ -1,0 +1,148 @@
+"""Meta-learning methods: what meta-training updates, one meta-training step, and the test-time predictor.
+
+A method (``Method``) is built by name from the meta-training config (``make_method``); its
+settings keep their home in that config (``meta_train.maml`` for ``maml`` and ``anil``). It knows
+
+* ``outer_parameters(model)``: the parameters the outer optimiser updates;
+* ``step(model, batch)``: the mean query loss and accuracy of one float ``TaskBatch``, with the
+  loss's gradient accumulated into the outer parameters' ``.grad`` (``MetaOutput``);
+* ``predictor(model, inner_steps_eval, bn_mode)``: the ``Predictor`` that evaluates it.
+
+Registered methods (``METHODS``; ``METHODS.register(name)`` adds one, its builder called with the
+meta-training config):
+
+* ``maml``: MAML with role-split inner and outer loops (``metahyper.meta.maml``), first or second
+  order, either backend, per-role inner learning rates;
+* ``anil``: Raghu et al.'s "almost no inner loop" (2020): MAML whose inner loop adapts the
+  classifier only (``inner_roles: [classifier]``); the outer roles stay MAML's;
+* ``protonet``: Snell et al.'s prototypical networks (2017), trained episodically: the logits of a
+  query are minus its squared Euclidean distances to the class means of the support features
+  (``model.features``), and the loss is their cross-entropy. Every non-classifier parameter is
+  trained (the prototypes replace the head); batch norm uses each task's support batch and
+  query batch statistics, as the ``transductive`` evaluation does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from metahyper.data.episodes import TaskBatch
+from metahyper.meta.baselines import centroid_logits, feature_predictor, support_way
+from metahyper.meta.maml import MamlConfig, MetaOutput, check_batch, meta_backward, outer_parameters
+from metahyper.meta.predictors import Predictor, maml_predictor
+from metahyper.models.norm import norm_statistics
+from metahyper.models.roles import MetaModel, ParamRole
+from metahyper.registry import Registry
+
+ANIL_ROLES = ("classifier",)
+
+
+class Method(Protocol):
+    """A meta-learner (module docstring)."""
+
+    name: str
+
+    def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]: ...
+
+    def step(self, model: MetaModel, batch: TaskBatch, *, track_movement: bool = False) -> MetaOutput: ...
+
+    def predictor(self, model: MetaModel, inner_steps_eval: int, bn_mode: str) -> Predictor: ...
+
+
+class Settings(Protocol):
+    """What a method's builder reads: the meta-training config (``metahyper.meta.train``)."""
+
+    maml: MamlConfig
+
+
+METHODS: Registry[Method] = Registry("meta-learning method")
+
+
+def make_method(name: str, settings: Settings) -> Method:
+    """The method ``name`` with its settings from ``settings``; a ValueError names the known methods
+    or the setting that does not fit the method."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(METHODS.names())}")
+    return METHODS.build(name, settings=settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Maml:
+    """MAML under ``cfg`` (``metahyper.meta.maml``); ``name`` is what reports call it."""
+
+    cfg: MamlConfig
+    name: str = "maml"
+
+    def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
+        return outer_parameters(model, self.cfg)
+
+    def step(self, model: MetaModel, batch: TaskBatch, *, track_movement: bool = False) -> MetaOutput:
+        return meta_backward(model, batch, self.cfg, track_movement=track_movement)
+
+    def predictor(self, model: MetaModel, inner_steps_eval: int, bn_mode: str) -> Predictor:
+        return maml_predictor(model, self.cfg, inner_steps_eval, bn_mode, name=self.name)
+
+
+@METHODS.register("maml")
+def _maml(settings: Settings) -> Maml:
+    return Maml(settings.maml)
+
+
+def anil_config(cfg: MamlConfig) -> MamlConfig:
+    """``cfg`` with the inner loop on the classifier only; refuses other ``inner_roles``."""
+    if cfg.inner_roles not in (None, ANIL_ROLES):
+        raise ValueError(f"method anil adapts the classifier only: meta_train.maml.inner_roles must be unset or "
+                         f"{list(ANIL_ROLES)}, got {list(cfg.inner_roles)}")
+    return dataclasses.replace(cfg, inner_roles=ANIL_ROLES)
+
+
+@METHODS.register("anil")
+def _anil(settings: Settings) -> Maml:
+    return Maml(anil_config(settings.maml), "anil")
+
+
+def prototype_logits(model: MetaModel, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+    """One task's query logits [Q, way]: minus squared distances of the query features to the
+    class means of the support features, batch norm on each batch's own statistics."""
+    with norm_statistics(model, "batch"):
+        support_f, query_f = model.features(support_x), model.features(query_x)
+    return centroid_logits(support_f, support_y, query_f, support_way(support_y))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtoNet:
+    """Prototypical networks (module docstring)."""
+
+    name: str = "protonet"
+
+    def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
+        classifier = model.params_by_role()[ParamRole.CLASSIFIER]
+        return [p for n, p in model.named_parameters() if p.requires_grad and n not in classifier]
+
+    def step(self, model: MetaModel, batch: TaskBatch, *, track_movement: bool = False) -> MetaOutput:
+        """Mean prototype loss over the tasks; each task's share is backpropagated at once, so one
+        task's graph is held at a time. No inner loop: ``movement`` stays empty."""
+        check_batch(batch)
+        tasks, losses, accuracies = len(batch.support_x), [], []
+        for sx, sy, qx, qy in zip(batch.support_x, batch.support_y, batch.query_x, batch.query_y):
+            logits = prototype_logits(model, sx, sy, qx)
+            loss = F.cross_entropy(logits, qy)
+            (loss / tasks).backward()
+            losses.append(loss.detach())
+            accuracies.append((logits.detach().argmax(dim=-1) == qy).float().mean())
+        return MetaOutput(torch.stack(losses).mean(), torch.stack(accuracies).mean())
+
+    def predictor(self, model: MetaModel, inner_steps_eval: int, bn_mode: str) -> Predictor:
+        """The same prototypes on the pretrained-then-meta-trained features (``inner_steps_eval``
+        does not apply: there is no inner loop)."""
+        return feature_predictor(model, centroid_logits, self.name, bn_mode, {"metric": "euclidean"})
+
+
+@METHODS.register("protonet")
+def _protonet(settings: Settings) -> ProtoNet:
+    return ProtoNet()
