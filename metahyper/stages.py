@@ -29,7 +29,7 @@ from metahyper.atomic import write_text_atomic
 from metahyper.checkpoint import load_checkpoint
 from metahyper.config import ConfigError, config_hash, to_dict
 from metahyper.data import EpisodeSampler, EpisodeSet, ImageStore, fixed_episodes, load_store, transforms
-from metahyper.eval.evaluate import evaluate
+from metahyper.eval.evaluate import evaluate, evaluate_all
 from metahyper.eval.records import ResultRecord
 from metahyper.meta import baselines
 from metahyper.meta.distributed import world
@@ -256,22 +256,23 @@ def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: i
 
 def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
     """Report name -> predictor: the meta-trained model (``run``) and each baseline on the
-    pretrained model (``run+method``)."""
+    pretrained model (``run+method``; the baselines share one ``FeatureCache``)."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
     model = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME))
     found = {run: make_method(spec.method, spec.meta_train).predictor(model, ev.inner_steps_eval, ev.bn_mode)}
     if ev.baselines:
-        pretrained = ws.model(run, channels, ("pretrain", PRETRAINED_NAME))
+        pretrained, cache = ws.model(run, channels, ("pretrain", PRETRAINED_NAME)), baselines.FeatureCache()
         for method, options in ev.baselines.items():
-            found[f"{run}+{method}"] = baseline_predictor(ws.suite, method, pretrained, options)
+            found[f"{run}+{method}"] = baseline_predictor(ws.suite, method, pretrained, options, cache)
     return found
 
 
-def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any]) -> Predictor:
+def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any],
+                       cache: baselines.FeatureCache | None = None) -> Predictor:
     """A baseline's predictor (BN mode: the suite's, unless ``options`` name one, e.g.
-    ``running``); bad options raise ``ConfigError`` naming the field."""
+    ``running``; features through ``cache``); bad options raise ``ConfigError`` naming the field."""
     try:
-        return BASELINE_FACTORIES[method](model, **{"bn_mode": suite.evaluation.bn_mode, **options})
+        return BASELINE_FACTORIES[method](model, **{"bn_mode": suite.evaluation.bn_mode, **options}, cache=cache)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"suite {suite.name!r}: evaluation.baselines.{method}: {error}") from None
 
@@ -286,11 +287,10 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
         found = predictors(ws, run, store.image_shape[0])
         for shot in ev.shots:
             episodes = episode_set(ws, target, store, spec.episodes.way, shot)
-            for name, predictor in found.items():
-                log(f"  {name} on {target}, {episodes.way}-way {shot}-shot, {len(episodes)} episodes")
-                result = evaluate(predictor, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
-                                  progress=ws.progress)
-                records.append(make_record(ws.suite, run, name, target, result))
+            log(f"  {', '.join(found)} on {target}, {episodes.way}-way {shot}-shot, {len(episodes)} episodes")
+            results = evaluate_all(found, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
+                                   progress=ws.progress)
+            records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
 
 

@@ -5,7 +5,7 @@ A predict function (``metahyper.meta.predictors``) classifies the queries of one
 scored on identical episodes) ``batch_tasks`` at a time with one index_select, moves them to the
 device, applies the (deterministic) test transform in one batched call, then calls ``predict``
 task by task (or a ``Predictor``'s ``batch_fn`` on the whole batch) and keeps each episode's
-query accuracy. The result's metadata carries the episode-set hash, the episode settings and the
+query accuracy. ``evaluate_all`` does so for several predictors on each batch in turn. The result's metadata carries the episode-set hash, the episode settings and the
 BN mode, which reports must state.
 
 A ``Predictor`` (``metahyper.meta.predictors``) is a predict function plus the facts a report
@@ -99,18 +99,42 @@ def evaluate(
     predictor's ``metadata()`` and ``metadata`` (later ones win), and must name a ``bn_mode``:
     pass it in ``metadata`` when ``predict`` is a bare function.
     """
+    return evaluate_all({"": predict}, episodes, store, transform, device, batch_tasks=batch_tasks,
+                        progress=progress, metadata=metadata)[""]
+
+
+def evaluate_all(
+    predictors: Mapping[str, Predictor | PredictFn],
+    episodes: EpisodeSet,
+    store: ImageStore,
+    transform: Transform,
+    device: torch.device | str = "cpu",
+    *,
+    batch_tasks: int = 16,
+    progress: bool | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> dict[str, EvalResult]:
+    """``evaluate`` of every predictor (name -> predictor), each batch of episodes gathered and
+    transformed once for all of them; the same results as one ``evaluate`` per predictor.
+    Baselines that share a ``metahyper.meta.baselines.FeatureCache`` also extract each batch's
+    features once.
+    """
     _check_args(episodes, batch_tasks)
-    predictor_info = predict.metadata() if isinstance(predict, Predictor) else {}
-    info = {**episode_metadata(episodes, store), **predictor_info, **(metadata or {})}
-    if not isinstance(info.get("bn_mode"), str):
-        raise ValueError("evaluate needs the BN mode for the report: pass a Predictor or metadata={'bn_mode': ...}")
+    infos = {}
+    for name, predict in predictors.items():
+        predictor_info = predict.metadata() if isinstance(predict, Predictor) else {}
+        infos[name] = {**episode_metadata(episodes, store), **predictor_info, **(metadata or {})}
+        if not isinstance(infos[name].get("bn_mode"), str):
+            raise ValueError("evaluate needs the BN mode for the report: pass a Predictor or metadata={'bn_mode': ...}")
     show = sys.stderr.isatty() if progress is None else progress
-    correct: list[int] = []
-    desc = f"evaluate {info.get('predictor', '')}".strip()
+    correct: dict[str, list[int]] = {name: [] for name in predictors}
+    desc = f"evaluate {', '.join(str(info.get('predictor', '')) for info in infos.values())}".strip(", ")
     with tqdm(total=len(episodes), disable=not show, desc=desc) as bar:
         for batch in episodes.batches(store, batch_tasks):
             batch = apply_to_task_batch(batch.to(device), transform)
-            correct += correct_counts(predict, batch, episodes.way)
+            for name, predict in predictors.items():
+                correct[name] += correct_counts(predict, batch, episodes.way)
             bar.update(len(batch.support_x))
     n_query = episodes.way * episodes.query
-    return EvalResult.from_accuracies([c / n_query for c in correct], **info)
+    return {name: EvalResult.from_accuracies([c / n_query for c in correct[name]], **infos[name])
+            for name in predictors}

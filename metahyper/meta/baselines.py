@@ -20,6 +20,10 @@ Every head takes stacked tasks (features [T, S, F], labels [T, S], queries [T, Q
 ([S, F], ...), and each predictor's ``batch_fn`` fits all tasks of an evaluation batch in one
 call: per-task Python overhead, not arithmetic, dominated these small fits.
 
+Extracting the features costs more than fitting these heads, so baselines on one model can share
+them: give their factories one ``FeatureCache`` and evaluate them on the same batches
+(``metahyper.eval.evaluate.evaluate_all``); each batch's features are then extracted once.
+
 Batch norm during feature extraction (``bn_mode``): ``"running"`` (default) puts the model in
 eval mode, so every image is normalised with the running statistics of pretraining (MAML's
 meta-training keeps no running statistics, so these are pretraining's) and each query is
@@ -189,21 +193,52 @@ def logistic_regression_logits(support_f: Tensor, support_y: Tensor, query_f: Te
     return logits.to(query_f.dtype)
 
 
-def feature_predictor(model: MetaModel, head: Head, name: str, bn_mode: str, settings: dict) -> Predictor:
+def task_features(model: MetaModel, support_x: Tensor, query_x: Tensor, bn_mode: str) -> tuple[Tensor, Tensor]:
+    """``extract_features`` of every task (support_x [T, S, C, H, W], query_x [T, Q, C, H, W]) ->
+    ([T, S, F], [T, Q, F]); batch norm sees one task at a time, as in ``predict``."""
+    features = [extract_features(model, sx, qx, bn_mode) for sx, qx in zip(support_x, query_x)]
+    support_f, query_f = (torch.stack(f) for f in zip(*features))
+    return support_f, query_f
+
+
+class FeatureCache:
+    """``task_features`` of the latest batch, per (model, BN mode): predictors that share one cache
+    extract a batch's features once. A batch is recognised by its tensors' identity and version
+    counter (an in-place change is a new batch), so the cache holds only while the models'
+    weights stay as they are: make one per evaluation.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[int, str], tuple[object, ...]] = {}
+
+    def __call__(self, model: MetaModel, support_x: Tensor, query_x: Tensor, bn_mode: str) -> tuple[Tensor, Tensor]:
+        key, versions = (id(model), bn_mode), (support_x._version, query_x._version)
+        latest = self._latest.get(key)  # (model, support_x, query_x, versions, features); model kept alive
+        if not (latest and latest[0] is model and latest[1] is support_x and latest[2] is query_x
+                and latest[3] == versions):
+            latest = (model, support_x, query_x, versions, task_features(model, support_x, query_x, bn_mode))
+            self._latest[key] = latest
+        return latest[4]
+
+
+def feature_predictor(model: MetaModel, head: Head, name: str, bn_mode: str, settings: dict,
+                      cache: FeatureCache | None = None) -> Predictor:
     """A Predictor: ``head(*extract_features(...), way)`` with the support labels in between.
 
-    Its ``batch_fn`` extracts each task's features (batch norm sees one task at a time, as in
-    ``predict``) and fits the heads of all tasks in one batched call.
+    Its ``batch_fn`` extracts each task's features (``task_features``, through ``cache`` when
+    given) and fits the heads of all tasks in one batched call.
     """
     if bn_mode not in FEATURE_BN_MODES:
         raise ValueError(f"bn_mode must be one of {FEATURE_BN_MODES}, got {bn_mode!r}")
+    if cache is not None and not isinstance(cache, FeatureCache):
+        raise TypeError(f"cache must be a FeatureCache or None, got {type(cache).__name__}")
+    features = task_features if cache is None else cache
 
     def predict_tasks(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         ways = {support_way(y) for y in support_y}
         if len(ways) != 1:
             raise ValueError(f"the tasks of a batch must share one way, got {sorted(ways)}")
-        features = [extract_features(model, sx, qx, bn_mode) for sx, qx in zip(support_x, query_x)]
-        support_f, query_f = (torch.stack(f) for f in zip(*features))
+        support_f, query_f = features(model, support_x, query_x, bn_mode)
         return head(support_f, support_y, query_f, ways.pop())
 
     def predict(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
@@ -212,26 +247,29 @@ def feature_predictor(model: MetaModel, head: Head, name: str, bn_mode: str, set
     return Predictor(predict, name, bn_mode, settings, batch_fn=predict_tasks)
 
 
-def nearest_centroid_predictor(model: MetaModel, metric: str = "euclidean", bn_mode: str = "running") -> Predictor:
-    """ProtoNet-style nearest class mean on ``model.features`` (``metric``: euclidean | cosine)."""
+def nearest_centroid_predictor(model: MetaModel, metric: str = "euclidean", bn_mode: str = "running",
+                               cache: FeatureCache | None = None) -> Predictor:
+    """ProtoNet-style nearest class mean on ``model.features`` (``metric``: euclidean | cosine);
+    ``cache``: see ``FeatureCache``."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     return feature_predictor(model, partial(centroid_logits, metric=metric), "nearest_centroid", bn_mode,
-                             {"metric": metric})
+                             {"metric": metric}, cache)
 
 
 def linear_head_predictor(model: MetaModel, steps: int = 100, lr: float = 0.01, momentum: float = 0.9,
-                          weight_decay: float = 1e-3, bn_mode: str = "running") -> Predictor:
+                          weight_decay: float = 1e-3, bn_mode: str = "running",
+                          cache: FeatureCache | None = None) -> Predictor:
     """Chen et al.'s Baseline: a linear head fitted per task on frozen features (``fit_linear_head``)."""
     check_inner_args(steps, lr)
     if not (momentum >= 0 and weight_decay >= 0):
         raise ValueError(f"momentum and weight_decay must be >= 0, got {momentum!r} and {weight_decay!r}")
     options = {"steps": steps, "lr": lr, "momentum": momentum, "weight_decay": weight_decay}
-    return feature_predictor(model, partial(linear_head_logits, **options), "linear_head", bn_mode, options)
+    return feature_predictor(model, partial(linear_head_logits, **options), "linear_head", bn_mode, options, cache)
 
 
 def logistic_regression_predictor(model: MetaModel, c: float = 1.0, max_iter: int = 1000,
-                                  bn_mode: str = "running") -> Predictor:
+                                  bn_mode: str = "running", cache: FeatureCache | None = None) -> Predictor:
     """Tian et al.'s simple baseline: L2-normalised features + logistic regression (``c``, ``max_iter``)."""
     if not c > 0:
         raise ValueError(f"c (inverse regularisation strength) must be > 0, got {c!r}")
@@ -239,7 +277,7 @@ def logistic_regression_predictor(model: MetaModel, c: float = 1.0, max_iter: in
         raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
     options = {"c": c, "max_iter": max_iter}
     return feature_predictor(model, partial(logistic_regression_logits, **options), "logistic_regression", bn_mode,
-                             options)
+                             options, cache)
 
 
 def lbfgs(fun: Callable[[Tensor], tuple[Tensor, Tensor]], x0: Tensor, max_iter: int, tol: float,
