@@ -32,7 +32,6 @@ from tqdm import tqdm
 
 from metahyper.data.episodes import EpisodeSet, TaskBatch
 from metahyper.data.stores import ImageStore
-from metahyper.data.transforms import apply_to_task_batch
 from metahyper.eval.stats import EvalResult
 from metahyper.meta.inner import check_inner_args
 from metahyper.meta.maml import MamlConfig, adapt_and_predict, default_roles
@@ -166,7 +165,7 @@ def evaluate(
     desc = f"evaluate {info.get('predictor', '')}".strip()
     with tqdm(total=len(episodes), disable=not show, desc=desc) as bar:
         for batch in episodes.batches(store, batch_tasks):
-            batch = apply_to_task_batch(batch.to(device), transform)
+            batch = batch.to(device).map_images(lambda x: transform(x, None))
             correct += correct_counts(predict, batch, episodes.way)
             bar.update(len(batch.support_x))
     n_query = episodes.way * episodes.query

@@ -31,7 +31,6 @@ from tqdm import tqdm
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
 from metahyper.config import config_hash as hash_config
 from metahyper.data.episodes import TaskBatch
-from metahyper.data.transforms import apply_to_task_batch
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
 from metahyper.meta.maml import MamlConfig, meta_backward, outer_parameters
 from metahyper.meta.metrics import norm_grad_ratios
@@ -97,7 +96,7 @@ def prepare_batch(
     """Move a uint8 TaskBatch to ``device`` and apply ``transform(images, generator)``."""
     fields = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
     moved = TaskBatch(*(t.to(device, non_blocking=True) for t in fields))
-    return apply_to_task_batch(moved, transform, generator)
+    return moved.map_images(lambda x: transform(x, generator))
 
 
 @dataclass
