@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from metahyper.data.episodes import EpisodeSet, TaskBatch
 from metahyper.data.stores import ImageStore
+from metahyper.data.transforms import Transform
 from metahyper.eval.stats import EvalResult
 from metahyper.meta.inner import check_inner_args
 from metahyper.meta.maml import MamlConfig, adapt_and_predict, default_roles
@@ -39,7 +40,6 @@ from metahyper.models.roles import MetaModel
 
 PredictFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 BatchPredictFn = PredictFn  # the same arguments and result with a leading task dimension
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [..., C, H, W] -> float
 
 
 @dataclass(frozen=True)

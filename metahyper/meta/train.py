@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch import Tensor
 from tqdm import tqdm
 
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
 from metahyper.config import config_hash as hash_config
 from metahyper.data.episodes import TaskBatch
+from metahyper.data.rng import keyed_generator
+from metahyper.data.transforms import Transform
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
 from metahyper.meta.maml import MamlConfig, meta_backward, outer_parameters
 from metahyper.meta.metrics import norm_grad_ratios
@@ -40,7 +41,6 @@ from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [..., C, H, W] -> float
 Validate = Callable[[MetaModel, int], Mapping[str, float]]
 
 
@@ -87,7 +87,7 @@ def lr_factor(cfg: MetaTrainConfig) -> Callable[[int], float]:
 
 def transform_generator(seed: int, step: int, rank: int) -> torch.Generator:
     """The transform's generator for one step of one rank (keyed: nothing to checkpoint)."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1_009 + rank)
+    return keyed_generator("meta-train-transform", seed, step, rank)
 
 
 def prepare_batch(
