@@ -28,7 +28,8 @@ import torch
 from metahyper.atomic import write_text_atomic
 from metahyper.checkpoint import load_checkpoint
 from metahyper.config import ConfigError, config_hash, to_dict
-from metahyper.data import EpisodeSampler, EpisodeSet, ImageStore, fixed_episodes, load_store, transforms
+from metahyper.data import EpisodeSampler, EpisodeSet, ImageStore, fixed_episodes, load_store
+from metahyper.data.presets import test_transform, train_transform
 from metahyper.eval.evaluate import evaluate, evaluate_all
 from metahyper.eval.records import ResultRecord
 from metahyper.meta import baselines
@@ -85,17 +86,6 @@ def device_description(device: torch.device) -> str:
 def domain_name(spec: DataSpec) -> str:
     """The source domain's name in reports: the data set (and synthetic family)."""
     return f"{spec.dataset}-{spec.family}" if spec.family else spec.dataset
-
-
-def test_transform(channels: int) -> transforms.Compose:
-    """uint8 -> float in [0, 1] -> per channel (x - 0.5) / 0.25."""
-    return transforms.Compose([transforms.ToFloat(), transforms.Normalize([0.5] * channels, [0.25] * channels)])
-
-
-def train_transform(channels: int, augment: bool) -> transforms.Compose:
-    """``test_transform``, after pad-4 random crops and horizontal flips when ``augment``."""
-    steps = [transforms.RandomPadCrop(4), transforms.RandomHFlip()] if augment else []
-    return transforms.Compose(steps + test_transform(channels).steps)
 
 
 # --- stage configs, folders and markers -------------------------------------------------------------

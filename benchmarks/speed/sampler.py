@@ -60,7 +60,7 @@ def ours(store: ImageStore, calls: int, repeats: int) -> dict[str, float]:
         "metahyper sample(1), reuse_buffer": rate(lambda: reused.sample(1), calls, repeats),
         "metahyper sample(4) (meta-batch), per episode": rate(lambda: plain.sample(4), calls // 4, repeats, 4),
         "metahyper sample(1) + to_float": rate(
-            lambda: transforms.apply_to_task_batch(plain.sample(1), transforms.ToFloat()), calls, repeats),
+            lambda: plain.sample(1).map_images(transforms.to_float), calls, repeats),
         "metahyper episode indices only": rate(lambda: plain.episode_rows(plain.next_index), calls, repeats),
     }
 
@@ -74,7 +74,7 @@ def on_device(store: ImageStore, device: torch.device, calls: int, repeats: int)
                 "resident": EpisodeSampler(store.to(device), WAY, SHOT, QUERY, seed=0)}
 
     def step(sampler: EpisodeSampler) -> None:
-        transforms.apply_to_task_batch(sampler.sample(META_BATCH).to(device), ready, generator)
+        sampler.sample(META_BATCH).to(device).map_images(lambda x: ready(x, generator))
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 

@@ -8,7 +8,7 @@ as for ``metahyper run``); its models, batch sizes and MAML settings are used as
 random uint8 32x32 images in place of FC100 (the speed does not depend on the pixels). Per timed
 run, after one warm-up of each part, on the package's own code paths:
 
-* pretraining: ``pretrain.train_epoch`` (SGD, the output-norm penalty for hyper models,
+* pretraining: the shared ``train_epoch`` of ``metahyper.train.supervised`` (SGD, the output-norm penalty for hyper models,
   pad-crop/flip augmentation) over ``--pretrain-steps`` batches after 2 -> seconds per step; the suite
   needs ceil(60 x 600 / batch size) steps per epoch (FC100 train: 60 CIFAR-100 classes of 600).
 * meta-training: ``meta_train`` (episode sampler, transform, MAML, Adam, a checkpoint) for
@@ -34,15 +34,15 @@ import torch
 
 from metahyper.atomic import write_text_atomic
 from metahyper.data import EpisodeSampler, ImageStore, fixed_episodes
+from metahyper.data.presets import test_transform, train_transform
 from metahyper.data.splits import split_info
 from metahyper.eval.evaluate import evaluate
 from metahyper.meta.predictors import maml_predictor
-from metahyper.meta.pretrain import build_optimizer, train_epoch
 from metahyper.meta.train import meta_train
 from metahyper.models import build_model
 from metahyper.models.roles import ParamRole
-from metahyper.stages import test_transform, train_transform
 from metahyper.suites import RunSpec, SuiteConfig, load_suite
+from metahyper.train.supervised import EpochGenerators, build_optimizer, train_epoch
 
 SUITE = "table8-fc100-to-miniimagenet"
 FC100_TRAIN_IMAGES = len(split_info("fc100")["fine_ids"]["train"]) * 600
@@ -79,12 +79,16 @@ def pretrain_step_seconds(spec: RunSpec, store: ImageStore, steps: int, device: 
     """Seconds per pretraining step (batch ``spec.pretrain.batch_size``), after a 2-step warm-up."""
     model, cfg = build(spec, device), spec.pretrain
     model.reset_classifier(store.num_classes)
-    optimizer, transform = build_optimizer(model, cfg), train_transform(3, spec.augment)
-    model.train()
-    batch = cfg.batch_size
-    train_epoch(model, optimizer, store.images[: 2 * batch], store.labels[: 2 * batch], transform, cfg, 1)
-    images, labels = store.images[: steps * batch], store.labels[: steps * batch]
-    return timed(lambda: train_epoch(model, optimizer, images, labels, transform, cfg, 2), device) / steps
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
+    transform, batch = train_transform(3, spec.augment), cfg.batch_size
+
+    def epoch(batches: int, number: int) -> None:
+        first = ImageStore(store.images[: batches * batch], store.labels[: batches * batch], store.class_names)
+        train_epoch(model, optimizer, first, transform, batch, cfg.output_norm_penalty,
+                    EpochGenerators.keyed("table8", cfg.seed, number))
+
+    epoch(2, 1)
+    return timed(lambda: epoch(steps, 2), device) / steps
 
 
 def meta_iteration_seconds(spec: RunSpec, store: ImageStore, iterations: int, device: torch.device) -> float:

@@ -16,7 +16,8 @@ from metahyper.classify.suite import (
     rebuild_classify_report,
     run_classify_suite,
 )
-from metahyper.classify.train import ClassifyConfig, ClassifyResult, build_optimizer, param_groups, train_classifier
+from metahyper.classify.train import ClassifyConfig, ClassifyResult, build_optimizer, train_classifier
+from metahyper.train.supervised import param_groups
 
 __all__ = [
     "ClassifyConfig", "ClassifyResult", "ClassifySuite", "bayesian_metrics", "build_optimizer", "is_classify_output",

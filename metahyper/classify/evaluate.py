@@ -13,20 +13,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from metahyper.classify.data import iterate_batches
 from metahyper.data.stores import ImageStore
+from metahyper.data.transforms import Transform
 from metahyper.models.bayesian import BayesianHyperModel
 from metahyper.models.norm import MetaBatchNorm2d
+from metahyper.train.supervised import iterate_batches, logits
 
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [B, C, H, W] -> float
 FAULT_NETWORKS = 4  # Ukai et al., Table 3: images misclassified by all of 4 sampled networks
-
-
-def logits(model: nn.Module, x: Tensor, noise: torch.Generator | None) -> Tensor:
-    """[B, C, H, W] -> [B, classes]; a Bayesian model draws its weight sample from ``noise``."""
-    if isinstance(model, BayesianHyperModel):
-        return model(x, generator=noise)
-    return model(x)
 
 
 def _device(model: nn.Module) -> torch.device:

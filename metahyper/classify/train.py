@@ -3,14 +3,13 @@
 Recipe (docs/architecture.md section 7): SGD momentum 0.9, lr 0.1, 200 epochs of batch 128, lr x0.2 after
 epochs 60, 120 and 160 (``MultiStepLR``), pad-4 random crop and horizontal flip on the device.
 
-Regularisation (``param_groups``): weight decay 5e-4 on every parameter of a plain net. In a
-hypernetwork model the EMBEDDING and HYPERNET parameters get NO weight decay; instead the
-output-norm penalty ``output_penalty * sum ||W||^2`` over the generated kernels is added to the
-loss (Babu et al.: "instead of weight decay on E and H"). Choice: the BODY (stem, 1x1
-shortcuts, plain convs, BN) and CLASSIFIER parameters of a hyper net keep weight decay 5e-4,
-exactly as the same layers of the plain net, so the plain and hyper runs differ only in how the
-generated convs are regularised. The same rule covers Ha's static and Ukai's Bayesian models
-(their generated kernels are penalised; their hypernetworks are not decayed).
+Regularisation: the shared policy of ``metahyper.train.supervised`` (``param_groups``): weight
+decay 5e-4 on every parameter of a plain net and on the BODY and CLASSIFIER parameters of a
+hypernetwork model; its EMBEDDING and HYPERNET parameters get no weight decay, the output-norm
+penalty ``output_penalty * sum ||W||^2`` over the generated kernels is added to the loss
+instead (Babu et al.: "instead of weight decay on E and H"). The same rule covers Ha's static
+and Ukai's Bayesian models (their generated kernels are penalised; their hypernetworks are not
+decayed). The epoch loop itself is ``metahyper.train.supervised.train_epoch``.
 
 SWA (Izmailov et al.; ``swa: true``): from epoch ``swa_start`` on, the lr follows ``SWALR``
 (cosine anneal to ``swa_lr`` over ``swa_anneal_epochs``) and the weights at the end of every
@@ -35,30 +34,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm import tqdm
 
 from metahyper.atomic import write_text_atomic
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
-from metahyper.classify.data import iterate_batches, make_transforms
-from metahyper.classify.evaluate import Transform, accuracy, bayesian_metrics, logits, recompute_bn
+from metahyper.classify.evaluate import accuracy, bayesian_metrics, recompute_bn
 from metahyper.config import config_hash as hash_config
+from metahyper.data.presets import store_transforms
 from metahyper.data.rng import keyed_generator
 from metahyper.data.stores import ImageStore
+from metahyper.data.transforms import Transform
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.meta.train import NonFiniteLossError
 from metahyper.models.bayesian import BayesianHyperModel
-from metahyper.models.hyperize import output_norm_penalty, record_kernels
-from metahyper.models.roles import MetaModel, ParamRole
+from metahyper.models.roles import MetaModel
+from metahyper.train import supervised
+from metahyper.train.supervised import EpochGenerators, iterate_batches, logits
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
 SWA_MODEL_NAME = "swa_model.pt"
 RESULT_NAME = "result.json"
-UNDECAYED_ROLES = (ParamRole.EMBEDDING, ParamRole.HYPERNET)
 
 
 @dataclass(frozen=True)
@@ -113,21 +111,10 @@ class ClassifyResult:
     bayes: dict[str, float | int] | None = None
 
 
-def param_groups(model: MetaModel, cfg: ClassifyConfig) -> list[dict[str, Any]]:
-    """SGD parameter groups, one per non-empty role (``name`` = role value): weight decay
-    ``cfg.weight_decay`` on BODY and CLASSIFIER, 0 on EMBEDDING and HYPERNET (regularised by
-    the output-norm penalty instead). Frozen parameters (compressed embeddings) are left out."""
-    groups = []
-    for role, params in model.params_by_role().items():
-        if params:
-            decay = 0.0 if role in UNDECAYED_ROLES else cfg.weight_decay
-            groups.append({"name": role.value, "params": list(params.values()), "weight_decay": decay})
-    return groups
-
-
-def build_optimizer(model: MetaModel, cfg: ClassifyConfig) -> tuple[torch.optim.SGD, MultiStepLR, SWALR | None]:
-    """SGD with ``param_groups``, its ``MultiStepLR`` and (``cfg.swa``) its ``SWALR``."""
-    optimizer = torch.optim.SGD(param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum)
+def build_optimizer(model: MetaModel, cfg: ClassifyConfig) -> tuple[torch.optim.Optimizer, MultiStepLR, SWALR | None]:
+    """SGD over the shared ``param_groups`` (``metahyper.train.supervised``), its ``MultiStepLR``
+    and (``cfg.swa``) its ``SWALR``."""
+    optimizer = supervised.build_optimizer(model, "sgd", cfg.lr, cfg.weight_decay, cfg.momentum)
     scheduler = MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
     swa_scheduler = SWALR(optimizer, cfg.swa_lr, cfg.swa_anneal_epochs) if cfg.swa else None
     return optimizer, scheduler, swa_scheduler
@@ -136,35 +123,6 @@ def build_optimizer(model: MetaModel, cfg: ClassifyConfig) -> tuple[torch.optim.
 def epoch_generator(seed: int, epoch: int, stream: str) -> torch.Generator:
     """The generator of ``stream`` ('shuffle', 'augment', 'noise', 'eval', 'bn') in ``epoch``."""
     return keyed_generator("classify", seed, epoch, stream)
-
-
-def training_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: ClassifyConfig,
-                  noise: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cross-entropy + output-norm penalty on the generated kernels of this forward, logits)."""
-    with record_kernels(model) as kernels:
-        out = logits(model, x, noise)
-    loss = F.cross_entropy(out, y)
-    if kernels and cfg.output_penalty > 0:
-        loss = loss + output_norm_penalty(model, cfg.output_penalty, kernels=kernels)
-    return loss, out
-
-
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, store: ImageStore, transform: Transform,
-                cfg: ClassifyConfig, epoch: int) -> dict[str, float]:
-    """One shuffled pass over ``store``; returns the mean loss and accuracy (fractions)."""
-    device = next(model.parameters()).device
-    order = torch.randperm(len(store), generator=epoch_generator(cfg.seed, epoch, "shuffle"))
-    augment, noise = (epoch_generator(cfg.seed, epoch, s) for s in ("augment", "noise"))
-    total, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-    model.train()
-    for x, y in iterate_batches(store, order, cfg.batch_size, device):
-        loss, out = training_loss(model, transform(x, augment), y, cfg, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(y)
-        correct += (out.detach().argmax(dim=-1) == y).sum()
-    return {"loss": total.item() / len(store), "accuracy": correct.item() / len(store)}
 
 
 @dataclass
@@ -192,7 +150,8 @@ def _run_epoch(run: _Run, train_store: ImageStore, test_store: ImageStore, trans
                cfg: ClassifyConfig, epoch: int) -> list[dict[str, Any]]:
     """Train one epoch, step the schedule, average (SWA); returns its metrics records."""
     lr = run.optimizer.param_groups[0]["lr"]
-    stats = train_epoch(run.model, run.optimizer, train_store, transforms[0], cfg, epoch)
+    stats = supervised.train_epoch(run.model, run.optimizer, train_store, transforms[0], cfg.batch_size,
+                                   cfg.output_penalty, EpochGenerators.keyed("classify", cfg.seed, epoch))
     if not math.isfinite(stats["loss"]):
         raise NonFiniteLossError(f"classification training stopped in epoch {epoch}: mean training loss "
                                  f"{stats['loss']}; the last good checkpoint {run.folder / CHECKPOINT_NAME} is kept")
@@ -263,7 +222,7 @@ def train_classifier(
                              model=model, optimizer=optimizer, scheduler=scheduler, stateful=run.stateful)
     log = MetricsLog(folder / METRICS_NAME)
     log.truncate_after(done)
-    transforms = make_transforms(train_store, cfg.augment, cfg.pad)
+    transforms = store_transforms(train_store, cfg.augment, cfg.pad)
     show = sys.stderr.isatty() if progress is None else progress
     for epoch in tqdm(range(done + 1, cfg.epochs + 1), initial=done, total=cfg.epochs, disable=not show, desc="classify"):
         for record in _run_epoch(run, train_store, test_store, transforms, cfg, epoch):

@@ -7,7 +7,7 @@ Example::
     store = load_store("miniimagenet", "/data/miniimagenet", "train")   # or "synthetic", None
     sampler = EpisodeSampler(store, way=5, shot=5, query=15, seed=0, split_name="train")
     batch = sampler.sample(4)                  # TaskBatch, uint8 [4, 25, 3, 84, 84] support
-    batch = transforms.apply_to_task_batch(batch.to("cuda"), transforms.ToFloat())
+    batch = batch.to("cuda").map_images(transforms.to_float)
 """
 
 from metahyper.data import cifar, miniimagenet, mnist, omniglot, omniglot_full, synthetic  # noqa: F401  (register readers)

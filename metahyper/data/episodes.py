@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ class TaskBatch:
 
     support_x: [T, way*shot, C, H, W]   support_y: [T, way*shot] (int64)
     query_x:   [T, way*query, C, H, W]  query_y:   [T, way*query] (int64)
-    Images are uint8 straight from the sampler, float after ``metahyper.data.transforms``.
+    Images are uint8 straight from the sampler, float after a transform (``map_images``).
     Within a task, support (and query) images are ordered by label block: the k-th block of
     ``shot`` (``query``) images has label k.
     """
@@ -47,6 +47,12 @@ class TaskBatch:
         """The same batch with all four tensors on ``device``."""
         return TaskBatch(*(t.to(device, non_blocking=non_blocking)
                            for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
+
+    def map_images(self, fn: Callable[[Tensor], Tensor]) -> "TaskBatch":
+        """The batch with ``fn`` applied to ``support_x`` and then to ``query_x`` (in that order,
+        so a random transform draws the support's numbers first); the labels are kept. Apply a
+        ``Transform`` with its generator as ``batch.map_images(lambda x: transform(x, generator))``."""
+        return replace(self, support_x=fn(self.support_x), query_x=fn(self.query_x))
 
 
 def check_episode_args(store: ImageStore, way: int, shot: int, query: int) -> None:

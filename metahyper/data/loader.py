@@ -16,7 +16,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from metahyper.data.episodes import EpisodeSampler, TaskBatch
 from metahyper.data.rng import keyed_generator
-from metahyper.data.transforms import Transform, apply_to_task_batch
+from metahyper.data.transforms import Transform
 from metahyper.meta.distributed import world
 
 
@@ -52,7 +52,7 @@ class EpisodeDataset(IterableDataset):
         if self.transform is None:
             return batch
         generator = keyed_generator("metahyper-loader", self.sampler.seed, step, self.rank)
-        return apply_to_task_batch(batch, self.transform, generator)
+        return batch.map_images(lambda x: self.transform(x, generator))
 
     def __iter__(self) -> Iterator[TaskBatch]:
         info = get_worker_info()

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from metahyper.atomic import atomic_write, write_text_atomic
-from metahyper.data import transforms
+from metahyper.data.imageops import resize
 
 
 class ImageStore:
@@ -126,7 +126,7 @@ class ImageStore:
             return self
         out = torch.empty((len(self), self.image_shape[0], size, size), dtype=torch.uint8)
         for start in range(0, len(self), chunk):
-            out[start : start + chunk] = transforms.resize(self.images[start : start + chunk], size)
+            out[start : start + chunk] = resize(self.images[start : start + chunk], size)
         return ImageStore(out, self.labels, self.class_names, self.source)
 
     def fingerprint(self) -> str:

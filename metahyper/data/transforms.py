@@ -4,28 +4,22 @@ Every transform takes images [..., C, H, W] (any number of leading dims, e.g. [T
 from a TaskBatch) and returns the same leading dims. Random transforms draw their numbers
 from the ``torch.Generator`` they are given (a CPU generator; the few numbers per image are
 moved to the batch's device), never from the global RNG, so results are identical on every
-device. Transforms compose with ``Compose``; ``apply_to_task_batch`` applies one to the
-support and query images of a TaskBatch.
+device. Transforms compose with ``Compose``; ``TaskBatch.map_images`` applies one to the
+support and query images of a task batch. ``Transform`` is the one type of such a callable.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from metahyper.data.episodes import TaskBatch
+from metahyper.data.imageops import flat_images as _flat
+from metahyper.data.imageops import resize
 
-
-def _flat(x: Tensor) -> Tensor:
-    """[..., C, H, W] -> [B, C, H, W]."""
-    if x.dim() < 3:
-        raise ValueError(f"images must be [..., C, H, W], got shape {tuple(x.shape)}")
-    return x.reshape(-1, *x.shape[-3:])
+Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # images [..., C, H, W] (uint8 or float) -> float
 
 
 def _need_generator(generator: torch.Generator | None, name: str) -> torch.Generator:
@@ -47,16 +41,6 @@ def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
     m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
     s = torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
     return (x - m) / s
-
-
-def resize(x: Tensor, size: int) -> Tensor:
-    """Bilinear antialiased resize of [..., C, H, W] to [..., C, size, size]. uint8 input is
-    resized in float and rounded back to uint8; float input stays float."""
-    flat = _flat(x)
-    out = F.interpolate(flat.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    if x.dtype == torch.uint8:
-        out = out.round_().clamp_(0, 255).to(torch.uint8)
-    return out.reshape(*x.shape[:-2], size, size)
 
 
 def random_pad_crop(x: Tensor, pad: int, generator: torch.Generator) -> Tensor:
@@ -92,8 +76,6 @@ def color_jitter(x: Tensor, generator: torch.Generator, brightness: float = 0.4,
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return ((out - mean) * contr + mean).clamp_(0, 1).reshape(x.shape)
 
-
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]
 
 
 class Compose:
@@ -182,8 +164,3 @@ class Torchvision:
             out = torch.stack([self.pipeline(image) for image in flat])
         return out.reshape(*x.shape[:-3], *out.shape[1:])
 
-
-def apply_to_task_batch(batch: "TaskBatch", fn: Transform, generator: torch.Generator | None = None) -> "TaskBatch":
-    """Applies ``fn(images, generator)`` to support_x and then query_x of ``batch``; the labels
-    are kept. Images stay on their device."""
-    return replace(batch, support_x=fn(batch.support_x, generator), query_x=fn(batch.query_x, generator))

@@ -25,11 +25,9 @@ from tqdm import tqdm
 
 from metahyper.data.episodes import EpisodeSet, TaskBatch
 from metahyper.data.stores import ImageStore
-from metahyper.data.transforms import apply_to_task_batch
+from metahyper.data.transforms import Transform
 from metahyper.eval.stats import EvalResult
 from metahyper.meta.predictors import PredictFn, Predictor
-
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [..., C, H, W] -> float
 
 
 def episode_metadata(episodes: EpisodeSet, store: ImageStore) -> dict[str, Any]:
@@ -131,7 +129,7 @@ def evaluate_all(
     desc = f"evaluate {', '.join(str(info.get('predictor', '')) for info in infos.values())}".strip(", ")
     with tqdm(total=len(episodes), disable=not show, desc=desc) as bar:
         for batch in episodes.batches(store, batch_tasks):
-            batch = apply_to_task_batch(batch.to(device), transform)
+            batch = batch.to(device).map_images(lambda x: transform(x, None))
             for name, predict in predictors.items():
                 correct[name] += correct_counts(predict, batch, episodes.way)
             bar.update(len(batch.support_x))

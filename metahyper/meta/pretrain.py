@@ -2,13 +2,15 @@
 
 Cross-entropy over all classes of the source train split, batched from an in-memory uint8 store
 and augmented on the device in one call per batch, SGD or Adam; then the head is replaced by a
-fresh ``way``-output classifier. Everything random is keyed on (seed, epoch): the shuffling
-order, the augmentation generator and the final head's initialisation, so a run is determined
-by its seed and resumes (per epoch, from ``pretrain_checkpoint.pt``) to identical numbers.
+fresh ``way``-output classifier. Everything random comes from ``keyed_generator`` /
+``keyed_seed`` (``metahyper.data.rng``) keyed on ("pretrain", seed, epoch, stream): the shuffling
+order, the augmentation and weight-noise generators and the heads' initialisation, so a run is
+determined by its seed and resumes (per epoch, from ``pretrain_checkpoint.pt``) to identical numbers.
 
-Hypernetwork models: embeddings and hypernetworks are regularised by the output-norm penalty
-``lambda * sum ||W||^2`` on the generated kernels instead of weight decay (Babu et al.;
-docs/architecture.md section 6); weight decay then applies to the other parameters only.
+The epoch loop, the optimiser and its weight-decay policy are the ones classification uses
+(``metahyper.train.supervised``): hypernetwork models' embeddings and hypernetworks are never
+decayed; the output-norm penalty ``lambda * sum ||W||^2`` on the generated kernels regularises
+them instead (Babu et al.), weight decay applies to the other parameters.
 """
 
 from __future__ import annotations
@@ -21,22 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.meta.metrics_log import MetricsLog
-from metahyper.models.hyperize import output_norm_penalty, record_kernels
-from metahyper.models.roles import MetaModel, ParamRole
+from metahyper.data.rng import keyed_seed
+from metahyper.data.stores import ImageStore
+from metahyper.data.transforms import Transform
+from metahyper.models.roles import MetaModel
 from metahyper.progress import status_lines
+from metahyper.train.supervised import OPTIMIZERS, EpochGenerators, build_optimizer, train_epoch
 
 CHECKPOINT_NAME = "pretrain_checkpoint.pt"
 PRETRAINED_NAME = "pretrained.pt"
 METRICS_NAME = "pretrain_metrics.jsonl"
-OPTIMIZERS = ("sgd", "adam")
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [B, C, H, W] -> float
 
 
 @dataclass(frozen=True)
@@ -65,27 +67,6 @@ class PretrainConfig:
             raise ValueError("PretrainConfig needs lr > 0, weight_decay >= 0 and output_norm_penalty >= 0")
 
 
-def _key(seed: int, epoch: int, stream: int) -> int:
-    """Seed of random stream ``stream`` (0 shuffle, 1 augmentation, 2 head init) in ``epoch``."""
-    return (seed * 1_000_003 + epoch) * 7 + stream
-
-
-def _keyed(seed: int, epoch: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(_key(seed, epoch, stream))
-
-
-def build_optimizer(model: MetaModel, cfg: PretrainConfig) -> torch.optim.Optimizer:
-    """SGD (momentum) or Adam; no weight decay on EMBEDDING/HYPERNET when the penalty is on."""
-    groups = model.params_by_role()
-    generated = (ParamRole.EMBEDDING, ParamRole.HYPERNET) if cfg.output_norm_penalty > 0 else ()
-    decayed = [p for role, g in groups.items() if role not in generated for p in g.values()]
-    exempt = [p for role in generated for p in groups[role].values()]
-    param_groups = [{"params": decayed, "weight_decay": cfg.weight_decay}, {"params": exempt, "weight_decay": 0.0}]
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(param_groups, lr=cfg.lr)
-    return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum)
-
-
 def check_store(images: Tensor, labels: Tensor) -> None:
     """Raise a ValueError naming the argument unless images is uint8 [N, C, H, W] and labels int64 [N]."""
     if images.dtype != torch.uint8 or images.dim() != 4 or len(images) == 0:
@@ -93,37 +74,6 @@ def check_store(images: Tensor, labels: Tensor) -> None:
         raise ValueError(f"images must be a non-empty uint8 [N, C, H, W] tensor, got {got}")
     if labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
         raise ValueError(f"labels must be int64 of shape [{len(images)}], got {labels.dtype} {tuple(labels.shape)}")
-
-
-def train_epoch(
-    model: MetaModel,
-    optimizer: torch.optim.Optimizer,
-    images: Tensor,
-    targets: Tensor,
-    transform: Transform,
-    cfg: PretrainConfig,
-    epoch: int,
-) -> dict[str, float]:
-    """One shuffled pass over ``images`` [N, C, H, W] uint8 with class indices ``targets`` [N];
-    mean loss (with the penalty) and accuracy of the batches as they were trained."""
-    device = next(model.parameters()).device
-    flat = images.reshape(len(images), -1)
-    order, augment = torch.randperm(len(images), generator=_keyed(cfg.seed, epoch, 0)), _keyed(cfg.seed, epoch, 1)
-    total_loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-    for idx in order.split(cfg.batch_size):
-        x = flat.index_select(0, idx).view(len(idx), *images.shape[1:]).to(device, non_blocking=True)
-        y = targets[idx].to(device, non_blocking=True)
-        with record_kernels(model) as kernels:
-            logits = model(transform(x, augment))
-        loss = F.cross_entropy(logits, y)
-        if cfg.output_norm_penalty > 0:
-            loss = loss + output_norm_penalty(model, cfg.output_norm_penalty, kernels=kernels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.detach() * len(idx)
-        correct += (logits.detach().argmax(dim=-1) == y).sum()
-    return {"loss": total_loss.item() / len(images), "accuracy": correct.item() / len(images)}
 
 
 def pretrain(
@@ -156,7 +106,8 @@ def pretrain(
     classes, targets = torch.unique(labels, return_inverse=True)
     if model.classifier.out_features != len(classes):
         _seeded(cfg.seed, -1, lambda: model.reset_classifier(len(classes)))
-    optimizer = build_optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
+    store = ImageStore(images, targets, [str(c) for c in classes.tolist()])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
     folder, digest = Path(run_dir or "."), config_hash or hash_config({**to_dict(cfg), "way": way})
     log = MetricsLog(folder / METRICS_NAME, enabled=run_dir is not None)
@@ -171,7 +122,8 @@ def pretrain(
     status = status_lines(show, "pretrain", str(folder), cfg.epochs, done)
     for epoch in tqdm(epochs, initial=done, total=cfg.epochs, disable=not show, desc="pretrain"):
         record = {"epoch": epoch, "iteration": epoch, "lr": scheduler.get_last_lr()[0],
-                  **train_epoch(model, optimizer, images, targets, transform, cfg, epoch)}
+                  **train_epoch(model, optimizer, store, transform, cfg.batch_size, cfg.output_norm_penalty,
+                                EpochGenerators.keyed("pretrain", cfg.seed, epoch))}
         scheduler.step()
         history.append(record)
         log.append(record)
@@ -188,5 +140,5 @@ def pretrain(
 def _seeded(seed: int, epoch: int, fn: Callable[[], None]) -> None:
     """Run ``fn`` (a layer initialisation) with the global RNG seeded from (seed, epoch), restoring it after."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_key(seed, epoch, 2))
+        torch.manual_seed(keyed_seed("pretrain", seed, epoch, "head"))
         fn()

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from torch import Tensor
 from tqdm import tqdm
 
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.data.episodes import TaskBatch
-from metahyper.data.transforms import apply_to_task_batch
+from metahyper.data.rng import keyed_generator
+from metahyper.data.transforms import Transform
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
 from metahyper.meta.maml import MamlConfig
 from metahyper.meta.methods import Method, make_method
@@ -43,7 +43,6 @@ from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
-Transform = Callable[[Tensor, "torch.Generator | None"], Tensor]  # uint8 [..., C, H, W] -> float
 Validate = Callable[[MetaModel, int], Mapping[str, float]]
 
 
@@ -90,7 +89,7 @@ def lr_factor(cfg: MetaTrainConfig) -> Callable[[int], float]:
 
 def transform_generator(seed: int, step: int, rank: int) -> torch.Generator:
     """The transform's generator for one step of one rank (keyed: nothing to checkpoint)."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1_009 + rank)
+    return keyed_generator("meta-train-transform", seed, step, rank)
 
 
 def prepare_batch(
@@ -99,7 +98,7 @@ def prepare_batch(
     """Move a uint8 TaskBatch to ``device`` and apply ``transform(images, generator)``."""
     fields = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
     moved = TaskBatch(*(t.to(device, non_blocking=True) for t in fields))
-    return apply_to_task_batch(moved, transform, generator)
+    return moved.map_images(lambda x: transform(x, generator))
 
 
 @dataclass

@@ -10,8 +10,9 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from metahyper.classify import bayesian_metrics, quadruple_faults, recompute_bn
-from metahyper.classify.data import channel_stats, split_holdout
+from metahyper.classify.data import split_holdout
 from metahyper.data import ImageStore
+from metahyper.data.presets import channel_stats
 from metahyper.models import MetaBatchNorm2d, build_model
 
 

@@ -9,9 +9,10 @@ import torch
 
 from metahyper.checkpoint import load_checkpoint
 from metahyper.classify import ClassifyConfig, build_optimizer, param_groups, train_classifier
-from metahyper.classify.train import METRICS_NAME, SWA_MODEL_NAME, training_loss
+from metahyper.classify.train import METRICS_NAME, SWA_MODEL_NAME
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models import ParamRole
+from metahyper.train.supervised import training_loss
 
 from .conftest import fast_config, tiny_model
 
@@ -46,10 +47,10 @@ def _names(model, groups):
 def test_weight_decay_groups_plain_and_hyper():
     cfg = ClassifyConfig()
     plain = tiny_model("wrn")
-    plain_groups = _names(plain, param_groups(plain, cfg))
+    plain_groups = _names(plain, param_groups(plain, cfg.weight_decay))
     assert {role: decay for role, (_, decay) in plain_groups.items()} == {"body": 5e-4, "classifier": 5e-4}
     hyper = tiny_model("hyper_wrn")
-    groups = _names(hyper, param_groups(hyper, cfg))
+    groups = _names(hyper, param_groups(hyper, cfg.weight_decay))
     assert {role: decay for role, (_, decay) in groups.items()} == {
         "embedding": 0.0, "hypernet": 0.0, "body": 5e-4, "classifier": 5e-4}
     roles = hyper.params_by_role()
@@ -81,7 +82,7 @@ def test_output_penalty_reaches_exactly_embeddings_and_hypernets(stores):
     y = torch.arange(4)
 
     def grads(penalty: float):
-        loss, _ = training_loss(model, x, y, ClassifyConfig(output_penalty=penalty), None)
+        loss, _ = training_loss(model, x, y, penalty, None)
         return dict(zip([n for n, _ in model.named_parameters()], torch.autograd.grad(loss, list(model.parameters()))))
 
     with_penalty, without = grads(1.0), grads(0.0)
@@ -97,7 +98,7 @@ def test_output_penalty_reaches_exactly_embeddings_and_hypernets(stores):
 def test_plain_model_has_no_penalty():
     model = tiny_model("wrn")
     x, y = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)), torch.arange(4)
-    loss, out = training_loss(model, x, y, ClassifyConfig(output_penalty=1.0), None)
+    loss, out = training_loss(model, x, y, 1.0, None)
     torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(out, y))
 
 

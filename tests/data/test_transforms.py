@@ -13,6 +13,10 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+def _mapped(batch, transform, generator):
+    return batch.map_images(lambda x: transform(x, generator))
+
+
 def test_to_float_and_normalize_by_hand():
     x = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 3, 1, 1)
     assert torch.allclose(T.to_float(x).flatten(), torch.tensor([0.0, 0.2, 1.0]))
@@ -71,6 +75,17 @@ def test_color_jitter_identity_and_range(device):
     torch.testing.assert_close(out, hand, rtol=1e-6, atol=1e-6)
 
 
+def test_map_images_transforms_support_then_query_with_one_generator():
+    support = torch.randint(0, 256, (1, 4, 1, 5, 5), dtype=torch.uint8, generator=gen(1))
+    query = torch.randint(0, 256, (1, 6, 1, 5, 5), dtype=torch.uint8, generator=gen(2))
+    batch = TaskBatch(support, torch.zeros(1, 4, dtype=torch.int64), query, torch.zeros(1, 6, dtype=torch.int64))
+    out = _mapped(batch, T.RandomHFlip(), gen(3))
+    draws = torch.rand(10, generator=gen(3)) < 0.5  # one draw per image: the 4 support images, then the 6 query
+    flipped = [torch.where(d, x.flip(-1), x) for d, x in zip(draws, torch.cat([support[0], query[0]]))]
+    assert torch.equal(out.support_x[0], torch.stack(flipped[:4])) and torch.equal(out.query_x[0], torch.stack(flipped[4:]))
+    assert out.support_y is batch.support_y and out.query_y is batch.query_y
+
+
 def test_compose_on_task_batch_keeps_labels_and_shapes(device):
     support = torch.randint(0, 256, (2, 5, 3, 8, 8), dtype=torch.uint8, generator=gen(5))
     query = torch.randint(0, 256, (2, 10, 3, 8, 8), dtype=torch.uint8, generator=gen(6))
@@ -80,14 +95,14 @@ def test_compose_on_task_batch_keeps_labels_and_shapes(device):
     support, labels_s, labels_q = batch.support_x, batch.support_y, batch.query_y
     pipeline = T.Compose([T.ToFloat(), T.RandomPadCrop(4), T.RandomHFlip(), T.ColorJitter(),
                           T.Normalize((0.5,) * 3, (0.25,) * 3)])
-    out = T.apply_to_task_batch(batch, pipeline, gen(7))
+    out = _mapped(batch, pipeline, gen(7))
     assert out.support_x.shape == support.shape and out.query_x.dtype == torch.float32
     assert out.support_y is labels_s and out.query_y is labels_q and out.query_x.device.type == device.type
-    again = T.apply_to_task_batch(batch, pipeline, gen(7))
+    again = _mapped(batch, pipeline, gen(7))
     assert torch.equal(out.query_x, again.query_x)
-    on_cpu = T.apply_to_task_batch(cpu_batch, pipeline, gen(7))  # same draws: the CPU's numbers
+    on_cpu = _mapped(cpu_batch, pipeline, gen(7))  # same draws: the CPU's numbers
     torch.testing.assert_close(out.query_x.cpu(), on_cpu.query_x, rtol=1e-6, atol=1e-6)
-    plain = T.apply_to_task_batch(batch, T.Compose([T.ToFloat(), T.Normalize((0.5,) * 3, (0.25,) * 3)]))
+    plain = _mapped(batch, T.Compose([T.ToFloat(), T.Normalize((0.5,) * 3, (0.25,) * 3)]), None)
     assert torch.allclose(plain.support_x, (support.float() / 255 - 0.5) / 0.25)
     with pytest.raises(ValueError, match="RandomHFlip is random: pass a torch.Generator"):
         T.RandomHFlip()(support.float())

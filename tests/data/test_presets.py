@@ -1,0 +1,40 @@
+"""The transform presets against hand computation: fixed (x - 0.5) / 0.25 for the episodic
+pipelines, the training store's own channel statistics (numpy) for classification."""
+
+import numpy as np
+import torch
+
+from metahyper.data import ImageStore
+from metahyper.data import presets
+
+
+def _images(seed=0, n=6, channels=3, size=5):
+    return torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_episodic_presets_normalise_with_fixed_statistics():
+    x = _images()
+    expected = (x.double().numpy() / 255 - 0.5) / 0.25
+    np.testing.assert_allclose(presets.test_transform(3)(x).numpy(), expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(presets.train_transform(3, False)(x).numpy(), expected, rtol=0, atol=1e-6)
+
+
+def test_augmented_preset_flips_or_shifts_by_at_most_pad_pixels():
+    x = _images(size=8)
+    out = presets.train_transform(3, True)(x, torch.Generator().manual_seed(1))
+    plain = presets.test_transform(3)(x)
+    black = (0 - 0.5) / 0.25
+    for got, image in zip(out, plain):  # some shift of the padded image, possibly mirrored
+        padded = torch.nn.functional.pad(image, (4, 4, 4, 4), value=black)
+        crops = [padded[:, i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
+        assert any(torch.allclose(got, c, atol=1e-6) or torch.allclose(got, c.flip(-1), atol=1e-6) for c in crops)
+
+
+def test_classification_presets_use_the_training_store_statistics():
+    train = ImageStore(_images(1, n=10), torch.zeros(10, dtype=torch.int64), ["a"])
+    pixels = train.images.double().numpy() / 255
+    mean, std = pixels.mean(axis=(0, 2, 3)), pixels.std(axis=(0, 2, 3))
+    x = _images(2)
+    _, test_tf = presets.store_transforms(train, augment=True, pad=4)
+    expected = (x.double().numpy() / 255 - mean[:, None, None]) / std[:, None, None]
+    np.testing.assert_allclose(test_tf(x).numpy(), expected, rtol=0, atol=1e-5)
