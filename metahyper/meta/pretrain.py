@@ -2,10 +2,9 @@
 
 Cross-entropy over all classes of the source train split, batched from an in-memory uint8 store
 and augmented on the device in one call per batch, SGD or Adam; then the head is replaced by a
-fresh ``way``-output classifier. Everything random comes from ``keyed_generator`` /
-``keyed_seed`` (``metahyper.data.rng``) keyed on ("pretrain", seed, epoch, stream): the shuffling
-order, the augmentation and weight-noise generators and the heads' initialisation, so a run is
-determined by its seed and resumes (per epoch, from ``pretrain_checkpoint.pt``) to identical numbers.
+fresh ``way``-output classifier. Everything random is keyed on (seed, epoch): the shuffling
+order, the augmentation generator and the final head's initialisation, so a run is determined
+by its seed and resumes (per epoch, from ``pretrain_checkpoint.pt``) to identical numbers.
 
 The epoch loop, the optimiser and its weight-decay policy are the ones classification uses
 (``metahyper.train.supervised``): hypernetwork models' embeddings and hypernetworks are never
@@ -29,7 +28,6 @@ from tqdm import tqdm
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.meta.metrics_log import MetricsLog
-from metahyper.data.rng import keyed_seed
 from metahyper.data.stores import ImageStore
 from metahyper.data.transforms import Transform
 from metahyper.models.roles import MetaModel
@@ -65,6 +63,15 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if not self.lr > 0 or self.weight_decay < 0 or self.output_norm_penalty < 0:
             raise ValueError("PretrainConfig needs lr > 0, weight_decay >= 0 and output_norm_penalty >= 0")
+
+
+def _key(seed: int, epoch: int, stream: int) -> int:
+    """Seed of random stream ``stream`` (0 shuffle, 1 augmentation, 2 head init) in ``epoch``."""
+    return (seed * 1_000_003 + epoch) * 7 + stream
+
+
+def _generators(seed: int, epoch: int) -> EpochGenerators:
+    return EpochGenerators(*(torch.Generator().manual_seed(_key(seed, epoch, stream)) for stream in (0, 1, 3)))
 
 
 def check_store(images: Tensor, labels: Tensor) -> None:
@@ -123,7 +130,7 @@ def pretrain(
     for epoch in tqdm(epochs, initial=done, total=cfg.epochs, disable=not show, desc="pretrain"):
         record = {"epoch": epoch, "iteration": epoch, "lr": scheduler.get_last_lr()[0],
                   **train_epoch(model, optimizer, store, transform, cfg.batch_size, cfg.output_norm_penalty,
-                                EpochGenerators.keyed("pretrain", cfg.seed, epoch))}
+                                _generators(cfg.seed, epoch))}
         scheduler.step()
         history.append(record)
         log.append(record)
@@ -140,5 +147,5 @@ def pretrain(
 def _seeded(seed: int, epoch: int, fn: Callable[[], None]) -> None:
     """Run ``fn`` (a layer initialisation) with the global RNG seeded from (seed, epoch), restoring it after."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(keyed_seed("pretrain", seed, epoch, "head"))
+        torch.manual_seed(_key(seed, epoch, 2))
         fn()
