@@ -63,12 +63,12 @@ def _distribution(entry: importlib.metadata.EntryPoint) -> str:
     return f" of distribution {dist.name!r}" if dist is not None else ""
 
 
-def import_modules(names: Iterable[object], where: str) -> None:
-    """Import each module of ``names`` (for its registrations); ``where`` names the field or flag
-    that listed them (``suite x.yaml: imports``, ``--import``) in the errors."""
-    names = list(names)
+def import_modules(names: Iterable[object], where: str, indexed: bool = True) -> None:
+    """Import each module of ``names`` (for its registrations). Errors name ``where``, the field
+    or flag that listed them, with the module's index when ``indexed`` (``suite x.yaml:
+    imports[0]``), and the module."""
     for index, name in enumerate(names):
-        label = f"{where}[{index}]" if len(names) > 1 else where
+        label = f"{where}[{index}]" if indexed else where
         if not isinstance(name, str) or not name.strip():
             raise PluginError(f"{label}: a module name must be a non-empty string, got {name!r}")
         try:
@@ -81,3 +81,12 @@ def import_modules(names: Iterable[object], where: str) -> None:
         except Exception as error:  # noqa: BLE001 - user code: report it naming the module
             raise PluginError(f"{label}: importing module {name!r} failed: {type(error).__name__}: {error}") \
                 from error
+
+
+def import_suite_modules(data: object, where: str) -> None:
+    """Import the modules that a suite file's parsed YAML (``data``) lists under ``imports``,
+    before the suite is validated, so that it may name their models, data sets and methods."""
+    imports = data.get("imports", ()) if isinstance(data, dict) else ()
+    if isinstance(imports, str) or not isinstance(imports, (list, tuple)):
+        raise PluginError(f"{where}: imports must be a list of module names, got {imports!r}")
+    import_modules(imports, f"{where}: imports")
