@@ -14,6 +14,8 @@ import yaml
 from tiny_suites import TRAINING
 
 from metahyper import cli, plugins
+from metahyper.classify import load_classify_suite
+from metahyper.config import ConfigError
 from metahyper.data.sources import DATASETS
 from metahyper.models import MODELS
 from metahyper.suites import load_suite
@@ -99,6 +101,18 @@ def test_bad_suite_imports_exit_2_naming_the_field_and_module(isolated_registrie
     status, _, err = _main(capsys, "run", str(path), "--out", str(tmp_path / "out"))
     assert status == 2 and f"suite {path}: {named}" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_classify_suite_imports_its_models_before_validation(isolated_registries, tmp_path):
+    suite = {"kind": "classify", "name": "toy", "models": [{"label": "hyper toy", "model": "hyper_toy_convnet",
+                                                            "options": {"width": 8}}],
+             "data": {"dataset": "npy_folder", "root": str(write_npy_folder(tmp_path / "data"))}}
+    path = tmp_path / "classify.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    with pytest.raises(ConfigError, match="models\\[0\\].model: unknown model 'hyper_toy_convnet'"):
+        load_classify_suite(path)
+    path.write_text(yaml.safe_dump({**suite, "imports": ["plugin_pkg.toy"]}))
+    assert load_classify_suite(path).models[0].model == "hyper_toy_convnet"
 
 
 def test_missing_import_flag_module_exits_2_naming_the_flag(isolated_registries, capsys):

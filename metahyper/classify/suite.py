@@ -18,6 +18,7 @@ Schema (``kind: classify``; every key but ``name``, ``data.dataset`` and ``model
     seeds: [0, 1, 2]
     device: auto                # auto (cuda when available), cpu, cuda, cuda:1
     train: {epochs: 200}        # ClassifyConfig fields (seed comes from `seeds`)
+    imports: []                 # modules registering your models / data sets (metahyper.plugins)
     models:
       - label: Hyper-WRN-40-2 (1)
         model: hyper_wrn40_2    # a metahyper.models name
