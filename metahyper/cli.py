@@ -33,6 +33,7 @@ from metahyper.data.sources import DataFormatError
 from metahyper.meta.train import NonFiniteLossError
 from metahyper.data.fetch import MIRROR_ENV
 from metahyper.outdir import check_writable
+from metahyper.plugins import import_modules, load_plugins
 from metahyper.progress import use_cli_logging
 from metahyper.resources import SPEED_DIR
 from metahyper.suites import SUITES_DIR, SuiteConfig, data_specs, known_suites, load_suite, suite_path
@@ -74,6 +75,21 @@ def _suite_args(parser: argparse.ArgumentParser, with_run: bool) -> None:
     parser.add_argument("--download", action="store_true",
                         help="first fetch the suite's data that is missing from its data roots")
     parser.add_argument("--mirror", help=f"with --download: fetch from this URL prefix (or ${MIRROR_ENV})")
+    import_option(parser)
+
+
+def import_option(parser: argparse.ArgumentParser) -> None:
+    """``--import MODULE`` (repeatable): a user's module with models, data sets or methods."""
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first, for the models, data sets or methods it registers (repeatable)")
+
+
+def import_user_code(args: argparse.Namespace) -> None:
+    """The entry-point plugins (``metahyper.plugins``), then each ``--import`` module, before the
+    command reads a suite or looks a name up; errors name the plugin or the flag."""
+    load_plugins()
+    for name in getattr(args, "imports", ()):
+        import_modules([name], f"--import {name}", indexed=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--image-size", type=int, help="resize to this square size")
     data.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                       help="a reader option, e.g. family=target (synthetic), images_per_class=20")
+    import_option(data)
     data.set_defaults(handler=cmd_data, parser=data)
     bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
                                 description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the "
@@ -123,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the models, data sets or built-in suites",
                                   description="List what build_model, load_store and `metahyper run` accept.")
     listing.add_argument("what", choices=("models", "datasets", "suites"))
+    import_option(listing)
     listing.set_defaults(handler=cmd_list, parser=listing)
     return parser
 
@@ -355,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_cli_logging()
     try:
+        import_user_code(args)
         return args.handler(args)
     except (ConfigError, CheckpointError, DataFormatError) as error:
         args.parser.error(str(error))  # argparse style: usage, message, exit status 2

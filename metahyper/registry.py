@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
+from metahyper.plugins import load_plugins
+
 T = TypeVar("T")
 
 
@@ -12,7 +14,10 @@ class Registry(Generic[T]):
 
     ``register(name)`` is a decorator that refuses a name registered twice (two modules
     silently overriding each other is a bug); ``build(name, **kw)`` calls the builder and
-    raises a ``KeyError`` that lists the known names when ``name`` is unknown.
+    raises a ``KeyError`` that lists the known names when ``name`` is unknown. Lookups
+    (``get``, ``names``, ``in``) first load the entry-point plugins (``metahyper.plugins``), so
+    names that installed plugins register are always there. Subclasses may derive names from the
+    registered ones at lookup time (``_derived``), as ``hyper_<backbone>`` is for models.
     """
 
     def __init__(self, kind: str):
@@ -29,17 +34,23 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> Callable[..., T]:
-        try:
-            return self._builders[name]
-        except KeyError:
-            known = ", ".join(sorted(self._builders))
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+        load_plugins()
+        builder = self._builders.get(name) or self._derived(name)
+        if builder is None:
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+        return builder
 
     def build(self, name: str, **kwargs: Any) -> T:
         return self.get(name)(**kwargs)
 
     def names(self) -> list[str]:
+        load_plugins()
         return sorted(self._builders)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._builders
+        load_plugins()
+        return name in self._builders or self._derived(name) is not None
+
+    def _derived(self, name: str) -> Callable[..., T] | None:
+        """The builder of a name derived from the registered ones (none in a plain registry)."""
+        return None

@@ -41,6 +41,7 @@ from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
+from metahyper.plugins import import_suite_modules
 from metahyper.resources import SUITES_DIR
 from metahyper.suite_keys import check_override, migrate
 
@@ -187,6 +188,8 @@ class SuiteConfig:
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``kind`` tells
     these suites from classification suites (``kind: classify``, ``metahyper.classify.suite``).
     ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
+    ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
+    validated (``metahyper.plugins``).
     """
 
     name: str
@@ -198,6 +201,7 @@ class SuiteConfig:
     kind: Literal["meta"] = "meta"
     description: str = ""
     seeds: tuple[int, ...] | None = None
+    imports: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
@@ -290,7 +294,9 @@ def suite_path(ref: str | os.PathLike) -> Path:
 def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteConfig:
     """Load a suite by name or path, apply ``overrides`` (module docstring), validate it."""
     path = suite_path(ref)
-    suite = from_dict(SuiteConfig, migrate(load_yaml(path), f"suite {path}"), where=f"suite {path}")
+    raw = load_yaml(path)
+    import_suite_modules(raw, f"suite {path}")
+    suite = from_dict(SuiteConfig, migrate(raw, f"suite {path}"), where=f"suite {path}")
     overrides = list(overrides)
     if not overrides:
         return expand_seeds(suite)
@@ -299,7 +305,9 @@ def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteCo
     for item in expanded:
         check_override(item.partition("=")[0])
     where = f"suite {suite.name!r} ({path}) with overrides"
-    return expand_seeds(from_dict(SuiteConfig, apply_overrides(data, expanded, where), where=where))
+    data = apply_overrides(data, expanded, where)
+    import_suite_modules(data, where)
+    return expand_seeds(from_dict(SuiteConfig, data, where=where))
 
 
 def expand_override(data: dict[str, Any], override: str) -> list[str]:

@@ -67,3 +67,22 @@ def read_only_cli():
                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
     return run
+
+
+@pytest.fixture
+def isolated_registries(monkeypatch):
+    """The model, data set and method registries (and the entry-point plugins' loading state) as they
+    are now, restored after the test together with the ``plugin_pkg`` modules it imported, so
+    that what a test's plugins register never leaks into later tests."""
+    from metahyper import plugins
+    from metahyper.data.sources import DATASETS
+    from metahyper.meta.methods import METHODS
+    from metahyper.models import MODELS
+
+    for registry in (MODELS, DATASETS, METHODS):
+        monkeypatch.setattr(registry, "_builders", dict(registry._builders))
+    monkeypatch.setattr(MODELS, "_families", list(MODELS._families))
+    monkeypatch.setitem(plugins._state, "status", plugins._state["status"])
+    yield
+    for name in [m for m in sys.modules if m == "plugin_pkg" or m.startswith("plugin_pkg.")]:
+        del sys.modules[name]

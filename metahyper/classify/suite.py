@@ -18,6 +18,7 @@ Schema (``kind: classify``; every key but ``name``, ``data.dataset`` and ``model
     seeds: [0, 1, 2]
     device: auto                # auto (cuda when available), cpu, cuda, cuda:1
     train: {epochs: 200}        # ClassifyConfig fields (seed comes from `seeds`)
+    imports: []                 # modules registering your models / data sets (metahyper.plugins)
     models:
       - label: Hyper-WRN-40-2 (1)
         model: hyper_wrn40_2    # a metahyper.models name
@@ -52,6 +53,7 @@ from metahyper.data.rng import keyed_seed
 from metahyper.data.stores import ImageStore
 from metahyper.models import build_model, compress, model_options, parameter_counts
 from metahyper.outdir import FolderLock, check_writable
+from metahyper.plugins import import_modules
 from metahyper.suites import resolve_root
 
 SUITE_NAME = "suite.yaml"
@@ -95,6 +97,7 @@ class ClassifySuite:
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "auto"
     train: dict[str, Any] = field(default_factory=dict)
+    imports: tuple[str, ...] = ()  # modules with a user's models / data sets (metahyper.plugins)
 
 
 def merged_train_config(config_cls: type[T], suite: Any, index: int, seed: int, where: str = "suite") -> T:
@@ -142,7 +145,9 @@ def check_suite(suite: ClassifySuite, where: str = "suite") -> ClassifySuite:
 
 def load_classify_suite(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ClassifySuite:
     """Read, override (dotted ``key=value``) and fully validate a classify suite file."""
-    return check_suite(load_config(ClassifySuite, path, overrides), str(path))
+    suite = load_config(ClassifySuite, path, overrides)
+    import_modules(suite.imports, f"suite {path}: imports")
+    return check_suite(suite, str(path))
 
 
 def load_data(data: ClassifyData) -> tuple[ImageStore, ImageStore]:

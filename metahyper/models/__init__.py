@@ -6,14 +6,14 @@
   ``depth``, ``width``) and the shorthands ``wrn16_4``, ``wrn28_4``, ``wrn28_10``, ``wrn40_1``,
   ``wrn40_2``;
 * ``hyper_<backbone>`` (Babu et al., options ``variant`` 1|2, ``d``, ``bias``, ``init``
-  balanced|legacy);
-* ``ha_<backbone>`` (Ha et al.'s static hypernetwork, options ``z_dim``, ``shortcuts``, ``block``);
-* ``bayes_<backbone>`` for small backbones (Ukai et al., options ``z_dim``, ``h_dim``, ``prior``,
-  ``strategy``, ``activation``).
+  balanced|legacy) and ``ha_<backbone>`` (Ha et al.'s static hypernetwork, options ``z_dim``,
+  ``shortcuts``, ``block``) for every registered backbone, a user's included;
+* ``bayes_<backbone>`` for the small built-in backbones and users' backbones (Ukai et al.,
+  options ``z_dim``, ``h_dim``, ``prior``, ``strategy``, ``activation``).
 """
 
 from metahyper.models.backbones import Backbone, conv, conv_site
-from metahyper.models.bayesian import BayesianHyperModel, bayesianize, register_bayesian_models
+from metahyper.models.bayesian import BayesianHyperModel, bayesianize
 from metahyper.models.catalog import MODELS, build_model, model_options
 from metahyper.models.hyperconv import (
     BayesianHyperNet,
@@ -36,19 +36,13 @@ from metahyper.models.hyperize import (
     parameter_counts,
     rebuild_compressed,
     record_kernels,
-    register_hyper_models,
 )
 from metahyper.models.norm import MetaBatchNorm2d, norm_statistics
 from metahyper.models.roles import MetaModel, ParamRole, Params, count_parameters, select_roles
-from metahyper.models.static import HaMnistNet, register_static_models, static_hyperize
-
-PLAIN_MODELS = tuple(MODELS.names())
-register_hyper_models(PLAIN_MODELS)
-register_static_models(PLAIN_MODELS)
-register_bayesian_models()
+from metahyper.models.static import HaMnistNet, static_hyperize
 
 __all__ = [
-    "MODELS", "PLAIN_MODELS", "Backbone", "BayesianHyperModel", "BayesianHyperNet", "ConvHyperNet",
+    "MODELS", "Backbone", "BayesianHyperModel", "BayesianHyperNet", "ConvHyperNet",
     "GeneratedConv2d", "HaMnistNet", "HyperConv2d", "MetaBatchNorm2d", "MetaModel", "ParamRole",
     "ParameterCounts", "Params", "StaticHyperConv2d", "StaticLinearHyperNet", "bayesianize", "build_model",
     "compress", "compressed_state", "conv", "conv_site", "count_parameters", "export_plain",

@@ -220,3 +220,5 @@ def wrn(num_classes: int, depth: int, width: int, in_channels: int = 3) -> WideR
 WRN_SHORTHANDS = ((16, 4), (28, 4), (28, 10), (40, 1), (40, 2))
 for _depth, _width in WRN_SHORTHANDS:
     MODELS.register(f"wrn{_depth}_{_width}")(partial(wrn, depth=_depth, width=_width))
+BUILTIN_BACKBONES = ("conv4", "resnet12", "resnet18", "resnet34", "wrn", *(f"wrn{d}_{w}" for d, w in WRN_SHORTHANDS))
+"""The backbones this module registers (users register theirs elsewhere: ``metahyper.plugins``)."""

@@ -19,8 +19,8 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from metahyper.models.backbones import Backbone, conv_site
-from metahyper.models.catalog import register_variant
+from metahyper.models.backbones import BUILTIN_BACKBONES, Backbone, conv_site
+from metahyper.models.catalog import MODELS
 from metahyper.models.hyperconv import BayesianHyperConv2d, NoiseBank
 
 STRATEGIES = ("all-in-one", "block-wise")
@@ -87,8 +87,11 @@ def bayesianize(backbone: Backbone, z_dim: int = 16, h_dim: int = 16, prior: str
 BAYESIAN_BACKBONES = ("conv4", "wrn16_4", "wrn40_2")
 
 
-def register_bayesian_models(backbones: tuple[str, ...] = BAYESIAN_BACKBONES) -> None:
-    """Register ``bayes_<name>``; only small backbones by default, since each conv's
-    hypernetwork output layer has h_dim x numel(kernel) parameters."""
-    for name in backbones:
-        register_variant(f"bayes_{name}", name, bayesianize)
+def bayesian_applies(base: str) -> bool:
+    """``bayes_<base>`` exists for the small built-in backbones only (each conv's hypernetwork
+    output layer has h_dim x numel(kernel) parameters) and for every backbone registered
+    outside ``backbones.py`` (a user's, whose size is the user's choice)."""
+    return base in BAYESIAN_BACKBONES or base not in BUILTIN_BACKBONES
+
+
+MODELS.add_family("bayes_", bayesianize, bayesian_applies)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from metahyper.models.backbones import Backbone, conv_site
-from metahyper.models.catalog import build_model, register_variant
+from metahyper.models.catalog import MODELS, build_model
 from metahyper.models.hyperconv import INITS, ConvHyperNet, EmbeddedConv2d, GeneratedConv2d, HyperConv2d
 from metahyper.models.roles import MetaModel, ParamRole, Params, count_parameters
 
@@ -121,10 +121,8 @@ def parameter_counts(model: MetaModel) -> ParameterCounts:
     return ParameterCounts(train=train, test=train - embeddings - hyper + kernels, compressed=train - embeddings)
 
 
-def register_hyper_models(backbones: list[str]) -> None:
-    """Register ``hyper_<name>`` (options variant, d, bias, init + the backbone's) per backbone."""
-    for name in backbones:
-        register_variant(f"hyper_{name}", name, hyperize)
+# ``hyper_<name>`` for every registered backbone (options variant, d, bias, init + the backbone's)
+MODELS.add_family("hyper_", hyperize)
 
 
 # --- generated kernels: reading them, recording them, penalising them -----------------------

@@ -19,7 +19,7 @@ import copy
 from torch import Tensor, nn
 
 from metahyper.models.backbones import Backbone, conv, conv_site
-from metahyper.models.catalog import register_variant
+from metahyper.models.catalog import MODELS
 from metahyper.models.hyperconv import StaticHyperConv2d, StaticLinearHyperNet
 
 SHORTCUT_MODES = ("hyper", "plain")
@@ -65,7 +65,5 @@ class HaMnistNet(Backbone):
         return self.stages[0](self.stem(x)).flatten(1)
 
 
-def register_static_models(backbones: list[str]) -> None:
-    """Register ``ha_<name>`` (options z_dim, shortcuts, block + the backbone's) per backbone."""
-    for name in backbones:
-        register_variant(f"ha_{name}", name, static_hyperize)
+# ``ha_<name>`` for every registered backbone (options z_dim, shortcuts, block + the backbone's)
+MODELS.add_family("ha_", static_hyperize)
