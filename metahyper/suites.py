@@ -35,6 +35,7 @@ from typing import Any, Iterable, Literal
 from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from metahyper.data.sources import DATASETS
 from metahyper.meta.maml import BN_MODES
+from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.resources import SUITES_DIR
@@ -174,6 +175,8 @@ class SuiteConfig:
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``kind`` tells
     these suites from classification suites (``kind: classify``, ``metahyper.classify.suite``).
     ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
+    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) is left
+    out of every stage's config hash (``metahyper.stages.stage_config``).
     """
 
     name: str
@@ -185,6 +188,7 @@ class SuiteConfig:
     kind: Literal["meta"] = "meta"
     description: str = ""
     seeds: tuple[int, ...] | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)

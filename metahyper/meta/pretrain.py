@@ -140,6 +140,7 @@ def pretrain(
     config_hash: str | None = None,
     progress: bool | None = None,
     name: str = "pretraining",
+    tensorboard: bool = False,
 ) -> list[dict[str, Any]]:
     """Pretrain ``model`` (on its device) on every class in ``labels``; returns per-epoch records.
 
@@ -148,7 +149,8 @@ def pretrain(
     uint8 batch on the device into float (augmentation draws from ``generator``). With a
     ``run_dir``, checkpoints every ``cfg.checkpoint_every`` epochs, logs JSONL, and finally saves
     the model (head reset to ``cfg.way``) as ``pretrained.pt``. ``name`` names the run in the
-    "resuming ..." line printed on resume.
+    "resuming ..." line printed on resume. ``tensorboard`` mirrors the JSONL records into
+    ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
     """
     check_store(images, labels)
     classes, targets = torch.unique(labels, return_inverse=True)
@@ -157,7 +159,7 @@ def pretrain(
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
     folder, digest = Path(run_dir or "."), config_hash or hash_config(cfg)
-    log = MetricsLog(folder / METRICS_NAME, enabled=run_dir is not None)
+    log = MetricsLog(folder / METRICS_NAME, enabled=run_dir is not None, tensorboard=tensorboard)
     trained = {"config_hash": digest, "model": model, "optimizer": optimizer, "scheduler": scheduler}
     done = 0 if run_dir is None else resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, **trained)
     log.truncate_after(done)
@@ -177,6 +179,7 @@ def pretrain(
             status.update(epoch, record["loss"])
         if run_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
             save_checkpoint(folder / CHECKPOINT_NAME, iteration=epoch, **trained)
+    log.close()
     _seeded(cfg.seed, cfg.epochs, lambda: model.reset_classifier(cfg.way))
     if run_dir is not None:
         save_checkpoint(folder / PRETRAINED_NAME, iteration=cfg.epochs, config_hash=digest, model=model)

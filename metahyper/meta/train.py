@@ -180,6 +180,7 @@ def meta_train(
     config_hash: str | None = None,
     progress: bool | None = None,
     name: str = "meta-training",
+    tensorboard: bool = False,
 ) -> dict[str, Any]:
     """Meta-train ``model`` (on its device) for ``cfg.iterations`` outer steps; returns the last record.
 
@@ -188,14 +189,15 @@ def meta_train(
     should cover everything that defines the run (model, data, seeds); resuming under another
     hash is refused unless ``force``. ``progress`` (a tqdm bar) defaults to "stderr is a
     terminal"; without a bar, rank 0 logs plain status lines (``metahyper.progress``). ``name``
-    names the run in the "resuming ..." line printed on resume.
+    names the run in the "resuming ..." line printed on resume. ``tensorboard`` mirrors the JSONL
+    records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
     """
     rank, size = world()
     if cfg.meta_batch % size:
         raise ValueError(f"MetaTrainConfig.meta_batch={cfg.meta_batch} is not divisible by the world size {size}")
     run_dir = Path(run_dir)
     run = _start_run(model, sampler, transform, cfg, run_dir, config_hash or hash_config(cfg))
-    log = MetricsLog(run_dir / METRICS_NAME, enabled=rank == 0)
+    log = MetricsLog(run_dir / METRICS_NAME, enabled=rank == 0, tensorboard=tensorboard)
     done = resume_checkpoint(run.checkpoint, resume=resume, force=force, config_hash=run.config_hash, model=model,
                              optimizer=run.optimizer, scheduler=run.scheduler, stateful=run.stateful)
     log.truncate_after(done)
@@ -222,4 +224,5 @@ def meta_train(
                 log.append({"kind": "val", "iteration": iteration, **scores})
             if status is not None:
                 status.update(iteration, record["loss"], val_accuracy)
+    log.close()
     return record
