@@ -75,6 +75,9 @@ def _suite_args(parser: argparse.ArgumentParser, with_run: bool) -> None:
     parser.add_argument("--download", action="store_true",
                         help="first fetch the suite's data that is missing from its data roots")
     parser.add_argument("--mirror", help=f"with --download: fetch from this URL prefix (or ${MIRROR_ENV})")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write the JSONL metrics as TensorBoard event files (tb/ beside each); "
+                             "the same as logging.tensorboard=true; needs pip install 'metahyper[tensorboard]'")
     import_option(parser)
 
 
@@ -177,6 +180,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
         raise ConfigError(f"`metahyper {args.command}` runs on one process; only `metahyper meta-train` runs "
                           "under torchrun (pretrain and evaluate first/after on one process)")
     ref, run, overrides = split_suite_args(args.args, with_run=args.command != "run")
+    overrides += ["logging.tensorboard=true"] if args.tensorboard else []
     if args.download:
         fetch_suite_data(ref, overrides, args.mirror)
     kind = load_yaml(suite_path(ref)).get("kind")

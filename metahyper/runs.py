@@ -166,6 +166,7 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
     lock (``metahyper.outdir.FolderLock``): a second process on the same ``out`` is refused.
     ``progress`` defaults to "stderr is a terminal".
     """
+    suite.logging.check()
     check_writable(out, "output folder (--out)")
     device = resolve_device(suite.device)
     suite, stages = resolve_data_paths(suite), [s for s in STAGES if s in set(stages)]

@@ -193,7 +193,8 @@ def run_pretrain(ws: Workspace, run: str, folder: Path) -> None:
     model = ws.model(run, store.image_shape[0])
     pretrain(model, store.images, store.labels, train_transform(store.image_shape[0], spec.augment), spec.pretrain,
              folder, resume=True, config_hash=config_hash(stage_config(ws.suite, run, "pretrain")),
-             progress=ws.progress, name=f"pretrain of {run}", way=spec.episodes.way)
+             progress=ws.progress, name=f"pretrain of {run}", way=spec.episodes.way,
+             tensorboard=ws.suite.logging.tensorboard)
 
 
 def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, float]] | None:
@@ -224,7 +225,7 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
     meta_train(model, sampler, train_transform(store.image_shape[0], False), spec.meta_train, folder,
                validate=validator(ws, run), resume=True,
                config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress,
-               name=f"meta-train of {run}", method=spec.method)
+               name=f"meta-train of {run}", method=spec.method, tensorboard=ws.suite.logging.tensorboard)
 
 
 def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: int) -> EpisodeSet:
@@ -291,7 +292,8 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     compare, label = spec.compare_with, spec.report_name or run  # one name for every seed of a run
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
-    config = {"run": to_dict(suite.only(run)), "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
+    run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k != "logging"}  # not in the hash
+    config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
     return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
                         bn_mode=info["bn_mode"], per_episode=result.per_episode, episodes_hash=info["episodes_hash"],
                         seed=suite.runs[run].seed, config=config, baseline=f"{compare}{method}" if compare else None)

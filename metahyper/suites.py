@@ -39,6 +39,7 @@ from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml,
 from metahyper.data.sources import DATASETS
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
+from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.plugins import import_suite_modules
@@ -190,6 +191,8 @@ class SuiteConfig:
     ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
     ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
     validated (``metahyper.plugins``).
+    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) is left
+    out of every stage's config hash (``metahyper.stages.stage_config``).
     """
 
     name: str
@@ -202,6 +205,7 @@ class SuiteConfig:
     description: str = ""
     seeds: tuple[int, ...] | None = None
     imports: tuple[str, ...] = ()
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)

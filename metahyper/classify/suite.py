@@ -25,6 +25,7 @@ Schema (``kind: classify``; every key but ``name``, ``data.dataset`` and ``model
         options: {variant: 1}   # build_model options (num_classes comes from the data)
         train: {output_penalty: 0.0}   # per-model overrides of `train`
         compress: false         # Babu et al. Table 6: embeddings drawn from the seed, frozen
+    logging: {tensorboard: false}   # true: metrics.jsonl also as TensorBoard events in tb/ (not hashed)
 
 Runs go to ``<out>/runs/<label>/seed<k>/``; a run whose ``result.json`` matches its config is
 skipped on rerun, a killed one resumes from its checkpoint. Everything is validated (including
@@ -51,6 +52,7 @@ from metahyper.config import ConfigError, config_hash, from_dict, load_config, l
 from metahyper.data import load_store
 from metahyper.data.rng import keyed_seed
 from metahyper.data.stores import ImageStore
+from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.models import build_model, compress, model_options, parameter_counts
 from metahyper.outdir import FolderLock, check_writable
 from metahyper.plugins import import_modules
@@ -98,6 +100,7 @@ class ClassifySuite:
     device: str = "auto"
     train: dict[str, Any] = field(default_factory=dict)
     imports: tuple[str, ...] = ()  # modules with a user's models / data sets (metahyper.plugins)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def merged_train_config(config_cls: type[T], suite: Any, index: int, seed: int, where: str = "suite") -> T:
@@ -198,7 +201,8 @@ def run_row(suite: ClassifySuite, index: int, seed: int, out: Path, *, train: bo
     if saved is None:
         save_yaml({**identity, "num_classes": num_classes}, run_dir / RUN_CONFIG_NAME)
         result = train_classifier(model.to(device), *stores, run_config(suite, index, seed), run_dir,
-                                  resume=True, config_hash=digest, progress=progress)
+                                  resume=True, config_hash=digest, progress=progress,
+                                  tensorboard=suite.logging.tensorboard)
         saved = dataclasses.asdict(result)
     return {"label": spec.label, "model": spec.model, "seed": seed, "params_train": counts.train,
             "params_test": counts.test, "run_dir": str(run_dir.relative_to(out)), "config_hash": digest,
@@ -229,6 +233,7 @@ def run_classify_suite(suite_cfg: ClassifySuite | Mapping[str, Any], out_dir: st
     from metahyper.runs import resolve_device  # here: runs.py may import this module
 
     suite = check_suite(suite, where)
+    suite.logging.check()
     check_writable(out_dir, "output folder (--out)")
     out, device = Path(out_dir), resolve_device(suite.device)
     stores = load_data(suite.data)

@@ -201,6 +201,7 @@ def train_classifier(
     config_hash: str | None = None,
     progress: bool | None = None,
     on_epoch: Callable[[int, MetaModel], None] | None = None,
+    tensorboard: bool = False,
 ) -> ClassifyResult:
     """Train ``model`` (on its device; head = number of classes) on ``train_store`` and test on
     ``test_store`` (uint8 stores on the CPU, same classes). Writes into ``run_dir``:
@@ -209,7 +210,8 @@ def train_classifier(
     accuracy, read by ``metahyper.eval.plots.plot_validation``), ``swa_model.pt`` and
     ``result.json``. ``config_hash`` (default: hash of ``cfg``) should identify the whole run
     (model, data, config); resuming under another hash is refused unless ``force``.
-    ``on_epoch(epoch, model)`` is called after each epoch's checkpoint.
+    ``on_epoch(epoch, model)`` is called after each epoch's checkpoint. ``tensorboard`` mirrors
+    the JSONL records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
     """
     if model.classifier.out_features != train_store.num_classes or test_store.num_classes != train_store.num_classes:
         raise ValueError(f"model head has {model.classifier.out_features} outputs, train store {train_store.num_classes} "
@@ -220,7 +222,7 @@ def train_classifier(
                config_hash or hash_config(cfg))
     done = resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, config_hash=run.config_hash,
                              model=model, optimizer=optimizer, scheduler=scheduler, stateful=run.stateful)
-    log = MetricsLog(folder / METRICS_NAME)
+    log = MetricsLog(folder / METRICS_NAME, tensorboard=tensorboard)
     log.truncate_after(done)
     transforms = store_transforms(train_store, cfg.augment, cfg.pad)
     show = sys.stderr.isatty() if progress is None else progress
@@ -231,6 +233,7 @@ def train_classifier(
             run.save(epoch)
         if on_epoch is not None:
             on_epoch(epoch, model)
+    log.close()
     result = _finish(run, train_store, test_store, transforms, cfg)
     write_text_atomic(folder / RESULT_NAME, json_text({"config_hash": run.config_hash, **asdict(result)}))
     return result

@@ -18,6 +18,7 @@ Schema (``kind: language_model``; every key but ``name``, ``data`` and ``models`
         options: {hidden_size: 128, hyper_size: 64}   # CharLM options (vocab comes from the data)
         train: {}                # per-model overrides of `train`
     sample: {length: 320, prime: "ROMEO:", temperature: 1.0, seed: 0}
+    logging: {tensorboard: false}  # true: metrics.jsonl also as TensorBoard events in tb/ (not hashed)
 
 Runs go to ``<out>/runs/<label>/seed<k>/``; a run whose ``result.json`` matches its config is
 skipped on rerun, a killed one resumes from its checkpoint. The report (``metahyper.lm.report``)
@@ -43,6 +44,7 @@ from metahyper.data.rng import keyed_seed
 from metahyper.lm.data import READERS, Corpus, load_corpus
 from metahyper.lm.model import CELLS, CharLM
 from metahyper.lm.train import LMConfig, train_lm
+from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.suites import resolve_root
 
 SUITE_NAME = "suite.yaml"
@@ -91,6 +93,7 @@ class LMSuite:
     device: str = "auto"
     train: dict[str, Any] = field(default_factory=dict)
     sample: SampleSpec = field(default_factory=SampleSpec)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 def run_config(suite: LMSuite, index: int, seed: int, where: str = "suite") -> LMConfig:
@@ -159,7 +162,7 @@ def run_row(suite: LMSuite, index: int, seed: int, out: Path, corpus: Corpus, de
     if saved is None:
         save_yaml({**identity, "vocab_size": len(corpus.vocab)}, run_dir / RUN_CONFIG_NAME)
         result = train_lm(model.to(device), corpus, run_config(suite, index, seed), run_dir, resume=True,
-                          config_hash=digest, progress=progress)
+                          config_hash=digest, progress=progress, tensorboard=suite.logging.tensorboard)
         saved = dataclasses.asdict(result)
     return {"label": spec.label, "cell": spec.cell, "seed": seed, "params": sum(roles.values()),
             "params_hypernet": roles["hypernet"], "run_dir": str(run_dir.relative_to(out)), "config_hash": digest,
@@ -175,6 +178,7 @@ def run_lm_suite(suite_cfg: LMSuite | dict[str, Any], out_dir: str | os.PathLike
 
     suite = suite_cfg if isinstance(suite_cfg, LMSuite) else from_dict(LMSuite, suite_cfg, where)
     suite = check_suite(suite, where)
+    suite.logging.check()
     out, device = Path(out_dir), resolve_device(suite.device)
     try:
         corpus = load_corpus(suite.data.dataset, suite.data.root, **suite.data.options)

@@ -160,11 +160,13 @@ def _validate(model: CharLM, corpus: Corpus, cfg: LMConfig, step: int, carry: _C
 
 
 def train_lm(model: CharLM, corpus: Corpus, cfg: LMConfig, run_dir: str | os.PathLike, resume: bool = False, *,
-             force: bool = False, config_hash: str | None = None, progress: bool | None = None) -> LMResult:
+             force: bool = False, config_hash: str | None = None, progress: bool | None = None,
+             tensorboard: bool = False) -> LMResult:
     """Train ``model`` (on its device) on ``corpus.train``; write ``checkpoint.pt`` (resumable
     with ``resume=True``; another config's is refused unless ``force``), ``best.pt``,
     ``metrics.jsonl`` ("train": bpc and gradient norm every ``log_every`` steps; "val": valid
-    bpc) and ``result.json``. Returns the best-validation weights' valid and test bpc."""
+    bpc) and ``result.json``; ``tensorboard`` mirrors the JSONL records into ``run_dir/tb/``
+    (``metahyper.meta.metrics_log``). Returns the best-validation weights' valid and test bpc."""
     folder, digest = Path(run_dir), config_hash or hash_config(cfg)
     device = model.classifier.weight.device
     data = batchify(corpus.train, cfg.batch_size).to(device)
@@ -177,7 +179,7 @@ def train_lm(model: CharLM, corpus: Corpus, cfg: LMConfig, run_dir: str | os.Pat
                              model=model, optimizer=optimizer, stateful=stateful)
     if carry.state is not None:
         carry.state = [tuple(t.to(device) for t in layer) for layer in carry.state]
-    log = MetricsLog(folder / METRICS_NAME)
+    log = MetricsLog(folder / METRICS_NAME, tensorboard=tensorboard)
     log.truncate_after(done)
     show = sys.stderr.isatty() if progress is None else progress
     model.train()
@@ -193,6 +195,7 @@ def train_lm(model: CharLM, corpus: Corpus, cfg: LMConfig, run_dir: str | os.Pat
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             save_checkpoint(folder / CHECKPOINT_NAME, iteration=step, config_hash=digest, model=model,
                             optimizer=optimizer, stateful=stateful)
+    log.close()
     return _finish(model, corpus, cfg, carry, folder, digest)
 
 

@@ -97,6 +97,7 @@ def pretrain(
     progress: bool | None = None,
     name: str = "pretraining",
     way: int = 5,
+    tensorboard: bool = False,
 ) -> list[dict[str, Any]]:
     """Pretrain ``model`` (on its device) on every class in ``labels``; returns per-epoch records.
 
@@ -106,6 +107,7 @@ def pretrain(
     ``run_dir``, checkpoints every ``cfg.checkpoint_every`` epochs, logs JSONL, and finally saves
     the model (head reset to ``way`` outputs, the way of the episodes that follow) as
     ``pretrained.pt``. ``name`` names the run in the "resuming ..." line printed on resume.
+    ``tensorboard`` mirrors the JSONL records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
     """
     check_store(images, labels)
     if isinstance(way, bool) or not isinstance(way, int) or way < 1:
@@ -117,7 +119,7 @@ def pretrain(
     store = ImageStore(images, targets, [str(c) for c in classes.tolist()])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
     folder, digest = Path(run_dir or "."), config_hash or hash_config({**to_dict(cfg), "way": way})
-    log = MetricsLog(folder / METRICS_NAME, enabled=run_dir is not None)
+    log = MetricsLog(folder / METRICS_NAME, enabled=run_dir is not None, tensorboard=tensorboard)
     trained = {"config_hash": digest, "model": model, "optimizer": optimizer, "scheduler": scheduler}
     done = 0 if run_dir is None else resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, **trained)
     log.truncate_after(done)
@@ -138,6 +140,7 @@ def pretrain(
             status.update(epoch, record["loss"])
         if run_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
             save_checkpoint(folder / CHECKPOINT_NAME, iteration=epoch, **trained)
+    log.close()
     _seeded(cfg.seed, cfg.epochs, lambda: model.reset_classifier(way))
     if run_dir is not None:
         save_checkpoint(folder / PRETRAINED_NAME, iteration=cfg.epochs, config_hash=digest, model=model)

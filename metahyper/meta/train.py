@@ -182,6 +182,7 @@ def meta_train(
     progress: bool | None = None,
     name: str = "meta-training",
     method: str = "maml",
+    tensorboard: bool = False,
 ) -> dict[str, Any]:
     """Meta-train ``model`` (on its device) for ``cfg.iterations`` outer steps; returns the last record.
 
@@ -193,6 +194,7 @@ def meta_train(
     names the run in the "resuming ..." line printed on resume. ``method`` names the meta-learner
     (``metahyper.meta.methods``; its settings come from ``cfg``); the default hash covers it
     when it is not ``maml`` (so MAML runs keep the hash they had before methods existed).
+    ``tensorboard`` mirrors the JSONL records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
     """
     rank, size = world()
     if cfg.meta_batch % size:
@@ -201,7 +203,7 @@ def meta_train(
     hashed = cfg if method == "maml" else {**to_dict(cfg), "method": method}
     run = _start_run(model, make_method(method, cfg), sampler, transform, cfg, run_dir,
                      config_hash or hash_config(hashed))
-    log = MetricsLog(run_dir / METRICS_NAME, enabled=rank == 0)
+    log = MetricsLog(run_dir / METRICS_NAME, enabled=rank == 0, tensorboard=tensorboard)
     done = resume_checkpoint(run.checkpoint, resume=resume, force=force, config_hash=run.config_hash, model=model,
                              optimizer=run.optimizer, scheduler=run.scheduler, stateful=run.stateful)
     log.truncate_after(done)
@@ -228,4 +230,5 @@ def meta_train(
                 log.append({"kind": "val", "iteration": iteration, **scores})
             if status is not None:
                 status.update(iteration, record["loss"], val_accuracy)
+    log.close()
     return record

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from tb_events import assert_mirrors, needs_tensorboard
 
 from metahyper.checkpoint import load_checkpoint
 from metahyper.classify import ClassifyConfig, build_optimizer, param_groups, train_classifier
@@ -37,6 +38,13 @@ def test_trainer_logs_the_schedule(stores, tmp_path):
     lrs = [r["lr"] for r in records if r["kind"] == "train"]
     assert lrs == pytest.approx([0.1, 0.02, 0.004, 0.0008], rel=1e-12)
     assert [r["iteration"] for r in records if r["kind"] == "val"] == [1, 2, 3, 4]
+
+
+@needs_tensorboard
+def test_trainer_mirrors_its_metrics_into_tensorboard(stores, tmp_path):
+    train_classifier(tiny_model("wrn"), *stores, fast_config(epochs=2), tmp_path, tensorboard=True)
+    events = assert_mirrors(tmp_path / "tb", tmp_path / METRICS_NAME)
+    assert [step for step, _ in events["val/accuracy"]] == [1, 2] and "train/lr" in events
 
 
 def _names(model, groups):

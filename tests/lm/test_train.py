@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tb_events import assert_mirrors, needs_tensorboard
 
 from metahyper import cli
 from metahyper.lm.data import Corpus
@@ -76,6 +77,15 @@ def test_training_learns_and_resume_continues_with_the_same_numbers(tmp_path):
     assert again.test_bpc == result.test_bpc
     records = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in records if r["kind"] == "val"] == [10, 20, 30]
+
+
+@needs_tensorboard
+def test_training_mirrors_its_metrics_into_tensorboard(tmp_path):
+    cfg = LMConfig(steps=10, seq_len=10, batch_size=8, eval_every=5, eval_batch_size=4, log_every=5,
+                   checkpoint_every=10)
+    train_lm(tiny(), corpus(), cfg, tmp_path, progress=False, tensorboard=True)
+    events = assert_mirrors(tmp_path / "tb", tmp_path / "metrics.jsonl")
+    assert [step for step, _ in events["val/bpc"]] == [5, 10] and [s for s, _ in events["train/bpc"]] == [5, 10]
 
 
 def test_generate_reports_weight_changes_only_for_a_hyperlstm():
