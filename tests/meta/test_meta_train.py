@@ -19,6 +19,10 @@ from metahyper.meta.metrics_log import MetricsLog
 from metahyper.meta.train import MetaTrainConfig, NonFiniteLossError, lr_factor, meta_train
 
 SCRIPT = Path(__file__).parent / "meta_train_script.py"
+# How long a child process may take to start (import torch) and train a few tiny iterations. Not a
+# speed check: only a guard against a hang, generous because a loaded 2-core machine has needed
+# more than two minutes for it.
+PROCESS_LIMIT_S = 600
 CFG = MetaTrainConfig(
     iterations=4, meta_batch=2, checkpoint_every=2, diagnostics_every=2, maml=MamlConfig(inner_steps=1, inner_lr=0.1)
 )
@@ -30,14 +34,14 @@ def _script(run_dir: Path, *args: str) -> subprocess.Popen:
 
 
 def _finish(proc: subprocess.Popen) -> None:
-    assert proc.wait(timeout=120) == 0
+    assert proc.wait(timeout=PROCESS_LIMIT_S) == 0
 
 
 def test_killed_run_resumes_bit_identically(tmp_path):
     unbroken, killed = tmp_path / "unbroken", tmp_path / "killed"
     reference = _script(unbroken)
     victim = _script(killed, "--hang-at", "8")
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + PROCESS_LIMIT_S
     while not (killed / "hanging").exists():
         assert victim.poll() is None and time.monotonic() < deadline, "the run to kill ended early"
         time.sleep(0.05)
