@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_run import run_cli
 from tiny_suites import SMOKE
 
 from metahyper import cli
@@ -18,12 +19,7 @@ from metahyper.suites import SUITES_DIR
 
 def _main(capsys, *argv: str) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of ``metahyper argv``."""
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_cli(capsys, *argv)
 
 
 def test_console_script_help():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_run import run_cli
 from tiny_suites import SMOKE
 
 from metahyper import cli
@@ -27,12 +28,9 @@ def _cli(*argv: str) -> subprocess.CompletedProcess:
 
 
 def _main(capsys, *argv: str) -> tuple[int, str]:
-    """(exit status, stderr) of ``metahyper argv`` in this process."""
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exit_:
-        status = exit_.code
-    return status, capsys.readouterr().err
+    """(exit status, stderr) of ``metahyper argv``."""
+    status, _, err = run_cli(capsys, *argv)
+    return status, err
 
 
 @pytest.mark.parametrize("argv, out, args", [

@@ -8,9 +8,9 @@ import json
 
 import pytest
 import yaml
+from cli_run import run_cli
 from tiny_suites import SMOKE
 
-from metahyper import cli
 from metahyper.config import config_hash, load_yaml
 from metahyper.stages import STAGES, stage_config
 from metahyper.suites import load_suite, suite_path
@@ -28,12 +28,8 @@ SMOKE_HASHES = {
 
 
 def _main(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
+    """(exit status, stdout, stderr) of ``metahyper argv``."""
+    return run_cli(capsys, *argv)
 
 
 def _old_smoke(tmp_path, edit=None):

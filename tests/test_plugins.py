@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from cli_run import run_cli
 from tiny_suites import TRAINING
 
-from metahyper import cli, plugins
+from metahyper import plugins
 from metahyper.classify import load_classify_suite
 from metahyper.config import ConfigError
 from metahyper.data.sources import DATASETS
@@ -24,13 +25,8 @@ WAY, PER_CLASS, SIZE = 2, 4, 16
 
 
 def _main(capsys, *argv: str) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of ``metahyper argv`` in this process."""
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exit_:
-        status = exit_.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+    """(exit status, stdout, stderr) of ``metahyper argv``."""
+    return run_cli(capsys, *argv)
 
 
 def write_npy_folder(root: Path, classes: int = 6) -> Path:

@@ -8,10 +8,10 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from cli_run import run_cli
 from tb_events import assert_mirrors, needs_tensorboard, read_events
 from tiny_suites import SMOKE
 
-from metahyper import cli
 from metahyper.classify.suite import run_classify_suite
 from metahyper.config import ConfigError, config_hash, to_dict
 from metahyper.meta import train
@@ -25,11 +25,8 @@ EXTRA = "pip install 'metahyper[tensorboard]'"
 
 def _main(capsys, *argv: str) -> tuple[int, str]:
     """(exit status, stderr) of ``metahyper argv``."""
-    try:
-        status = cli.main(list(argv))
-    except SystemExit as exit_:
-        status = exit_.code
-    return status, capsys.readouterr().err
+    status, _, err = run_cli(capsys, *argv)
+    return status, err
 
 
 def _record(iteration: int, loss: float) -> dict:
