@@ -1,4 +1,4 @@
-"""Two ways to run the tasks of a meta-batch that give the same numbers.
+"""Three ways to run the tasks of a meta-batch that give the same numbers.
 
 ``loop``: one task after another with ``inner_loop`` (``torch.autograd.grad``); with
 ``accumulate=True`` each task's share of the outer loss is backpropagated at once, so only one
@@ -8,6 +8,15 @@ task's graph is alive at a time (the least memory). This is the reference and th
 ``torch.func.grad``. It is exact here because ``MetaBatchNorm2d`` is plain tensor ops
 (``nn.BatchNorm2d`` under vmap gives wrong second-order gradients, docs/architecture.md section 8); the
 float64 parity tests in tests/meta/test_maml_backends.py hold it to the loop.
+
+``grouped``: all tasks in one network pass with per-task weights stacked, convolutions with
+``groups = T``, batch statistics per task and per-task classifier heads
+(``metahyper.models.grouped``); the inner loop descends the sum of the tasks' support losses,
+whose gradient with respect to task t's weights is task t's own. A model with a layer that the
+grouped pass cannot split per task is refused by name. tests/meta/test_maml_grouped.py holds it
+to the loop in float64 (first and second order, plain and hyper models).
+
+``auto`` means the backend measured fastest on the device kind (``metahyper.meta.backend_choice``).
 """
 
 from __future__ import annotations
@@ -15,14 +24,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from metahyper.data.episodes import TaskBatch
-from metahyper.meta.inner import LearningRate, inner_loop, inner_loop_functional, query_loss_and_accuracy
+from metahyper.meta.inner import (
+    LearningRate,
+    forward_with,
+    inner_loop,
+    inner_loop_functional,
+    query_loss_and_accuracy,
+)
+from metahyper.models.grouped import group_images, grouped_layers, ungroup
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import Params
 
-BACKENDS = ("auto", "loop", "vmap")
+BACKENDS = ("auto", "loop", "vmap", "grouped")
 
 
 @dataclass(frozen=True)
@@ -45,21 +62,6 @@ class TaskResults:
     adapted: Params | None  # name -> [T, *shape] detached adapted tensors, when asked for
 
 
-def resolve_backend(backend: str) -> str:
-    """``auto`` -> ``loop``, on every device.
-
-    Measured on CPU (benchmarks/speed/maml.py) the loop runs at the peers' speed and vmap
-    1.15-1.35x slower with ~3x the memory (second order). The GPU figure is pending: no GPU
-    has run this code yet, so the loop is the GPU default too. ``benchmarks/gpu_check.sh``
-    decides it: its summary's ``recommendation`` is ``vmap`` only if vmap beat the loop in every
-    row (Conv4 and ResNet-12 at 84x84, first and second order) of its CUDA MAML timings; only
-    then should ``auto`` pick vmap on CUDA (and this docstring record those figures).
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"MAML backend must be one of {BACKENDS}, got {backend!r}")
-    return "loop" if backend == "auto" else backend
-
-
 def run_tasks(
     model: nn.Module, run: TaskRun, batch: TaskBatch, backend: str, accumulate: bool, keep_adapted: bool
 ) -> TaskResults:
@@ -70,7 +72,7 @@ def run_tasks(
     """
     if backend == "loop":
         return _run_loop(model, run, batch, accumulate, keep_adapted)
-    results = _run_vmap(model, run, batch, keep_adapted)
+    results = (_run_grouped if backend == "grouped" else _run_vmap)(model, run, batch, keep_adapted)
     if accumulate:
         results.losses.mean().backward()
         results = TaskResults(results.losses.detach(), results.accuracies, results.adapted)
@@ -110,3 +112,26 @@ def _run_vmap(model: nn.Module, run: TaskRun, batch: TaskBatch, keep_adapted: bo
         )
     adapted = {n: p.detach() for n, p in fast.items()} if keep_adapted else None
     return TaskResults(losses, accuracies, adapted)
+
+
+def task_losses(logits: Tensor, y: Tensor) -> Tensor:
+    """[T] mean cross-entropy of each task from grouped logits [B, T*K] and labels [T, B]."""
+    tasks = y.shape[0]
+    per_task = ungroup(logits, tasks)
+    return F.cross_entropy(per_task.reshape(-1, per_task.shape[-1]), y.reshape(-1), reduction="none").view(tasks, -1).mean(1)
+
+
+def _run_grouped(model: nn.Module, run: TaskRun, batch: TaskBatch, keep_adapted: bool) -> TaskResults:
+    tasks = batch.support_x.shape[0]
+    fast = {n: p.expand(tasks, *p.shape) for n, p in run.fast.items()}
+    with grouped_layers(model, tasks, fast):
+        fast = inner_loop(
+            model, fast, group_images(batch.support_x), batch.support_y, run.steps, run.lr,
+            create_graph=not run.first_order, frozen=run.frozen, loss=lambda logits, y: task_losses(logits, y).sum(),
+        )
+        with norm_statistics(model, "batch"):
+            logits = forward_with(model, {**run.frozen, **fast}, group_images(batch.query_x))
+    per_task = ungroup(logits.detach(), tasks)
+    accuracies = (per_task.argmax(dim=-1) == batch.query_y).to(logits.dtype).mean(dim=1)
+    adapted = {n: p.detach() for n, p in fast.items()} if keep_adapted else None
+    return TaskResults(task_losses(logits, batch.query_y), accuracies, adapted)

@@ -9,7 +9,7 @@ statistics (``norm_statistics(model, "batch")``): no running statistics are read
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -63,17 +63,20 @@ def inner_loop(
     create_graph: bool,
     *,
     frozen: Params | None = None,
+    loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
 ) -> Params:
-    """Plain SGD on ``fast`` for ``steps`` steps of cross-entropy on the support set.
+    """Plain SGD on ``fast`` for ``steps`` steps of ``loss(logits, y)`` (cross-entropy) on the support set.
 
     ``lr``: one learning rate, or parameter name -> learning rate covering every name in
     ``fast`` (``lrs_by_name``; MAML builds it from per-role rates).
     x: [B, C, H, W] float support images; y: [B] int64 labels. ``fast`` maps names (as in
     ``named_parameters()``) to the starting tensors; ``frozen`` optionally maps further names to
     tensors used as they are (detached copies keep gradients off parameters that must not
-    move). ``create_graph=True`` keeps the graph of every inner gradient (second-order MAML);
-    with ``False`` each step's gradient is a constant, but the update ``p - lr * g`` still
-    links the adapted tensors to the starting ones (first-order MAML). Returns the adapted dict.
+    move). ``loss`` maps the model's output and ``y`` to the scalar to descend (the grouped
+    backend sums its tasks' cross-entropies). ``create_graph=True`` keeps the graph of every
+    inner gradient (second-order MAML); with ``False`` each step's gradient is a constant, but
+    the update ``p - lr * g`` still links the adapted tensors to the starting ones (first-order
+    MAML). Returns the adapted dict.
     """
     check_inner_args(steps, lr)
     frozen = frozen or {}
@@ -81,9 +84,9 @@ def inner_loop(
     lrs = lrs_by_name(lr, names)
     with norm_statistics(model, "batch"):
         for _ in range(steps):
-            loss = F.cross_entropy(forward_with(model, {**frozen, **fast}, x), y)
+            value = loss(forward_with(model, {**frozen, **fast}, x), y)
             grads = torch.autograd.grad(
-                loss, [fast[n] for n in names], create_graph=create_graph, materialize_grads=True
+                value, [fast[n] for n in names], create_graph=create_graph, materialize_grads=True
             )
             fast = {n: fast[n] - lrs[n] * g for n, g in zip(names, grads)}
     return fast

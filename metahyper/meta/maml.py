@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 from metahyper.data.episodes import TaskBatch
-from metahyper.meta.backends import BACKENDS, TaskRun, resolve_backend, run_tasks
+from metahyper.meta.backend_choice import resolve_backend
+from metahyper.meta.backends import BACKENDS, TaskRun, run_tasks
 from metahyper.meta.inner import LearningRate, check_inner_args, forward_with, inner_loop
 from metahyper.meta.metrics import inner_movement
 from metahyper.models.norm import norm_statistics
@@ -51,7 +52,7 @@ class MamlConfig:
     inner_steps: int = 5
     inner_lr: float | dict[str, float] = 0.01
     first_order: bool = False
-    backend: str = "auto"  # "auto" | "loop" | "vmap"
+    backend: str = "auto"  # "auto" (measured per device kind) | "loop" | "vmap" | "grouped"
 
     def __post_init__(self) -> None:
         for name in ("inner_roles", "outer_roles"):
@@ -174,7 +175,7 @@ def meta_forward(
     """
     check_batch(batch)
     run = task_run(model, cfg, cfg.inner_steps, outer_grads=True)
-    backend = resolve_backend(cfg.backend)
+    backend = resolve_backend(cfg.backend, batch.support_x.device.type)
     results = run_tasks(model, run, batch, backend, accumulate=backward, keep_adapted=track_movement)
     movement = inner_movement(model, run.fast, results.adapted) if track_movement else {}
     return MetaOutput(results.losses.mean(), results.accuracies.mean(), movement)
