@@ -9,7 +9,9 @@ recorded and the next one runs); with CUDA the limits add up to under 8 minutes:
 1. ``env``: Python, torch, CUDA, cuDNN, the GPU's name, memory and compute capability, the peers.
 2. ``tests``: ``pytest -m gpu`` (the device-sensitive tests; with CUDA only their cuda cases).
 3. ``maml``: ``benchmarks/speed/maml.py`` for Conv4 and ResNet-12 at 84x84, first and second
-   order (metahyper loop and vmap, learn2learn and higher when installed).
+   order (metahyper loop, vmap and grouped, learn2learn and higher when installed, on the same
+   model and on their own); on CUDA it records ``backend: auto``'s CUDA choice in
+   ``OUT/backend_choice.json`` (copy it over ``metahyper/meta/backend_choice.json``).
 4. ``models``: ``benchmarks/speed/models.py`` (plain vs hyper forward+backward).
 5. ``sampler``: ``benchmarks/speed/sampler.py`` with the meta-batch transformed on the device.
 6. ``table8``: ``benchmarks/speed/table8.py``, WRN-28-4 and Hyper-WRN-28-4 at full size,
@@ -62,7 +64,7 @@ class Part:
     skipped: list[str] = field(default_factory=list)
 
 
-def plan(cuda: bool, tmp: Path, scale: float) -> list[Part]:
+def plan(cuda: bool, tmp: Path, scale: float, out: Path) -> list[Part]:
     """The parts: full size on CUDA, reduced on the CPU (naming the CUDA parts left out)."""
     py, limit = sys.executable, (lambda seconds: seconds * scale)
     tests = [py, "-m", "pytest", "-m", "gpu", "-q", "-rs", "-p", "no:cacheprovider", f"--junitxml={tmp}/tests.xml",
@@ -71,7 +73,8 @@ def plan(cuda: bool, tmp: Path, scale: float) -> list[Part]:
         return [
             Part("tests", [*tests, "-k", "cuda"], limit(120)),  # their CPU twins run wherever the suite runs
             Part("maml", [py, str(SPEED / "maml.py"), "--device", "cuda", "--models", "conv4:84", "resnet12:84",
-                          "--warmup", "2", "--repeats", "5", "--json", f"{tmp}/maml.json"], limit(110), tmp / "maml.json"),
+                          "--warmup", "2", "--repeats", "5", "--json", f"{tmp}/maml.json",
+                          "--record", str(out.resolve() / "backend_choice.json")], limit(135), tmp / "maml.json"),
             Part("models", [py, str(SPEED / "models.py"), "--device", "cuda", "--json", f"{tmp}/models.json"],
                  limit(45), tmp / "models.json"),
             Part("sampler", [py, str(SPEED / "sampler.py"), "--device", "cuda", "--threads", "4",
@@ -172,7 +175,7 @@ def main() -> None:
         summary["skipped"].append("every CUDA part: no CUDA device here; the CPU parts ran in a reduced form")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, open(out / "gpu_check.log", "w", encoding="utf-8") as log:
-        for part in plan(env["cuda_available"], Path(tmp), args.scale):
+        for part in plan(env["cuda_available"], Path(tmp), args.scale, out):
             if part.name in args.parts:
                 summary["parts"][part.name] = run_part(part, log)
         if "tests" in summary["parts"]:

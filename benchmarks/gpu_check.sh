@@ -7,7 +7,10 @@
 # The peer `higher` travels as a wheel: here, once, `bash benchmarks/gpu_wheels.sh` (writes the
 # git-ignored .whl/), then from the device tool:
 #   run(command="bash benchmarks/gpu_check.sh $OUT", carry=[".whl"], timeout_s=600)
-# It writes gpu_check.json, gpu_check.md and gpu_check.log into OUT_DIR.
+# It writes gpu_check.json, gpu_check.md and gpu_check.log into OUT_DIR, and on CUDA also
+# backend_choice.json: the package's recorded `backend: auto` choices with the CUDA entry measured
+# here (its maml part runs `benchmarks/speed/maml.py ... --record OUT_DIR/backend_choice.json`);
+# copy that file over metahyper/meta/backend_choice.json to make `auto` follow it on CUDA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR [options]}

@@ -1,10 +1,13 @@
 """The verdicts and the Markdown summary of ``gpu_check.py`` (format: benchmarks/RESULTS.md, "GPU check").
 
-``recommend``: MAML ``backend: auto`` should pick ``vmap`` on CUDA only if, in every row of the
-``maml`` part taken on CUDA (each model, size and order), ``metahyper vmap`` took less time per
-meta-iteration than ``metahyper loop``; otherwise it stays ``loop``. Goals (issue 15):
-second-order MAML at meta-batch 4 at least 2x faster than the fastest peer (metahyper's faster
-backend / fastest peer <= 0.5), and the Table-8 suite under one GPU-hour.
+``recommend``: what MAML ``backend: auto`` should pick on CUDA, by the package's rule
+(``metahyper.meta.backend_choice.choose_backend``: another backend replaces the loop only if it
+took less time per meta-iteration than ``metahyper loop`` in every row of the ``maml`` part taken
+on CUDA, each model, size and order); the ``maml`` part also writes that choice into
+``OUT/backend_choice.json`` (``maml.py --record``), the file to copy over
+``metahyper/meta/backend_choice.json``. Goals (issue 15, issue 21): second-order MAML at
+meta-batch 4 at least 2x faster than the fastest peer, on the same model and on the peer's own
+model (metahyper's fastest backend / fastest peer <= 0.5), and the Table-8 suite under one GPU-hour.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from metahyper.atomic import write_text_atomic
+from metahyper.meta.backend_choice import choose_backend
 
-LIKE_FOR_LIKE = ("metahyper loop", "metahyper vmap")
+LIKE_FOR_LIKE = {"metahyper loop": "loop", "metahyper vmap": "vmap", "metahyper grouped": "grouped"}
+PEERS = ("learn2learn", "higher", "learn2learn, own model", "higher, own model")
 
 
 def add_test_counts(part: dict, junit: Path) -> None:
@@ -37,24 +42,24 @@ def _maml_groups(rows: list[dict]) -> dict[tuple, dict[str, float]]:
 
 
 def recommend(maml: dict | None, cuda: bool) -> dict:
-    """``backend: auto`` on CUDA: ``vmap`` if it beat the loop in every CUDA row, else ``loop``."""
+    """``backend: auto`` on CUDA by ``choose_backend`` over the CUDA rows (the loop without them)."""
     rows = (maml or {}).get("result") or []
     if not cuda or not rows:
         return {"auto_on_cuda": "loop", "why": "no CUDA MAML figures in this run: auto stays loop"}
-    ratios = {f"{m} {s} {o}": t["metahyper vmap"] / t["metahyper loop"]
-              for (m, s, o), t in _maml_groups(rows).items() if all(k in t for k in LIKE_FOR_LIKE)}
-    if not ratios:
-        return {"auto_on_cuda": "loop", "why": "no row with both loop and vmap: auto stays loop"}
-    wins = all(r < 1 for r in ratios.values())
-    why = ("vmap faster than the loop in every row" if wins else "vmap not faster than the loop in every row")
-    return {"auto_on_cuda": "vmap" if wins else "loop", "why": why, "vmap_over_loop": ratios}
+    timed = {f"{m} {s} {o}": {b: t[name] for name, b in LIKE_FOR_LIKE.items() if name in t}
+             for (m, s, o), t in _maml_groups(rows).items()}
+    backend, why = choose_backend([{"seconds": t} for t in timed.values()])
+    over_loop = {setup: {b: s / t["loop"] for b, s in t.items() if b != "loop"}
+                 for setup, t in timed.items() if "loop" in t}
+    return {"auto_on_cuda": backend, "why": why, "over_loop": over_loop}
 
 
 def maml_goal(maml: dict | None) -> dict:
-    """Second order: metahyper's faster backend over the fastest peer, per model (goal <= 0.5)."""
+    """Second order: metahyper's fastest backend over the fastest peer (on the same model or its
+    own), per model (goal <= 0.5)."""
     ratios = {}
     for (model, size, order), times in _maml_groups((maml or {}).get("result") or []).items():
-        peers = [times[p] for p in ("learn2learn", "higher") if p in times]
+        peers = [times[p] for p in PEERS if p in times]
         ours = [times[m] for m in LIKE_FOR_LIKE if m in times]
         if order == "second" and peers and ours:
             ratios[f"{model} {size}"] = min(ours) / min(peers)
@@ -89,8 +94,10 @@ def _part_lines(name: str, part: dict) -> list[str]:
         return ["### tests (pytest -m gpu)", "", *_table(["passed", "failed", "errors", "skipped"], rows), ""]
     if name == "maml":
         rows = [[r["model"], r["size"], r["order"], r["method"], f"{r['seconds']:.4f}",
-                 "-" if r["vs_peer"] is None else f"{r['vs_peer']:.2f}", f"{r['vs_floor']:.2f}"] for r in result]
-        header = ["model", "size", "order", "method", "s/iter", "vs fastest peer", "vs floor"]
+                 *("-" if r.get(k) is None else f"{r[k]:.2f}" for k in ("vs_peer", "vs_own_peer")),
+                 f"{r['vs_floor']:.2f}"] for r in result]
+        header = ["model", "size", "order", "method", "s/iter", "vs fastest peer", "vs fastest peer, own model",
+                  "vs floor"]
         return ["### maml (s per meta-iteration)", "", *_table(header, rows), ""]
     if name == "models":
         rows = [[b, f"{r['seconds']['plain']:.4f}", *(f"{r['ratio_to_plain'][k]:.2f}x" for k in

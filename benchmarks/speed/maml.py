@@ -1,34 +1,46 @@
-"""Seconds per MAML meta-iteration: metahyper (loop, vmap) vs learn2learn vs higher vs a floor.
+"""Seconds per MAML meta-iteration: metahyper (loop, vmap, grouped) vs learn2learn vs higher vs a floor.
 
-    python benchmarks/speed/maml.py [--quick] [--device cpu|cuda] [--json out.json]
+    python benchmarks/speed/maml.py [--quick] [--device cpu|cuda] [--json out.json] [--record choice.json]
 
-Same model, tasks and seeds for every method: 5-way 1-shot, 15 queries per class, meta-batch 4,
-5 inner steps (lr 0.01), first and second order. One meta-iteration = adapt to every task and
-accumulate the meta-gradient (the outer optimiser step, identical for all, is left out). Each
-time is reported as a ratio to the fastest peer (learn2learn, higher) and to a floor: the same
-number of plain forward+backward passes over the same images (per task: ``steps`` on the
-support set and one on the queries). Peers adapt every parameter, so metahyper runs like for
-like (``all roles``); for hyper models the role-split default is shown too, and the peers are
-skipped (they cannot clone/patch convs that reference a shared hypernetwork). Models come from
-``metahyper.models.build_model``; missing models or peers are skipped with a note.
+Same tasks and seeds for every method: 5-way 1-shot, 15 queries per class, meta-batch 4, 5 inner
+steps (lr 0.01), first and second order. One meta-iteration = adapt to every task and accumulate
+the meta-gradient (the outer optimiser step, identical for all, is left out). Each time is
+reported as a ratio to a floor (the same number of plain forward+backward passes of metahyper's
+model over the same images: per task ``steps`` on the support set and one on the queries), to
+the fastest peer on the same model (learn2learn, higher), and to the fastest peer on its own
+model ("learn2learn, own model", "higher, own model": ``peer_models.py``, with nn.BatchNorm2d;
+Conv4 and ResNet-12 only). Peers adapt every parameter, so metahyper runs like for like (``all
+roles``); for hyper models the role-split default is shown too, and the peers are skipped (they
+cannot clone/patch convs that reference a shared hypernetwork). ``--resnet12-widths`` runs
+ResNet-12 (metahyper's, the hyper variant and the peers' own) at reduced widths, labelled in the
+model column. ``--record FILE`` writes the device kind's ``backend: auto`` choice from the like-
+for-like rows into FILE (``metahyper/meta/backend_choice.py``). Missing models or peers are
+skipped with a note.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
+import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from peer_models import FULL_WIDTHS, importable, own_models
 
+from metahyper.atomic import write_text_atomic
 from metahyper.data.episodes import TaskBatch
+from metahyper.meta.backend_choice import CHOICE_FILE, choose_backend, recorded
 from metahyper.meta.maml import MamlConfig, meta_backward
 from metahyper.meta.peers import higher_maml, learn2learn_maml
+from metahyper.models.backbones import ResNet12
+from metahyper.models.hyperize import hyperize
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import ParamRole
 
@@ -36,6 +48,8 @@ WAY, SHOT, QUERY, TASKS, STEPS, LR = 5, 1, 15, 4, 5, 0.01
 FULL = [("conv4", 84), ("conv4", 32), ("resnet12", 84), ("hyper_resnet12", 84)]
 QUICK = [("conv4", 32), ("conv4", 84), ("hyper_conv4", 84)]
 ALL_ROLES = tuple(r.value for r in ParamRole)
+PEERS, OWN_PEERS = ("learn2learn", "higher"), ("learn2learn, own model", "higher, own model")
+LIKE_FOR_LIKE = {"metahyper loop": "loop", "metahyper vmap": "vmap", "metahyper grouped": "grouped"}
 Step = Callable[[torch.nn.Module, TaskBatch, bool], None]
 
 
@@ -46,8 +60,21 @@ class Row:
     order: str
     method: str
     seconds: float
-    vs_peer: float | None
+    vs_peer: float | None  # over the fastest peer on the same model
+    vs_own_peer: float | None  # over the fastest peer on its own model
     vs_floor: float
+
+
+@dataclass(frozen=True)
+class OwnModelStep:
+    """A peer meta-training its own model (``peer_models.py``) on the same tasks; the model
+    ``time_methods`` passes (metahyper's) is not used."""
+
+    model: torch.nn.Module
+    run: Callable[..., object]  # learn2learn_maml or higher_maml
+
+    def __call__(self, _model: torch.nn.Module, batch: TaskBatch, first_order: bool) -> None:
+        self.run(self.model, batch, STEPS, LR, first_order)
 
 
 def make_batch(size: int, device: torch.device, seed: int = 0) -> TaskBatch:
@@ -88,16 +115,20 @@ def higher_step(model, batch: TaskBatch, first_order: bool) -> None:
 def available_peers() -> dict[str, Step]:
     """The peers that import here."""
     peers = {}
-    for name, module, step in (("learn2learn", "learn2learn", learn2learn_step), ("higher", "higher", higher_step)):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                __import__(module)
-        except ImportError:
+    for name, step in (("learn2learn", learn2learn_step), ("higher", higher_step)):
+        if importable(name):
+            peers[name] = step
+        else:
             print(f"note: {name} is not installed; skipped")
-            continue
-        peers[name] = step
     return peers
+
+
+def own_model_steps(name: str, size: int, widths: tuple[int, ...], device: str) -> dict[str, Step]:
+    """Each peer on its own model of the backbone ``name`` (none for other backbones)."""
+    runs = {"learn2learn, own model": learn2learn_maml, "higher, own model": higher_maml}
+    torch.manual_seed(0)
+    models = own_models(name, size, WAY, widths)
+    return {peer: OwnModelStep(model.to(device), runs[peer]) for peer, model in models.items()}
 
 
 def time_methods(methods: dict[str, Step], model, batch: TaskBatch, first_order: bool, args) -> dict[str, float]:
@@ -108,7 +139,7 @@ def time_methods(methods: dict[str, Step], model, batch: TaskBatch, first_order:
     times: dict[str, list[float]] = {name: [] for name in methods}
     for i in range(args.warmup + args.repeats):
         for name, step in methods.items():
-            model.zero_grad(set_to_none=True)
+            getattr(step, "model", model).zero_grad(set_to_none=True)
             _sync(batch)
             start = clock()
             step(model, batch, first_order)
@@ -126,42 +157,71 @@ def _sync(batch: TaskBatch) -> None:
 def methods_for(model) -> dict[str, Step]:
     """metahyper's paths (like for like, plus the role split for hyper models) and the peers."""
     hyper = bool(model.params_by_role()[ParamRole.HYPERNET])
-    methods = {"floor": floor_step, "metahyper loop": metahyper_step("loop", ALL_ROLES),
-               "metahyper vmap": metahyper_step("vmap", ALL_ROLES)}
+    methods = {"floor": floor_step} | {m: metahyper_step(b, ALL_ROLES) for m, b in LIKE_FOR_LIKE.items()}
     if not hyper:
         return methods | available_peers()
-    methods["metahyper loop (roles)"] = metahyper_step("loop", None)
-    methods["metahyper vmap (roles)"] = metahyper_step("vmap", None)
+    methods |= {f"{m} (roles)": metahyper_step(b, None) for m, b in LIKE_FOR_LIKE.items()}
     print("note: peers skipped on hyper models: learn2learn's clone() and higher's monkeypatch do not follow"
           " the generated convs' references to the shared hypernetworks (an unused-parameter error and an"
           " AttributeError); ratios to the floor only")
     return methods
 
 
-def run_setup(name: str, size: int, args: argparse.Namespace) -> list[Row]:
-    """Time every method on one model and image size, first and second order."""
+def build(name: str, widths: tuple[int, ...]) -> tuple[torch.nn.Module, str]:
+    """(metahyper's model ``name``, its label): ResNet-12 and its hyper variant at ``widths``."""
     from metahyper.models import build_model
 
+    if name not in ("resnet12", "hyper_resnet12") or tuple(widths) == FULL_WIDTHS:
+        return build_model(name, num_classes=WAY), name
+    plain = ResNet12(WAY, widths=tuple(widths))
+    label = f"{name} (widths {'-'.join(map(str, widths))})"
+    return (plain if name == "resnet12" else hyperize(plain)), label
+
+
+def run_setup(name: str, size: int, args: argparse.Namespace) -> list[Row]:
+    """Time every method on one model and image size, first and second order."""
     torch.manual_seed(0)
-    model = build_model(name, num_classes=WAY).to(args.device)
+    model, label = build(name, args.resnet12_widths)
+    model = model.to(args.device)
     batch, rows = make_batch(size, torch.device(args.device)), []
-    methods = {m: step for m, step in methods_for(model).items() if m not in args.skip}
+    methods = methods_for(model) | own_model_steps(name, size, args.resnet12_widths, args.device)
+    methods = {m: step for m, step in methods.items() if m not in args.skip}
     for order in args.orders:
         first_order = order == "first"
         times = time_methods(methods, model, batch, first_order, args)
-        peers = [t for m, t in times.items() if m in ("learn2learn", "higher")]
-        best_peer = min(peers) if peers else None
+        best_peer, best_own = (min((t for m, t in times.items() if m in names), default=None)
+                               for names in (PEERS, OWN_PEERS))
         for method, seconds in times.items():
-            vs_peer = None if best_peer is None else seconds / best_peer
-            rows.append(Row(name, size, order, method, seconds, vs_peer, seconds / times["floor"]))
+            rows.append(Row(label, size, order, method, seconds, best_peer and seconds / best_peer,
+                            best_own and seconds / best_own, seconds / times["floor"]))
             print(_format(rows[-1]), flush=True)
     return rows
 
 
 def _format(row: Row) -> str:
-    peer = "-" if row.vs_peer is None else f"{row.vs_peer:.2f}"
-    cells = (row.model, row.size, row.order, row.method, f"{row.seconds:.4f}", peer, f"{row.vs_floor:.2f}")
+    peers = ("-" if r is None else f"{r:.2f}" for r in (row.vs_peer, row.vs_own_peer))
+    cells = (row.model, row.size, row.order, row.method, f"{row.seconds:.4f}", *peers, f"{row.vs_floor:.2f}")
     return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def record(rows: list[Row], path: Path, args: argparse.Namespace) -> dict:
+    """Write the device kind's ``backend: auto`` entry, chosen from the like-for-like rows, into
+    ``path`` (started from the package's recorded choices when absent; other kinds are kept)."""
+    setups: dict[tuple, dict[str, float]] = {}
+    for row in rows:
+        if row.method in LIKE_FOR_LIKE:
+            setups.setdefault((row.model, row.size, row.order), {})[LIKE_FOR_LIKE[row.method]] = row.seconds
+    timed = [{"model": m, "size": s, "order": o, "seconds": t} for (m, s, o), t in setups.items()]
+    backend, why = choose_backend(timed)
+    kind = torch.device(args.device).type
+    measured = {"date_utc": time.strftime("%Y-%m-%d", time.gmtime()), "torch": torch.__version__,
+                "device": torch.cuda.get_device_name() if kind == "cuda" else "cpu", "threads": torch.get_num_threads(),
+                "clock": args.clock, "command": shlex.join(["python", "benchmarks/speed/maml.py", *sys.argv[1:]]),
+                "rows": timed}
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else dict(recorded(CHOICE_FILE))
+    entries[kind] = {"backend": backend, "why": why, "measured": measured}
+    write_text_atomic(path, json.dumps(entries, indent=1) + "\n")
+    return entries[kind]
 
 
 def parse_args() -> argparse.Namespace:
@@ -175,7 +235,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time")
     parser.add_argument("--orders", nargs="+", choices=("first", "second"), default=["first", "second"])
     parser.add_argument("--skip", nargs="*", default=[], help='methods to leave out, e.g. "metahyper vmap"')
+    parser.add_argument("--resnet12-widths", type=int, nargs=4, default=list(FULL_WIDTHS), metavar="W",
+                        help="stage widths of ResNet-12 and its hyper variant (reduced widths are labelled)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--record", type=Path, help="write the backend: auto choice of this device kind into this file")
     args = parser.parse_args()
     if "floor" in args.skip:
         parser.error("--skip: the floor is the reference of every ratio and cannot be skipped")
@@ -193,7 +256,8 @@ def main() -> None:
         setups = [(m.split(":")[0], int(m.split(":")[1])) for m in args.models]
     print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock; "
           f"{WAY}-way {SHOT}-shot, {QUERY} queries, meta-batch {TASKS}, {STEPS} inner steps")
-    print("| model | size | order | method | s/iter | vs fastest peer | vs floor |\n|---|---|---|---|---|---|---|")
+    print("| model | size | order | method | s/iter | vs fastest peer | vs fastest peer, own model | vs floor |\n"
+          "|---|---|---|---|---|---|---|---|")
     rows = []
     for name, size in setups:
         try:
@@ -203,6 +267,10 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump([row.__dict__ for row in rows], handle, indent=1)
+    if args.record:
+        entry = record(rows, args.record, args)
+        print(f"backend: auto on {torch.device(args.device).type} -> {entry['backend']} ({entry['why']}); "
+              f"recorded in {args.record}")
 
 
 if __name__ == "__main__":

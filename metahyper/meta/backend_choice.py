@@ -38,7 +38,7 @@ def choose_backend(rows: list[dict]) -> tuple[str, str]:
     if not faster:
         return "loop", f"no other backend beat the loop in all {len(timed)} timed setups"
     best = min(faster, key=lambda b: sum(t[b] for t in timed))
-    return best, f"{best} beat the loop in all {len(timed)} timed setups and took the least time in all"
+    return best, f"{best} beat the loop in all {len(timed)} timed setups and took the least total time"
 
 
 @cache

@@ -118,19 +118,20 @@ def task_losses(logits: Tensor, y: Tensor) -> Tensor:
     """[T] mean cross-entropy of each task from grouped logits [B, T*K] and labels [T, B]."""
     tasks = y.shape[0]
     per_task = ungroup(logits, tasks)
-    return F.cross_entropy(per_task.reshape(-1, per_task.shape[-1]), y.reshape(-1), reduction="none").view(tasks, -1).mean(1)
+    losses = F.cross_entropy(per_task.reshape(-1, per_task.shape[-1]), y.reshape(-1), reduction="none")
+    return losses.view(tasks, -1).mean(dim=1)
 
 
 def _run_grouped(model: nn.Module, run: TaskRun, batch: TaskBatch, keep_adapted: bool) -> TaskResults:
     tasks = batch.support_x.shape[0]
     fast = {n: p.expand(tasks, *p.shape) for n, p in run.fast.items()}
-    with grouped_layers(model, tasks, fast):
+    with grouped_layers(model, tasks, fast, double_backward=not run.first_order):
         fast = inner_loop(
             model, fast, group_images(batch.support_x), batch.support_y, run.steps, run.lr,
             create_graph=not run.first_order, frozen=run.frozen, loss=lambda logits, y: task_losses(logits, y).sum(),
         )
-        with norm_statistics(model, "batch"):
-            logits = forward_with(model, {**run.frozen, **fast}, group_images(batch.query_x))
+    with grouped_layers(model, tasks, fast), norm_statistics(model, "batch"):
+        logits = forward_with(model, {**run.frozen, **fast}, group_images(batch.query_x))
     per_task = ungroup(logits.detach(), tasks)
     accuracies = (per_task.argmax(dim=-1) == batch.query_y).to(logits.dtype).mean(dim=1)
     adapted = {n: p.detach() for n, p in fast.items()} if keep_adapted else None
