@@ -15,5 +15,6 @@ SHIPPED = {"metahyper._suites": "benchmarks/suites", "metahyper._data_splits": "
 
 setup(packages=find_packages(include=["metahyper", "metahyper.*"]) + list(SHIPPED),
       package_dir=SHIPPED,
-      package_data={"metahyper": ["py.typed"], "metahyper._suites": ["*.yaml"],
+      package_data={"metahyper": ["py.typed"], "metahyper.meta": ["backend_choice.json"],
+                    "metahyper._suites": ["*.yaml"],
                     "metahyper._data_splits": ["*.json"]})

@@ -334,12 +334,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """bench: run benchmarks/speed/NAME.py as a script with the remaining arguments."""
+    """bench: run benchmarks/speed/NAME.py as a script with the remaining arguments (its folder
+    first on ``sys.path``, as ``python NAME.py`` has it, so it imports its helper modules)."""
     script = BENCH_DIR / f"{args.name}.py"
     if not script.is_file():
         known = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
         raise ConfigError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'} (in {BENCH_DIR})")
     sys.argv = [str(script), *args.rest]
+    sys.path.insert(0, str(script.parent))
     runpy.run_path(str(script), run_name="__main__")
     return 0
 

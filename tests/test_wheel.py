@@ -61,11 +61,13 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
 def test_the_installed_wheel_imports_itself_and_ships_its_data(installed):
     bin_dir, work = installed
     code = ("import metahyper, metahyper.data.splits as s; print(metahyper.__file__); print(s.splits_dir()); "
-            "print(sorted(metahyper.list_suites()))")
+            "print(sorted(metahyper.list_suites())); import metahyper.meta.backend_choice as b; "
+            "print(sorted(b.recorded()))")
     out = _run([str(bin_dir / "python"), "-c", code], work).stdout.splitlines()
     assert "site-packages" in out[0] and not out[0].startswith(str(REPO))
     assert out[1].endswith("metahyper/_data_splits") and "site-packages" in out[1]
     assert eval(out[2]) == sorted(p.stem for p in (REPO / "benchmarks" / "suites").glob("*.yaml"))  # noqa: S307
+    assert "cpu" in eval(out[3])  # noqa: S307  (backend: auto's measured choices ship in the wheel)
     assert _run([str(bin_dir / "metahyper"), "--version"], work).stdout.strip().startswith("metahyper ")
 
 

@@ -8,7 +8,7 @@ the meta-gradient (the outer optimiser step, identical for all, is left out). Ea
 reported as a ratio to a floor (the same number of plain forward+backward passes of metahyper's
 model over the same images: per task ``steps`` on the support set and one on the queries), to
 the fastest peer on the same model (learn2learn, higher), and to the fastest peer on its own
-model ("learn2learn, own model", "higher, own model": ``peer_models.py``, with nn.BatchNorm2d;
+model ("learn2learn, own model", "higher, own model": ``_peer_models.py``, with nn.BatchNorm2d;
 Conv4 and ResNet-12 only). Peers adapt every parameter, so metahyper runs like for like (``all
 roles``); for hyper models the role-split default is shown too, and the peers are skipped (they
 cannot clone/patch convs that reference a shared hypernetwork). ``--resnet12-widths`` runs
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from peer_models import FULL_WIDTHS, importable, own_models
+from _peer_models import FULL_WIDTHS, importable, own_models
 
 from metahyper.atomic import write_text_atomic
 from metahyper.data.episodes import TaskBatch
@@ -67,7 +67,7 @@ class Row:
 
 @dataclass(frozen=True)
 class OwnModelStep:
-    """A peer meta-training its own model (``peer_models.py``) on the same tasks; the model
+    """A peer meta-training its own model (``_peer_models.py``) on the same tasks; the model
     ``time_methods`` passes (metahyper's) is not used."""
 
     model: torch.nn.Module

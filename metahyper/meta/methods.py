@@ -12,7 +12,7 @@ Registered methods (``METHODS``; ``METHODS.register(name)`` adds one, its builde
 meta-training config):
 
 * ``maml``: MAML with role-split inner and outer loops (``metahyper.meta.maml``), first or second
-  order, either backend, per-role inner learning rates;
+  order, any backend (loop, vmap, grouped, auto), per-role inner learning rates;
 * ``anil``: Raghu et al.'s "almost no inner loop" (2020): MAML whose inner loop adapts the
   classifier only (``inner_roles: [classifier]``); the outer roles stay MAML's;
 * ``protonet``: Snell et al.'s prototypical networks (2017), trained episodically: the logits of a
