@@ -10,7 +10,9 @@ maps a stage to the function that does its work inside its folder:
   pretrained model, with a validation curve on the source ``val_split`` when it is set
   (``metahyper.meta.train``);
 * ``evaluate``: the meta-trained model and each baseline (on the pretrained model) on the fixed
-  episode sets of every target and shot (``metahyper.eval.evaluate``) -> ``results.json``.
+  episode sets of every target and shot (``metahyper.eval.evaluate``) -> ``results.json``; a
+  target whose data set defines its own episodes is scored on those, and what was skipped
+  goes to ``skipped.json`` (``metahyper.targets``).
 
 Orchestration (skipping, markers, checks, reports) is ``metahyper.runs``.
 """
@@ -42,6 +44,7 @@ from metahyper.models import build_model, model_options
 from metahyper.models.roles import MetaModel
 from metahyper.progress import LOGGER
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
+from metahyper.targets import absent_targets, data_episodes, fitting, hashed_targets, write_skipped
 
 STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
@@ -108,7 +111,7 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
                         "meta_train": hashed_meta_train(spec, ev), "validation": validation})
     evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
-                    "targets": suite.targets, "evaluation": evaluation})
+                    "targets": hashed_targets(suite), "evaluation": evaluation})
 
 
 def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
@@ -268,21 +271,39 @@ def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, option
         raise ConfigError(f"suite {suite.name!r}: evaluation.baselines.{method}: {error}") from None
 
 
+def target_episodes(ws: Workspace, target: str, store: ImageStore, way: int) -> list[tuple[EpisodeSet, dict]]:
+    """The episode sets ``target`` is scored on, each with what its records add to their
+    metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with their
+    ``metric``), else one drawn set per shot of ``evaluation.shots`` at ``way``."""
+    fixed = data_episodes(ws.suite, target)
+    if fixed is not None:
+        return [(fixed(store), {"episodes_from": ws.suite.targets[target].dataset, "metric": fixed.metric})]
+    return [(episode_set(ws, target, store, way, shot), {}) for shot in ws.suite.evaluation.shots]
+
+
 def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
-    """Every predictor on the fixed episodes of every target and shot -> ``results.json``."""
+    """Every predictor on the fixed episodes of every target and shot -> ``results.json``, then
+    ``skipped.json`` (optional targets without data, predictors that do not fit a target)."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
-    records = []
+    records, absent = [], absent_targets(ws.suite)
+    notes = list(absent.values())
     for target, target_spec in ws.suite.targets.items():
+        if target in absent:
+            continue
         store = ws.store(f"targets.{target}", target_spec)
         transform = test_transform(store.image_shape[0])
         found = predictors(ws, run, store.image_shape[0])
-        for shot in ev.shots:
-            episodes = episode_set(ws, target, store, spec.episodes.way, shot)
-            log(f"  {', '.join(found)} on {target}, {episodes.way}-way {shot}-shot, {len(episodes)} episodes")
-            results = evaluate_all(found, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
-                                   progress=ws.progress)
+        for episodes, extra in target_episodes(ws, target, store, spec.episodes.way):
+            usable, skipped = fitting(ws.suite, run, found, target, episodes.way)
+            for note in skipped:
+                log(f"  {note}")
+            notes += skipped
+            log(f"  {', '.join(usable)} on {target}, {episodes.way}-way {episodes.shot}-shot, {len(episodes)} episodes")
+            results = evaluate_all(usable, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
+                                   progress=ws.progress, metadata=extra) if usable else {}
             records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
+    write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.targets
 
 
 def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: Any) -> ResultRecord:
@@ -293,6 +314,7 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
     run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k != "logging"}  # not in the hash
+    run_config["targets"] = hashed_targets(suite)
     config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
     return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
                         bn_mode=info["bn_mode"], per_episode=result.per_episode, episodes_hash=info["episodes_hash"],

@@ -6,7 +6,10 @@ settings keep their home in that config (``meta_train.maml`` for ``maml`` and ``
 * ``outer_parameters(model)``: the parameters the outer optimiser updates;
 * ``step(model, batch)``: the mean query loss and accuracy of one float ``TaskBatch``, with the
   loss's gradient accumulated into the outer parameters' ``.grad`` (``MetaOutput``);
-* ``predictor(model, inner_steps_eval, bn_mode)``: the ``Predictor`` that evaluates it.
+* ``predictor(model, inner_steps_eval, bn_mode)``: the ``Predictor`` that evaluates it;
+* ``way_agnostic``: whether that predictor scores tasks of any way (ProtoNet's prototypes) or
+  only the ``episodes.way`` of its model's head (MAML, ANIL); a method without the attribute
+  counts as fixed to its head's way.
 
 Registered methods (``METHODS``; ``METHODS.register(name)`` adds one, its builder called with the
 meta-training config):
@@ -25,7 +28,7 @@ meta-training config):
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +49,7 @@ class Method(Protocol):
     """A meta-learner (module docstring)."""
 
     name: str
+    way_agnostic: bool
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]: ...
 
@@ -77,6 +81,7 @@ class Maml:
 
     cfg: MamlConfig
     name: str = "maml"
+    way_agnostic: ClassVar[bool] = False  # the adapted head has episodes.way outputs
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
         return outer_parameters(model, self.cfg)
@@ -119,6 +124,7 @@ class ProtoNet:
     """Prototypical networks (module docstring)."""
 
     name: str = "protonet"
+    way_agnostic: ClassVar[bool] = True  # a prototype per support class, whatever their number
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
         classifier = model.params_by_role()[ParamRole.CLASSIFIER]
