@@ -55,16 +55,17 @@ _RUN = re.compile(r"^run\d+$")
 class RunFiles:
     """The files of the run folders in a folder or a zip: ``files`` maps each path relative to
     the folder holding the runs (``run01/test/item01.png``) to where it is (a file path, or the
-    zip member's name); ``where(name)`` describes it in messages; ``read(name)`` gives its bytes."""
+    zip member's name); ``where(name)`` describes it in messages; ``read(names)`` gives their
+    bytes. Hidden files (``.DS_Store``, macOS ``._*`` copies, a zip's ``__MACOSX/``) are not runs' files."""
 
     def __init__(self, path: Path):
         self.path = path
         if path.is_dir():
             self.files = {p.relative_to(path).as_posix(): str(p) for p in sorted(path.glob("run*/**/*"))
-                          if p.is_file() and _RUN.match(p.relative_to(path).parts[0])}
+                          if p.is_file() and _RUN.match(p.relative_to(path).parts[0]) and not p.name.startswith(".")}
             return
         with decoding(path), zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/")]
+            names = [n for n in archive.namelist() if not n.endswith("/") and not n.rsplit("/", 1)[-1].startswith(".")]
         prefixes = {n[: n.index(part)] for n in names for part in n.split("/")[:2] if _RUN.match(part)}
         prefixes = {p for p in prefixes if not p.startswith("__MACOSX")}  # macOS metadata, not runs
         if len(prefixes) != 1:

@@ -37,7 +37,11 @@ def test_folder_zip_and_bare_runs_read_the_same_store(runs, tmp_path):
     runs.write(tmp_path / "bare")  # run01/ .. run20/ directly in the root
     runs.zip(tmp_path / "zip" / "all_runs.zip")
     runs.zip(tmp_path / "flatzip" / "all_runs.zip", prefix="")
-    stores = [_store(tmp_path / name, image_size=105) for name in ("folder", "bare", "zip", "flatzip")]
+    junk = {"run01/training/._class01.png": b"", "run02/.DS_Store": b""}  # macOS extras
+    path = dataclasses.replace(runs, files={**runs.files, **junk}).zip(tmp_path / "junk" / "all_runs.zip")
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("__MACOSX/all_runs/run01/class_labels.txt", b"\x00\x05")
+    stores = [_store(tmp_path / name, image_size=105) for name in ("folder", "bare", "zip", "flatzip", "junk")]
     first = stores[0]
     assert first.class_names == [f"run{r:02d}/class{k:02d}" for r in range(1, 21) for k in range(1, 21)]
     assert first.images.shape == (800, 1, 105, 105)
