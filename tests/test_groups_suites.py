@@ -107,7 +107,8 @@ def test_training_validation_and_evaluation_episodes_lie_in_one_alphabet(capsys,
 def test_grouped_and_ungrouped_episode_sets_never_share_a_file(tmp_path, suite_file):
     sets = []
     for groups in ("alphabet", "null"):
-        suite = resolve_data_paths(load_suite(suite_file, [f"targets.small2.groups={groups}", "evaluation.episodes=20"]))
+        overrides = [f"targets.small2.groups={groups}", "evaluation.episodes=20"]
+        suite = resolve_data_paths(load_suite(suite_file, overrides))
         ws = Workspace(suite, tmp_path, torch.device("cpu"))
         sets.append(episode_set(ws, "small2", ws.store("targets.small2", suite.targets["small2"]), 5, 1))
     assert sorted(p.name for p in (tmp_path / "episodes").iterdir()) == [
