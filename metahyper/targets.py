@@ -23,23 +23,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from metahyper.atomic import write_text_atomic
-from metahyper.config import to_dict
 from metahyper.data.episodes import FIXED_EPISODES, DataEpisodes
 from metahyper.data.fetch import fetch_command
 from metahyper.meta.methods import make_method
 from metahyper.suites import SuiteConfig, absent_root, expand_root
 
 SKIPPED = "skipped.json"
-
-
-def hashed_targets(suite: SuiteConfig) -> dict[str, Any]:
-    """The targets as stage configs and result records hash them: ``optional`` only when true,
-    so that the suites from before it keep their hashes."""
-    targets = to_dict(suite.targets)
-    for spec in targets.values():
-        if not spec["optional"]:
-            del spec["optional"]
-    return targets
 
 
 def absent_targets(suite: SuiteConfig) -> dict[str, str]:

@@ -2,11 +2,11 @@
 episodes whatever ``evaluation`` says, reported as an error rate with a t-CI over the runs
 (checked against numbers computed here with scipy), a maml run of another way skipped with a
 note, an optional target without data skipped, logged and reported, then evaluated by a rerun
-once its data is there; and the stage hashes of every built-in suite unchanged."""
+once its data is there; ``optional`` out of the stage hashes unless true (every built-in suite's
+hashes are pinned in test_groups_suites.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
@@ -20,7 +20,7 @@ from tiny_suites import TRAINING
 
 from metahyper.config import config_hash, load_yaml
 from metahyper.stages import STAGES, stage_config
-from metahyper.suites import known_suites, load_suite, suite_path
+from metahyper.suites import load_suite, suite_path
 
 CORRECT = [20, 19, 18, 17, 20, 15, 20, 14, 20, 20, 19, 16, 20, 20, 18, 20, 13, 20, 20, 19]  # per run, of 20
 
@@ -86,8 +86,8 @@ def test_lake_target_end_to_end(capsys, tmp_path):
     centroid = lake["conv4+nearest_centroid"]
     assert centroid["per_episode"] == [c / 20 for c in CORRECT]  # identical copies: exactly the designed runs
     error, half = _expected(CORRECT)
-    assert f"| conv4+nearest_centroid | omniglot | running | 0 | lake | 20-way 1-shot | 20 runs | {error:.2f} ± {half:.2f} |" \
-        in report
+    row = f"| conv4+nearest_centroid | omniglot | running | 0 | lake | 20-way 1-shot | 20 runs | {error:.2f} ± {half:.2f} |"
+    assert row in report
     entry = next(e for e in results["error_rates"] if e["model"] == "conv4+nearest_centroid")
     assert entry["error_rate"] == pytest.approx(error / 100) and entry["ci95"] == pytest.approx(half / 100)
     assert "Error rate (%) = 100 - mean accuracy over the n episodes" in report
@@ -103,9 +103,9 @@ def test_lake_target_end_to_end(capsys, tmp_path):
     assert absent not in (out / "report.md").read_text()
 
 
-def test_missing_roots(capsys, tmp_path):
-    """A non-optional target without its folder is refused before any work (exit 2); an
-    optional one is skipped; an optional root that is a file is refused."""
+def test_refused_before_any_work(capsys, tmp_path):
+    """Refused before any work (exit 2): a non-optional target without its folder, an optional
+    root that is a file, ``groups`` on a target whose data set defines its episodes."""
     runs = lake_runs()
     runs.write(tmp_path / "lake" / "all_runs")
     suite = _suite(tmp_path, tmp_path / "nowhere", tmp_path / "later")
@@ -116,6 +116,9 @@ def test_missing_roots(capsys, tmp_path):
     suite = _suite(tmp_path / "b", tmp_path / "lake", tmp_path / "file")
     status, err = _run(capsys, suite, tmp_path / "out")
     assert status == 2 and "targets.later.root" in err and "is a file, not a folder" in err
+    status, _, err = run_cli(capsys, "run", suite, *TRAINING, "targets.lake.groups=alphabet",
+                             f"targets.later.root={tmp_path / 'absent'}", "--out", str(tmp_path / "out"))
+    assert status == 2 and "targets.lake.groups = 'alphabet', but omniglot_lake_runs defines its own episodes" in err
 
 
 def test_optional_is_hashed_only_when_true(tmp_path):
@@ -130,32 +133,3 @@ def test_optional_is_hashed_only_when_true(tmp_path):
             assert config_hash(stage_config(explicit, run, stage)) == config_hash(stage_config(default, run, stage))
     optional = load_suite("smoke", ["targets.*.optional=true"])
     assert stage_config(optional, "wrn10_1", "evaluate")["targets"]["synthetic-target"]["optional"] is True
-
-
-# sha256 over the stage-config hashes of every run of each built-in meta-learning suite (JSON
-# {run: [pretrain, meta_train, evaluate]} with sorted keys), computed with the code before
-# optional targets existed (main at 43b5cbc): their run folders must keep resuming.
-BUILT_IN = {
-    "omniglot-cross-alphabet": "499a5c165ab818a9bf89248bec779a6d600f918f6cd2423762bb5cbc2ad5dfe8",
-    "omniglot-lake": "745e255ea9fb86cc45a98b71178c72d7f1e22ddb2d22d5b8d1dc8d4858f49b58",
-    "omniglot-lr-sweep": "e0364b28aac196e2fbb5d4458ee80e62f8cb8f29333f3e5497c1449f2589e97d",
-    "omniglot-maml": "4fcdc92d5536e1dee6a30d591ac00c293309a10638bb7783d4902374835b2b74",
-    "omniglot-seeds": "cf4fe60ae4657420807219e7ed351053d4b2ca79c1efb4de2d1978a199f209a6",
-    "omniglot-to-mnist": "5ff4c492e50ad877161551dcf9302e61de2d586b16a669784d0a10ac43562e6b",
-    "smoke": "cb5c3708f90254ecadbc2618410fdad3737d6355a3a85eb082f2ae48349e0e49",
-    "smoke-methods": "dac8d43c8fc1459a734994f8de802e522435daa56efa42efd40635b6388cb2d3",
-    "smoke-seeds": "71d9e61c0999787f348a5adb684396a29269c4a44382d3379f4221fff0b28ae3",
-    "table7-miniimagenet": "e2ab7601c4b2ecd3cb7e162bda50c85d42de18edba61d1c3a7b5fda5b1cde079",
-    "table8-fc100-to-miniimagenet": "1c9abc888809e89623faa27501aae486ca0dabf1bae042b5ee91317c8b9ac0e6",
-}
-
-
-def suite_digest(name: str) -> str:
-    suite = load_suite(name)
-    hashes = {run: [config_hash(stage_config(suite, run, stage)) for stage in STAGES] for run in suite.runs}
-    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
-
-
-def test_built_in_suites_keep_their_stage_hashes():
-    meta = [n for n in known_suites() if load_yaml(suite_path(n)).get("kind") not in ("classify", "language_model")]
-    assert {name: suite_digest(name) for name in meta} == BUILT_IN

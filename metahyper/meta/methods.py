@@ -7,9 +7,9 @@ settings keep their home in that config (``meta_train.maml`` for ``maml`` and ``
 * ``step(model, batch)``: the mean query loss and accuracy of one float ``TaskBatch``, with the
   loss's gradient accumulated into the outer parameters' ``.grad`` (``MetaOutput``);
 * ``predictor(model, inner_steps_eval, bn_mode)``: the ``Predictor`` that evaluates it;
-* ``way_agnostic``: whether that predictor scores tasks of any way (ProtoNet's prototypes) or
-  only the ``episodes.way`` of its model's head (MAML, ANIL); a method without the attribute
-  counts as fixed to its head's way.
+* ``way_agnostic`` (optional; False when absent): whether that predictor classifies tasks of any
+  way, so a run may evaluate at another way than it trains with (``episodes.eval_way``). MAML and
+  ANIL adapt a head of ``way`` outputs and are not; ProtoNet's prototypes are.
 
 Registered methods (``METHODS``; ``METHODS.register(name)`` adds one, its builder called with the
 meta-training config):
@@ -81,7 +81,7 @@ class Maml:
 
     cfg: MamlConfig
     name: str = "maml"
-    way_agnostic: ClassVar[bool] = False  # the adapted head has episodes.way outputs
+    way_agnostic: ClassVar[bool] = False  # the head has `way` outputs
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
         return outer_parameters(model, self.cfg)
@@ -124,7 +124,7 @@ class ProtoNet:
     """Prototypical networks (module docstring)."""
 
     name: str = "protonet"
-    way_agnostic: ClassVar[bool] = True  # a prototype per support class, whatever their number
+    way_agnostic: ClassVar[bool] = True  # prototypes of however many classes the support holds
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
         classifier = model.params_by_role()[ParamRole.CLASSIFIER]

@@ -200,7 +200,8 @@ LAKE_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python
 def test_lake_runs_fetch_verifies_the_structure_and_places_the_zip(tmp_path, capsys):
     """``all_runs.zip`` from torchvision's Omniglot URL prefix; no md5 is published, so the zip's
     CRCs and the reader's own structure check stand in; a rerun leaves it alone."""
-    assert [(r.filename, r.md5, r.urls) for r in resources("omniglot_lake_runs")] == [("all_runs.zip", None, (LAKE_URL,))]
+    found = [(r.filename, r.md5, r.urls) for r in resources("omniglot_lake_runs")]
+    assert found == [("all_runs.zip", None, (LAKE_URL,))]
     folder = tmp_path / "mirror"
     lake_runs().zip(folder / "all_runs.zip")
     root = tmp_path / "lake"

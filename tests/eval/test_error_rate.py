@@ -11,6 +11,7 @@ from scipy import stats as sps
 from metahyper.eval.report import write_report
 
 ENV = {"python": "3.x", "device": "cpu"}
+CELL = "lake | 20-way 1-shot"  # the target and setting columns
 # per-run correct answers (of 20) of a model at seeds 0, 1, 2 on Lake's 20 runs
 CORRECT = {0: [20, 19, 18, 20, 17, 20, 20, 19, 16, 20, 20, 18, 20, 19, 20, 15, 20, 20, 19, 20],
            1: [19] * 10 + [20] * 10,
@@ -45,10 +46,9 @@ def test_error_rate_rows_per_seed_and_over_seeds(report):
     section = text[text.index("## Error rate (%)"):text.index("## Paired comparisons")]
     for seed, accuracies in per_run.items():
         error, half = by_hand(accuracies)
-        assert f"| proto | omniglot | transductive | {seed} | lake | 20-way 1-shot | 20 runs | {error:.2f} ± {half:.2f} |" \
-            in section
+        assert f"| proto | omniglot | transductive | {seed} | {CELL} | 20 runs | {error:.2f} ± {half:.2f} |" in section
     error, half = by_hand([np.mean(a) for a in per_run.values()])
-    assert f"| proto | omniglot | transductive | mean (3 seeds) | lake | 20-way 1-shot | 3 seeds | {error:.2f} ± {half:.2f} |" \
+    assert f"| proto | omniglot | transductive | mean (3 seeds) | {CELL} | 3 seeds | {error:.2f} ± {half:.2f} |" \
         in section
     assert "mnist" not in section and "100 - mean accuracy over the n episodes" in section
     assert text.index("- target later was skipped: no data") < text.index("## Environment")
