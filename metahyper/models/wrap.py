@@ -35,18 +35,18 @@ class WrappedModel(MetaModel):
     """``body`` (the wrapped module, its head replaced by ``nn.Identity``) gives the features,
     ``classifier`` (the head) the logits. Roles: ``classifier.*`` CLASSIFIER, the rest BODY."""
 
-    def __init__(self, body: nn.Module, classifier: nn.Linear, head: str):
+    def __init__(self, body: nn.Module, classifier: nn.Linear, head_name: str):
         super().__init__()
         self.body = body
         self.classifier = classifier
-        self.head = head  # where the head sat in the wrapped module (for messages)
+        self.head_name = head_name  # where the head sat in the wrapped module (for messages)
 
     def features(self, x: Tensor) -> Tensor:
         """[B, C, H, W] -> [B, in_features of the head]: the wrapped module without its head."""
         out = self.body(x)
         if out.dim() != 2 or out.shape[1] != self.classifier.in_features:
             raise ValueError(
-                f"as_meta_model: without its head {self.head!r} the module returned shape {tuple(out.shape)}, but "
+                f"as_meta_model: without its head {self.head_name!r} the module returned shape {tuple(out.shape)}, but "
                 f"the head takes [B, {self.classifier.in_features}]: the head must be the last layer the module applies"
             )
         return out
