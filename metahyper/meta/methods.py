@@ -49,7 +49,6 @@ class Method(Protocol):
     """A meta-learner (module docstring)."""
 
     name: str
-    way_agnostic: bool
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]: ...
 
