@@ -112,9 +112,14 @@ class SourceSpec(DataSpec):
 class TargetSpec(DataSpec):
     """A target domain: ``split`` (default test) evaluated on fixed episodes; ``groups`` (a
     grouping, ``metahyper.data.groupings``) draws each episode's classes from one group, e.g.
-    ``alphabet`` for Lake's within-alphabet Omniglot tasks."""
+    ``alphabet`` for Lake's within-alphabet Omniglot tasks. ``optional: true``: when its root
+    does not exist (or names an unset environment variable) the suite runs without it, and the
+    log and the report say so and how to get the data (``metahyper.targets.absent_targets``);
+    by default a missing root is refused up front. Both are left out of the stage hashes at
+    their defaults."""
 
     groups: str | None = None
+    optional: bool = False
 
     def __post_init__(self) -> None:
         check_group_field("groups", self.groups)
@@ -399,6 +404,13 @@ def data_specs(suite: SuiteConfig) -> dict[str, DataSpec]:
     return {"data": suite.data, **{f"targets.{name}": spec for name, spec in suite.targets.items()}}
 
 
+def expand_root(root: str) -> tuple[Path, list[str]]:
+    """``root`` with ``~`` and environment variables expanded, made absolute, and the names of
+    the variables it uses that are not set (then the path still holds them)."""
+    expanded = os.path.expandvars(os.path.expanduser(root))
+    return Path(expanded).resolve(), re.findall(r"\$\{?(\w+)\}?", expanded)
+
+
 def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
     """``spec.root`` with environment variables expanded, checked to be a folder (None for
     synthetic data, which refuses a root: an unused key would hide a typo). Errors name the
@@ -413,12 +425,10 @@ def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
     if not spec.root:
         raise ConfigError(f"suite {suite.name!r}: {field_name} is not set; {spec.dataset} needs its data folder; "
                           f"{hint}")
-    expanded = os.path.expandvars(os.path.expanduser(spec.root))
-    unset = re.findall(r"\$\{?(\w+)\}?", expanded)
+    path, unset = expand_root(spec.root)
     if unset:
         raise ConfigError(f"suite {suite.name!r}: {field_name} = {spec.root!r} uses environment variable "
                           f"{unset[0]}, which is not set; set it, or {hint}")
-    path = Path(expanded).resolve()
     if not path.is_dir():
         problem = "is a file, not a folder" if path.exists() else "does not exist"
         raise ConfigError(f"suite {suite.name!r}: {field_name} = {str(path)!r} {problem}; {hint}")
@@ -438,12 +448,28 @@ def check_data_options(where: str, spec: DataSpec) -> None:
                               f"(its options: {', '.join(accepted)})")
 
 
+def absent_root(spec: DataSpec) -> str | None:
+    """Why an optional target's data is absent (its root does not exist, or names an unset
+    environment variable), or None: a present root, or a spec that is not optional."""
+    if not getattr(spec, "optional", False) or not spec.root:
+        return None
+    path, unset = expand_root(spec.root)
+    if unset:
+        return f"its root {spec.root!r} uses environment variable {unset[0]}, which is not set"
+    return None if path.exists() else f"its root {path} does not exist"
+
+
 def resolve_data_paths(suite: SuiteConfig) -> SuiteConfig:
     """The suite with every data root expanded and checked (see ``resolve_root``) and every
-    data option checked; raises ``ConfigError`` before any work starts."""
+    data option checked; raises ``ConfigError`` before any work starts. An optional target
+    whose data is absent (``absent_root``) keeps its root, expanded as far as it can be."""
     resolved = {}
     for where, spec in data_specs(suite).items():
         check_data_options(where, spec)
+        if absent_root(spec) is not None:
+            path, unset = expand_root(spec.root)
+            resolved[where] = dataclasses.replace(spec, root=spec.root if unset else str(path))
+            continue
         root = resolve_root(suite, where, spec)
         resolved[where] = dataclasses.replace(spec, root=None if root is None else str(root))
     targets = {name: resolved[f"targets.{name}"] for name in suite.targets}

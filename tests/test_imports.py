@@ -35,7 +35,7 @@ LAYERS = (
     ("meta", ("metahyper.meta",)),
     ("suites", ("metahyper.suites", "metahyper.suite_keys")),
     ("eval", ("metahyper.eval",)),
-    ("stages", ("metahyper.stages", "metahyper.runs")),
+    ("stages", ("metahyper.stages", "metahyper.targets", "metahyper.runs")),
     ("classify", ("metahyper.classify",)),
     ("lm", ("metahyper.lm",)),
     ("api", ("metahyper.api", "metahyper.cli", "metahyper")),

@@ -66,13 +66,17 @@ def index_alphabets(root: Path) -> dict[str, _Alphabet]:
     return alphabets
 
 
+def resized_array(image: Image.Image, size: int) -> np.ndarray:
+    """A greyscale (mode 'L') image -> uint8 [size, size] (bilinear, antialiased when shrinking)."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
 def _decode(data: bytes | Path, size: int) -> np.ndarray:
-    """A PNG -> uint8 [size, size] greyscale (bilinear, antialiased when shrinking)."""
+    """A PNG -> uint8 [size, size] greyscale (``resized_array``)."""
     with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-        image = image.convert("L")
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        return resized_array(image.convert("L"), size)
 
 
 def _read_images(entry: _Alphabet, size: int) -> list[np.ndarray]:

@@ -4,7 +4,8 @@
 dicts/dataclasses with its fields) into:
 
 * ``report.md``: accuracy table (rows: model, source, BN mode, seed; columns: target domain and
-  way/shot; cells "58.00 ± 0.80", percent), the CI formula and BN mode(s), a paired table for
+  way/shot; cells "58.00 ± 0.80", percent), the CI formula and BN mode(s), the error rates of
+  targets reported so (Lake's one-shot runs: ``metahyper.eval.error_rate``), a paired table for
   every hyper-vs-plain pair on the same episodes, the figures, and notes on anything skipped;
   with several seeds per model, a "mean (k seeds)" row under each model's per-seed rows and a
   table of the per-seed paired differences with their mean over seeds (``metahyper.eval.seeds``);
@@ -31,6 +32,7 @@ from typing import Any, Iterable, Mapping
 
 from metahyper.atomic import write_text_atomic
 from metahyper.config import config_hash, to_dict
+from metahyper.eval.error_rate import ERROR_RATE_NOTE, error_rate_table, error_rates
 from metahyper.eval.movement import RATIO_NOTE, movement_pairs, movement_ratios, plot_movement_curves, ratio_table
 from metahyper.eval.plots import FIGURES, Runs
 from metahyper.eval.records import (
@@ -101,26 +103,29 @@ def write_report(
     environment: Mapping[str, str] | None = None,
     n_boot: int = 10000,
     seed: int = 0,
+    notes: Iterable[str] = (),
 ) -> list[Path]:
     """Write the report files into ``out_dir`` and return their paths.
 
     ``metrics`` maps a run label (the name in figure legends) to its meta-training metrics
     records (``MetricsLog(run_dir / "metrics.jsonl").read()``; shape in ``metahyper.eval.plots``);
     ``environment`` defaults to ``collect_environment()``; ``n_boot``/``seed`` drive the paired
-    bootstrap. Records are validated before anything is written.
+    bootstrap; ``notes`` (e.g. targets the evaluation skipped) head the report's notes. Records
+    are validated before anything is written.
     """
     checked = [as_record(item, where=f"result {i}") for i, item in enumerate(records)]
     if not checked:
         raise ValueError("write_report needs at least one result record")
     _check_unique_cells(checked)
-    pairs, notes = find_pairs(checked)
+    pairs, pair_notes = find_pairs(checked)
     comparisons = [Comparison(h, p, paired_comparison(h.per_episode, p.per_episode, n_boot, seed))
                    for h, p in pairs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures, figure_notes = _write_figures(out, metrics or {}, movement_pairs(comparisons))
     summary = Summary(comparisons, seed_summaries(checked), paired_seed_summaries(comparisons),
-                      movement_ratios(metrics or {}, movement_pairs(comparisons)), figures, notes + figure_notes)
+                      movement_ratios(metrics or {}, movement_pairs(comparisons)), figures,
+                      [*notes, *pair_notes, *figure_notes])
     env = dict(environment) if environment is not None else collect_environment()
     written = [out / "results.csv", out / "results.json", out / "report.md"]
     write_text_atomic(written[0], render_csv(checked))
@@ -261,6 +266,15 @@ def grouping_lines(records: list[ResultRecord]) -> list[str]:
             for target, groups in sorted(grouped, key=str) if groups]
 
 
+def error_rate_section(records: list[ResultRecord], summary: Summary) -> list[str]:
+    """The error-rate table of the records reported so (``metahyper.eval.error_rate``: Lake's
+    one-shot runs); nothing when there are none."""
+    entries = error_rates(records, summary.cells)
+    if not entries:
+        return []
+    return ["## Error rate (%) on fixed episode sets", f"{ERROR_RATE_NOTE}.", _md_table(*error_rate_table(entries))]
+
+
 def render_markdown(records: list[ResultRecord], summary: Summary, environment: Mapping[str, str]) -> str:
     """The text of ``report.md``."""
     modes = sorted({r.bn_mode for r in records})
@@ -273,6 +287,7 @@ def render_markdown(records: list[ResultRecord], summary: Summary, environment: 
         *[f"BN mode: {mode} ({BN_MODE_MEANING[mode]})." for mode in modes],
         *grouping_lines(records),
         accuracy_table(records, summary.cells),
+        *error_rate_section(records, summary),
         "## Paired comparisons: hyper - plain on the same episodes",
     ]
     if comparisons:
@@ -343,5 +358,6 @@ def render_json(records: list[ResultRecord], summary: Summary, environment: Mapp
                 "paired": paired, "seed_ci_formula": SEED_CI_FORMULA, "paired_seed_ci_formula": PAIRED_SEED_CI_FORMULA,
                 "across_seeds": [summary_json(s, RECORD_FIELDS) for s in summary.cells],
                 "paired_across_seeds": [summary_json(s, PAIR_FIELDS) for s in summary.pairs],
-                "movement_ratio_note": RATIO_NOTE, "movement_ratios": summary.movement, "notes": summary.notes}
+                "movement_ratio_note": RATIO_NOTE, "movement_ratios": summary.movement, "notes": summary.notes,
+                "error_rate_note": ERROR_RATE_NOTE, "error_rates": error_rates(records, summary.cells)}
     return json.dumps(_finite_or_text(document), indent=2, allow_nan=False) + "\n"
