@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
 from metahyper.data.sources import DATASETS
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
@@ -220,7 +220,8 @@ class SuiteConfig:
     def only(self, run: str) -> "SuiteConfig":
         """This suite with the single run ``run`` (a run's own config, as saved in its folder)."""
         if run not in self.runs:
-            raise ConfigError(f"suite {self.name!r} has no run {run!r}; its runs: {', '.join(self.runs)}")
+            raise ConfigError(f"suite {self.name!r} has no run {run!r}"
+                              f"{did_you_mean(run, {*self.runs, *self.run_groups()})}")
         return dataclasses.replace(self, runs={run: self.runs[run]})
 
     def select(self, name: str) -> list[str]:
@@ -290,8 +291,8 @@ def suite_path(ref: str | os.PathLike) -> Path:
         return path
     named = SUITES_DIR / f"{ref}.yaml"
     if not named.is_file():
-        raise ConfigError(f"unknown suite {str(ref)!r}: not a file, and not one of the built-in suites "
-                          f"{', '.join(known_suites())}")
+        raise ConfigError(f"unknown suite {str(ref)!r} (neither a file nor a built-in suite)"
+                          f"{did_you_mean(ref, known_suites())}")
     return named
 
 
@@ -378,7 +379,7 @@ def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
 def check_data_options(where: str, spec: DataSpec) -> None:
     """Refuse an unknown data set or an option its reader does not take, naming the field."""
     if spec.dataset not in DATASETS:
-        raise ConfigError(f"{where}.dataset: unknown data set {spec.dataset!r}; known: {', '.join(DATASETS.names())}")
+        raise ConfigError(f"{where}.dataset: {DATASETS.unknown(spec.dataset)}")
     params = inspect.signature(DATASETS.get(spec.dataset)).parameters
     accepted = [name for name in params if name not in ("root", "split")]
     for option in spec.reader_options():
