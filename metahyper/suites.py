@@ -37,6 +37,7 @@ from typing import Any, Iterable, Literal
 
 from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
 from metahyper.data.sources import DATASETS
+from metahyper.eval.paper import PaperResult
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
@@ -193,6 +194,8 @@ class SuiteConfig:
     validated (``metahyper.plugins``).
     ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) is left
     out of every stage's config hash (``metahyper.stages.stage_config``).
+    ``paper`` lists published numbers that the report prints beside ours
+    (``metahyper.eval.paper``); it is in no config hash either.
     """
 
     name: str
@@ -206,9 +209,13 @@ class SuiteConfig:
     seeds: tuple[int, ...] | None = None
     imports: tuple[str, ...] = ()
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    paper: tuple[PaperResult, ...] = ()
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
+        for i, result in enumerate(self.paper):
+            if result.target is not None and result.target not in self.targets:
+                raise ValueError(f"paper[{i}].target: no target {result.target!r}{did_you_mean(result.target, self.targets)}")
         for kind in ("targets", "runs"):
             entries = getattr(self, kind)
             if not entries:
