@@ -215,7 +215,8 @@ class SuiteConfig:
         _check_seeds(self.seeds)
         for i, result in enumerate(self.paper):
             if result.target is not None and result.target not in self.targets:
-                raise ValueError(f"paper[{i}].target: no target {result.target!r}{did_you_mean(result.target, self.targets)}")
+                raise ValueError(f"paper[{i}].target: no target {result.target!r}"
+                                 f"{did_you_mean(result.target, self.targets)}")
         for kind in ("targets", "runs"):
             entries = getattr(self, kind)
             if not entries:

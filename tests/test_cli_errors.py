@@ -125,8 +125,8 @@ def test_read_only_out_exits_2_before_any_work(tmp_path, read_only_cli):
 
 @pytest.mark.parametrize("argv, message", [
     (["run", "smok"], "unknown suite 'smok' (neither a file nor a built-in suite); did you mean 'smoke'?"),
-    (["run", "smoke", "model.name=hyper_wrm"], "runs.wrn10_1.model: unknown model 'hyper_wrm'; did you mean 'hyper_wrn'?"),
-    (["run", "smoke", "data.dataset=synthetik"], "data.dataset: unknown data set 'synthetik'; did you mean 'synthetic'?"),
+    (["run", "smoke", "model.name=hyper_wrm"], "model: unknown model 'hyper_wrm'; did you mean 'hyper_wrn'?"),
+    (["run", "smoke", "data.dataset=synthetik"], "dataset: unknown data set 'synthetik'; did you mean 'synthetic'?"),
     (["run", "smoke", "method=anill"], "method: unknown method 'anill'; did you mean 'anil'?"),
     (["pretrain", "smoke", "wrn10"], "suite 'smoke' has no run 'wrn10'; did you mean 'wrn10_1'?"),
     (["data", "mnst"], "unknown data set 'mnst'; did you mean 'mnist'?"),

@@ -104,8 +104,9 @@ def test_smoke_methods_suite_runs_tiny_and_its_report_names_each_method(capsys, 
     assert {("hyper_wrn10_1-anil", "hyper_wrn10_1"), ("hyper_wrn10_1-protonet", "wrn10_1-protonet")} <= {
         (p["hyper"], p["plain"]) for p in results["paired"]}
     report = (out / "report.md").read_text()
-    assert "| model | method | source |" in report
+    assert "| model | method | synthetic-target 5-way 1-shot |" in report  # one source and seed: not columns
+    assert "Source domain: synthetic-source · BN mode: transductive · training seed: 0 (every row)." in report
     for model, method in (("hyper_wrn10_1-anil", "anil"), ("wrn10_1-protonet", "protonet")):
-        assert f"| {model} | {method} | synthetic-source |" in report
+        assert f"| {model} | {method} | " in report
     log = (out / "runs/hyper_wrn10_1-protonet/meta_train/metrics.jsonl").read_text().splitlines()
     assert any(json.loads(line).get("kind") == "val" for line in log)

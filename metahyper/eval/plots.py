@@ -102,7 +102,8 @@ def _val_curves(runs: Runs, settings: Mapping[str, ValSetting]) -> dict[str, tup
             continue
         cis = dict(zip(*series(records, "ci95", kind="val")))
         setting = settings.get(run, ValSetting(run))
-        grouped.setdefault(setting.label, (setting, []))[1].append((iterations, values, [cis.get(i) for i in iterations]))
+        curve = (iterations, values, [cis.get(i) for i in iterations])
+        grouped.setdefault(setting.label, (setting, []))[1].append(curve)
     return grouped
 
 
@@ -120,7 +121,8 @@ def _band(curves: list) -> tuple[list[int], np.ndarray, np.ndarray | None, str]:
         f"{len(curves)} seeds"
 
 
-def plot_validation(runs: Runs, path: str | os.PathLike, settings: Mapping[str, ValSetting] | None = None) -> str | None:
+def plot_validation(runs: Runs, path: str | os.PathLike,
+                    settings: Mapping[str, ValSetting] | None = None) -> str | None:
     """Validation accuracy (%) vs outer iteration with 95% CI bands, one line per model
     (``settings``: run -> its ``ValSetting``; a run without one is its own model)."""
     grouped = _val_curves(runs, settings or {})

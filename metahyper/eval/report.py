@@ -242,7 +242,8 @@ def pipeline_caveat(records: list[ResultRecord]) -> list[str]:
     single = [model for model, s in seeds.items() if len(s) == 1]
     if not single:
         return []
-    who = "Every model here was" if len(single) == len(seeds) else f"{', '.join(single)} {'was' if len(single) == 1 else 'were'}"
+    verb = "was" if len(single) == 1 else "were"
+    who = "Every model here was" if len(single) == len(seeds) else f"{', '.join(single)} {verb}"
     return [f"> **Pipeline check, not a result.** {who} trained with one seed: its CIs cover the evaluation "
             "episodes, not the spread between training runs, which can be as large as the differences between "
             "models. Read the numbers as a check that the pipeline runs end to end; for a result, run the suite "
