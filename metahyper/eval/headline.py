@@ -24,8 +24,9 @@ from metahyper.eval.stats import format_pm
 
 Column = tuple[str, int, int]  # target, way, shot
 Row = tuple[str, str, str]  # model, source, BN mode
-CELL_NOTE = ("Cells: mean ± 95% CI over the training seeds (t-interval over the seed means) where a model has "
-             "several seeds, else over the episodes (see the full table below).")
+CELL_NOTES = {True: "Cells: mean ± 95% CI over the training seeds (t-interval over the seed means) where a model "
+                    "has several seeds, else over the evaluation episodes (see the full table below).",
+              False: "Cells: mean ± 95% CI over the evaluation episodes (one training seed per model)."}
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def headline_table(records: Sequence[Any], summaries: Sequence[SeedSummary], met
         found = [result.cell() if result.fits(*c) else "–" for c in cols]
         if any(value != "–" for value in found):
             body.append([f"{result.model} ({result.source})", "paper", *pad, *found])
-    lines = [fixed, CELL_NOTE, md_table(header, body)]
+    lines = [fixed, CELL_NOTES[any(c.n_seeds > 1 for c in cells.values())], md_table(header, body)]
     notes = [f"{p.model} ({p.source}): {p.note}" for p in paper if p.note and _placed(p, cols)]
     lost = [f"{p.model} ({p.source}, {p.way}-way {p.shot}-shot)" for p in paper if not _placed(p, cols)]
     if notes:

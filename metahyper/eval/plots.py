@@ -138,7 +138,8 @@ def plot_validation(runs: Runs, path: str | os.PathLike,
             name += f"; {setting.describe()}"
         (line,) = ax.plot(iterations, mean, marker="o", markersize=3, label=name)
         if ci is not None:
-            ax.fill_between(iterations, mean - ci, mean + ci, color=line.get_color(), alpha=0.2, linewidth=0)
+            low, high = np.clip(mean - ci, 0, 100), np.clip(mean + ci, 0, 100)  # accuracies stay in [0, 100]
+            ax.fill_between(iterations, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     title = "Validation accuracy during meta-training (cf. paper Fig. 5), bands: 95% CI"
     ax.set(xlabel="meta-training iteration", ylabel="validation accuracy (%)",
            title=f"{title}\n{shared}" if shared else title)

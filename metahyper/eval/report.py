@@ -254,8 +254,9 @@ def comparisons_note(comparisons: list[Comparison]) -> str:
     """How many paired tests the report makes and how many would pass at 5% by chance alone."""
     n = len(comparisons)
     passed = sum(c.stats.p_value < SIGNIFICANCE for c in comparisons)
+    verb = "gives" if passed == 1 else "give"
     return (f"Multiple comparisons: this report makes {n} paired t-test{'s' if n != 1 else ''} (one per pair, "
-            f"target, setting and seed) and {passed} of them give p < {SIGNIFICANCE:g}. If no model differed from "
+            f"target, setting and seed) and {passed} of them {verb} p < {SIGNIFICANCE:g}. If no model differed from "
             f"its pair, about {SIGNIFICANCE:.0%} of the tests ({n * SIGNIFICANCE:.1f} here) would still pass at that "
             f"level by chance; no correction is applied (Bonferroni's threshold for {n} tests: p < "
             f"{SIGNIFICANCE / n:.2g}). Tests on the same episodes or seeds are not independent.")

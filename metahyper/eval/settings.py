@@ -60,16 +60,18 @@ def pretraining(spec: dict[str, Any]) -> str:
     return text + (", pad-crop + flip" if spec.get("augment") else "")
 
 
-def meta_training(spec: dict[str, Any]) -> str:
+def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None) -> str:
     """``"12 it x 2 tasks (5-way 1-shot, 5 queries), Adam 0.001 halved every 1000 it to 0.0001;
-    inner 2 steps x lr 0.1 on default roles, first order"`` (no inner loop for protonet)."""
+    inner 2 steps x lr 0.1 on embedding, classifier, first order"`` (no inner loop for protonet);
+    ``roles``: the inner roles the model resolved (what evaluation recorded) when the config
+    leaves them to the model's defaults."""
     m, e = spec["meta_train"], spec["episodes"]
     text = (f"{m['iterations']} it x {m['meta_batch']} tasks ({e['way']}-way {e['shot']}-shot, {e['query']} "
             f"queries), Adam {_g(m['outer_lr'])} halved every {m['lr_halve_every']} it to {_g(m['min_lr'])}")
     if spec.get("method", "maml") == "protonet":
         return text
     maml = m["maml"]
-    roles = ", ".join(maml["inner_roles"]) if maml.get("inner_roles") else "default roles"
+    roles = ", ".join(maml.get("inner_roles") or roles or ["default roles"])
     lr = maml["inner_lr"]
     lr_text = ", ".join(f"{k} {_g(v)}" for k, v in lr.items()) if isinstance(lr, dict) else _g(lr)
     order = "first order" if maml.get("first_order") else "second order"
@@ -96,12 +98,13 @@ def settings_section(records: Sequence[Any]) -> list[str]:
     for record in records:
         settings = run_settings(record)
         if settings is not None and "+" not in record.model:
-            found.setdefault(record.model, settings)
+            evaluation = record.config.get("evaluation") or {}
+            found.setdefault(record.model, {**settings, "roles": evaluation.get("inner_roles")})
     if not found:
         return ["The records carry no run settings (they were not made by a suite)."]
     lines = dict.fromkeys(evaluation_line(s["suite"]) for s in found.values())
     rows = [[model, s["spec"].get("method", "maml"), _model_name(s["spec"]), pretraining(s["spec"]),
-             meta_training(s["spec"])] for model, s in found.items()]
+             meta_training(s["spec"], s["roles"])] for model, s in found.items()]
     header = ["model", "method", "architecture", "pretraining", "meta-training (episodes)"]
     return [f"Evaluation: {line}" for line in lines] + [md_table(header, rows)]
 
