@@ -4,7 +4,7 @@ Rows are models (each meta-trained run and each baseline, its seeds merged), col
 target at way/shot, as in Babu et al.'s Tables 7 and 8 (models x 1-shot / 5-shot). A cell is
 the mean over the model's training seeds with the t-CI over seeds when it has several, else the
 mean over episodes with the per-episode CI (``headline_cells``). A "chance" row gives 100/way;
-the suite's published numbers (``metahyper.eval.paper``) sit beside ours ("· paper 86.3") or
+the suite's published numbers (``metahyper.paper``) sit beside ours ("· paper 86.3") or
 in rows of their own. A field that holds one value in every row (source domain, BN mode, seeds)
 is stated once above the table instead of in a column (``constant_fields``).
 ``plot_accuracy_vs_shots`` draws the cells against the shot with their CIs and the chance level.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from metahyper.eval.markdown import md_table
-from metahyper.eval.paper import PaperResult
+from metahyper.paper import PaperResult
 from metahyper.eval.plots import plt, save_figure
 from metahyper.eval.seeds import SeedSummary, record_key
 from metahyper.eval.stats import format_pm

@@ -30,16 +30,20 @@ def run_settings(record: Any) -> dict[str, Any] | None:
 
 def val_settings(records: Sequence[Any]) -> dict[str, ValSetting]:
     """run folder -> what its validation curve measures (``metahyper.eval.plots.ValSetting``):
-    the model it belongs to, the source's ``val_split``, the run's way and shot, the suite's
-    validation queries and episodes."""
+    the model it belongs to, the source's ``val_split`` (and ``val_groups``), the run's
+    evaluation way (``episodes.eval_way``, else its way) and shot, the suite's validation queries
+    and episodes."""
     found = {}
     for record in records:
         settings = run_settings(record)
         if settings is None or "+" in record.model:
             continue
         spec, suite = settings["spec"], settings["suite"]
-        episodes, ev = spec["episodes"], suite["evaluation"]
-        found[settings["run"]] = ValSetting(record.model, suite.get("data", {}).get("val_split"), episodes["way"],
+        episodes, ev, data = spec["episodes"], suite["evaluation"], suite.get("data", {})
+        split = data.get("val_split")
+        if split and data.get("val_groups"):
+            split = f"{split} (classes within one {data['val_groups']})"
+        found[settings["run"]] = ValSetting(record.model, split, episodes.get("eval_way") or episodes["way"],
                                             episodes["shot"], ev.get("query"), ev.get("val_episodes"))
     return found
 

@@ -10,7 +10,7 @@ from scipy import stats as sps
 
 from metahyper.config import ConfigError, to_dict
 from metahyper.eval.movement import run_movement
-from metahyper.eval.paper import PaperResult
+from metahyper.paper import PaperResult
 from metahyper.eval.plots import ValSetting, _band, _val_curves
 from metahyper.eval.report import write_report
 from metahyper.eval.settings import meta_training, pretraining, settings_section
