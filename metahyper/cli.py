@@ -28,7 +28,7 @@ import textwrap
 from pathlib import Path
 from metahyper._version import __version__
 from metahyper.checkpoint import CheckpointError
-from metahyper.config import ConfigError, load_yaml, parse_yaml
+from metahyper.config import ConfigError, did_you_mean, load_yaml, parse_yaml
 from metahyper.data.sources import DataFormatError
 from metahyper.meta.train import NonFiniteLossError
 from metahyper.data.fetch import MIRROR_ENV
@@ -50,6 +50,19 @@ overrides (KEY=VALUE, the value read as YAML):
   evaluation.shots=[1] evaluation.episodes=100 device=cpu
   evaluation.baselines={nearest_centroid: {}}  a mapping is set whole (keys cannot be added one by one)
 """
+
+
+USAGE = {
+    "run": "metahyper run [SUITE] [KEY=VALUE ...] [--out DIR] [options]",
+    **{stage: f"metahyper {stage} SUITE [RUN] [KEY=VALUE ...] [--out DIR] [options]"
+       for stage in ("pretrain", "meta-train", "evaluate")},
+    "report": "metahyper report RUN_DIR [--out DEST]",
+    "data": "metahyper data DATASET [--root PATH] [--split S] [options]  |  metahyper data fetch DATASET --root PATH",
+    "bench": "metahyper bench NAME [ARGS ...]",
+    "list": "metahyper list {models,datasets,suites} [--import MODULE]",
+}
+"""Each command's one-line usage: argparse shows it in ``--help`` and its own errors, and a
+configuration error prints it under the message (``report_error``)."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -108,18 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
              "evaluate": "evaluate one meta-trained run of a suite, then rebuild the report"}
     for name, text in helps.items():
         sub = commands.add_parser(name, help=text, description=text, formatter_class=_Formatter,
-                                  epilog=_epilog(stages_only=name != "run"))
+                                  epilog=_epilog(stages_only=name != "run"), usage=USAGE[name])
         _suite_args(sub, with_run=name != "run")
         sub.set_defaults(handler=cmd_suite, parser=sub)
     report = commands.add_parser("report", help="rebuild report.md/results.* and figures of a suite folder",
-                                 description="Rebuild a suite folder's report from its run folders.")
+                                 description="Rebuild a suite folder's report from its run folders.",
+                                 usage=USAGE["report"])
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="a folder written by `metahyper run` (or one of its runs/<run> folders)")
     report.add_argument("--out", type=Path, help="write the report here instead (e.g. for a suite folder on "
                         "read-only storage)")
     report.set_defaults(handler=cmd_report, parser=report)
     data = commands.add_parser("data", help="print a summary of one split of a data set",
-                               description="Load one split of a data set and print a summary.")
+                               description="Load one split of a data set and print a summary.", usage=USAGE["data"])
     data.add_argument("dataset", metavar="DATASET",
                       help="miniimagenet, fc100, omniglot, omniglot_full, omniglot_lake_runs, cifar10, cifar100, "
                            "mnist, synthetic; or 'fetch'")
@@ -136,12 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=cmd_data, parser=data)
     bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
                                 description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the "
-                                            "other arguments.")
+                                            "other arguments.", usage=USAGE["bench"])
     bench.add_argument("name", metavar="NAME", help="benchmark name (a file in benchmarks/speed/)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(handler=cmd_bench, parser=bench)
     listing = commands.add_parser("list", help="list the models, data sets or built-in suites",
-                                  description="List what build_model, load_store and `metahyper run` accept.")
+                                  description="List what build_model, load_store and `metahyper run` accept.",
+                                  usage=USAGE["list"])
     listing.add_argument("what", choices=("models", "datasets", "suites"))
     import_option(listing)
     listing.set_defaults(handler=cmd_list, parser=listing)
@@ -355,7 +370,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     script = BENCH_DIR / f"{args.name}.py"
     if not script.is_file():
         known = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
-        raise ConfigError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'} (in {BENCH_DIR})")
+        raise ConfigError(f"unknown benchmark {args.name!r} (in {BENCH_DIR}){did_you_mean(args.name, known)}")
     sys.argv = [str(script), *args.rest]
     runpy.run_path(str(script), run_name="__main__")
     return 0
@@ -389,6 +404,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_error(args: argparse.Namespace, error: Exception) -> None:
+    """A configuration error on stderr: the one message, then the command's one-line usage (not
+    argparse's whole banner before it, which would bury the line that matters)."""
+    print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
+    print(f"usage: {USAGE[args.command]}  (metahyper {args.command} --help: every option)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metahyper`` console script; returns the exit status."""
     args = parse_args(argv)
@@ -397,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         import_user_code(args)
         return args.handler(args)
     except (ConfigError, CheckpointError, DataFormatError) as error:
-        args.parser.error(str(error))  # argparse style: usage, message, exit status 2
+        report_error(args, error)
+        return 2
     except NonFiniteLossError as error:  # names the iteration and what is on disk to resume from
         print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
         return 1

@@ -38,6 +38,7 @@ from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
+from metahyper.paper import paper_results
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.meta.distributed import world
@@ -244,8 +245,9 @@ def run_names(suite_dir: Path) -> list[str]:
 
 def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:
     """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
-    folders (finished evaluations and meta-training metrics) into ``dest`` (default:
-    ``suite_dir``; nothing is written anywhere else); returns the files written."""
+    folders (finished evaluations and meta-training metrics) and the published numbers of its
+    ``suite.yaml`` (``paper``) into ``dest`` (default: ``suite_dir``; nothing is written anywhere
+    else); returns the files written."""
     suite_dir = Path(suite_dir)
     records, metrics, devices, notes = [], {}, [], []
     for run in run_names(suite_dir):
@@ -262,5 +264,7 @@ def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None 
         skipped = "".join(f"; {note}" for note in notes)
         raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
+    suite_file = suite_dir / "suite.yaml"
+    paper = load_yaml(suite_file).get("paper") or [] if suite_file.is_file() else []
     return write_report(records, suite_dir if dest is None else dest, metrics=metrics, environment=environment,
-                        notes=notes)
+                        notes=notes, paper=paper_results(paper, f"{suite_file}: paper"))

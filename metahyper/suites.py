@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
 from metahyper.data.groupings import check_grouping
 from metahyper.data.sources import DATASETS
+from metahyper.paper import PaperResult
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
@@ -248,6 +249,8 @@ class SuiteConfig:
     validated (``metahyper.plugins``).
     ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) is left
     out of every stage's config hash (``metahyper.stages.stage_config``).
+    ``paper`` lists published numbers that the report prints beside ours
+    (``metahyper.paper``); it is in no config hash either.
     """
 
     name: str
@@ -261,9 +264,14 @@ class SuiteConfig:
     seeds: tuple[int, ...] | None = None
     imports: tuple[str, ...] = ()
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    paper: tuple[PaperResult, ...] = ()
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
+        for i, result in enumerate(self.paper):
+            if result.target is not None and result.target not in self.targets:
+                raise ValueError(f"paper[{i}].target: no target {result.target!r}"
+                                 f"{did_you_mean(result.target, self.targets)}")
         for kind in ("targets", "runs"):
             entries = getattr(self, kind)
             if not entries:
@@ -275,7 +283,8 @@ class SuiteConfig:
     def only(self, run: str) -> "SuiteConfig":
         """This suite with the single run ``run`` (a run's own config, as saved in its folder)."""
         if run not in self.runs:
-            raise ConfigError(f"suite {self.name!r} has no run {run!r}; its runs: {', '.join(self.runs)}")
+            raise ConfigError(f"suite {self.name!r} has no run {run!r}"
+                              f"{did_you_mean(run, {*self.runs, *self.run_groups()})}")
         return dataclasses.replace(self, runs={run: self.runs[run]})
 
     def select(self, name: str) -> list[str]:
@@ -345,8 +354,8 @@ def suite_path(ref: str | os.PathLike) -> Path:
         return path
     named = SUITES_DIR / f"{ref}.yaml"
     if not named.is_file():
-        raise ConfigError(f"unknown suite {str(ref)!r}: not a file, and not one of the built-in suites "
-                          f"{', '.join(known_suites())}")
+        raise ConfigError(f"unknown suite {str(ref)!r} (neither a file nor a built-in suite)"
+                          f"{did_you_mean(ref, known_suites())}")
     return named
 
 
@@ -438,7 +447,7 @@ def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
 def check_data_options(where: str, spec: DataSpec) -> None:
     """Refuse an unknown data set or an option its reader does not take, naming the field."""
     if spec.dataset not in DATASETS:
-        raise ConfigError(f"{where}.dataset: unknown data set {spec.dataset!r}; known: {', '.join(DATASETS.names())}")
+        raise ConfigError(f"{where}.dataset: {DATASETS.unknown(spec.dataset)}")
     params = inspect.signature(DATASETS.get(spec.dataset)).parameters
     accepted = [name for name in params if name not in ("root", "split")]
     for option in spec.reader_options():

@@ -33,7 +33,7 @@ LAYERS = (
     ("models", ("metahyper.models",)),
     ("train", ("metahyper.train",)),
     ("meta", ("metahyper.meta",)),
-    ("suites", ("metahyper.suites", "metahyper.suite_keys")),
+    ("suites", ("metahyper.suites", "metahyper.suite_keys", "metahyper.paper")),
     ("eval", ("metahyper.eval",)),
     ("stages", ("metahyper.stages", "metahyper.targets", "metahyper.runs")),
     ("classify", ("metahyper.classify",)),

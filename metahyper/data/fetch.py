@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from metahyper.config import did_you_mean
 from metahyper.data.sources import DataFormatError
 
 MIRROR_ENV = "METAHYPER_MIRROR"
@@ -111,8 +112,8 @@ TABLE: dict[str, Callable[[], list[Resource]]] = {
 def resources(dataset: str, parts: Sequence[str] | None = None) -> list[Resource]:
     """The resources of ``dataset`` (those of ``parts`` only, when given)."""
     if dataset not in TABLE:
-        raise ValueError(f"cannot fetch {dataset!r}: fetchable data sets are {', '.join(TABLE)} "
-                         "(MiniImageNet has no stable official download; see the README)")
+        raise ValueError(f"cannot fetch {dataset!r}{did_you_mean(dataset, TABLE)}; MiniImageNet has no stable "
+                         "official download (see the README)")
     found = TABLE[dataset]()
     return [r for r in found if parts is None or r.part in parts]
 
