@@ -27,7 +27,7 @@ from torch import Tensor
 
 from metahyper.data.episodes import TaskBatch
 from metahyper.meta.backends import BACKENDS, TaskRun, resolve_backend, run_tasks
-from metahyper.meta.inner import LearningRate, call_with, check_inner_args, inner_loop
+from metahyper.meta.inner import LearningRate, call_with, check_inner_args, inner_loop, inner_loop_functional
 from metahyper.meta.metrics import inner_movement
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import MetaModel, ParamRole, Params
@@ -243,3 +243,29 @@ def adapt_and_predict(model: MetaModel, support_x: Tensor, support_y: Tensor, qu
     roles on the support set, return query logits [Q, way] (``bn_mode``)."""
     fast = adapt(model, support_x, support_y, steps, cfg.inner_lr, roles=cfg.inner_roles, create_graph=False)
     return predict(model, {n: p.detach() for n, p in fast.items()}, support_x, query_x, bn_mode)
+
+
+def adapt_and_predict_tasks(model: MetaModel, support_x: Tensor, support_y: Tensor, query_x: Tensor, cfg: MamlConfig,
+                            steps: int, bn_mode: str) -> Tensor:
+    """``adapt_and_predict`` of T tasks at once: support_x [T, S, C, H, W], support_y [T, S],
+    query_x [T, Q, C, H, W] -> query logits [T, Q, way].
+
+    ``torch.func.vmap`` over the tasks of ``inner_loop_functional`` (first order: no outer graph is
+    built) and ``predict``: each layer runs once for all tasks (a conv with per-task kernels
+    becomes one grouped conv) with each task's own batch statistics, so per-task Python and
+    kernel-launch overhead is paid once per batch. The logits equal the task-by-task ones up to
+    rounding (tests/meta/test_maml_eval.py). The evaluate stage uses it with the ``vmap``
+    backend only: on CPU it was slower than the loop (benchmarks/RESULTS.md).
+    """
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
+    run = task_run(model, cfg, steps, outer_grads=False)
+    start = {n: p.detach() for n, p in run.fast.items()}
+
+    def one_task(sx: Tensor, sy: Tensor, qx: Tensor) -> Tensor:
+        with norm_statistics(model, "batch"):
+            fast = inner_loop_functional(model, start, run.frozen, sx, sy, run.steps, run.lr, first_order=True)
+        return predict(model, {**run.frozen, **fast}, sx, qx, bn_mode)
+
+    with torch.no_grad():
+        return torch.func.vmap(one_task, randomness="error")(support_x, support_y, query_x)
