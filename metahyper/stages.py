@@ -36,16 +36,19 @@ from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
 from metahyper.meta.predictors import Predictor
-from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
-from metahyper.meta.train import CHECKPOINT_NAME, meta_train
+from metahyper.meta.pretrain import METRICS_NAME as PRETRAIN_METRICS, PRETRAINED_NAME, pretrain
+from metahyper.meta.train import CHECKPOINT_NAME, METRICS_NAME, meta_train
 from metahyper.models import build_model, model_options
 from metahyper.models.roles import MetaModel
+from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 
 STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
 RESULTS = "results.json"
+STAGE_METRICS = {"pretrain": PRETRAIN_METRICS, "meta_train": METRICS_NAME}
+"""The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
     "linear_head": baselines.linear_head_predictor,
@@ -233,16 +236,17 @@ def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: i
     there (and drawn from this very store), else drawn and saved there for every later run."""
     ev, split = ws.suite.evaluation, ws.suite.targets[target].split
     path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}.npz"
-    if path.is_file():
-        episodes = EpisodeSet.load(path)
-        if episodes.store_fingerprint != store.fingerprint():
-            raise ConfigError(f"{path} was drawn from other data than targets.{target} now holds; delete it "
-                              "(and the evaluate stages that used it) or use a new --out folder")
+    with shared_files_lock(ws.out):  # runs evaluated side by side draw and save each set once
+        if path.is_file():
+            episodes = EpisodeSet.load(path)
+            if episodes.store_fingerprint != store.fingerprint():
+                raise ConfigError(f"{path} was drawn from other data than targets.{target} now holds; delete it "
+                                  "(and the evaluate stages that used it) or use a new --out folder")
+            return episodes
+        episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=split)
+        if world()[0] == 0:
+            episodes.save(path)
         return episodes
-    episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=split)
-    if world()[0] == 0:
-        episodes.save(path)
-    return episodes
 
 
 def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
