@@ -37,6 +37,7 @@ from typing import Any, Iterable, Literal
 
 from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
 from metahyper.data.sources import DATASETS
+from metahyper.launch.config import LauncherConfig
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
@@ -191,8 +192,9 @@ class SuiteConfig:
     ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
     ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
     validated (``metahyper.plugins``).
-    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) is left
-    out of every stage's config hash (``metahyper.stages.stage_config``).
+    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) and
+    ``launcher`` (how ``--launcher slurm`` asks for jobs, ``metahyper.launch.config``) are left
+    out of every stage's config hash (``metahyper.stages.stage_config``) and of result records.
     """
 
     name: str
@@ -206,6 +208,7 @@ class SuiteConfig:
     seeds: tuple[int, ...] | None = None
     imports: tuple[str, ...] = ()
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    launcher: LauncherConfig = field(default_factory=LauncherConfig)
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
