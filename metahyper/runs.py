@@ -284,8 +284,16 @@ def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None 
     """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
     folders (finished evaluations and meta-training metrics) into ``dest`` (default:
     ``suite_dir``; nothing is written anywhere else); returns the files written. Into the suite
-    folder itself, it writes under the shared-files lock."""
+    folder itself, it reads and writes under the shared-files lock, so the last report written
+    covers every evaluation finished before it."""
     suite_dir = Path(suite_dir)
+    dest = suite_dir if dest is None else Path(dest)
+    with shared_files_lock(suite_dir) if dest.resolve() == suite_dir.resolve() else nullcontext():
+        return _write_report(suite_dir, dest)
+
+
+def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
+    """``rebuild_report``'s work, once it may write."""
     records, metrics, devices = [], {}, []
     for run in run_names(suite_dir):
         folder = suite_dir / "runs" / run
@@ -298,7 +306,4 @@ def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None 
     if not records:
         raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report")
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
-    dest = suite_dir if dest is None else Path(dest)
-    same = dest.resolve() == suite_dir.resolve()
-    with shared_files_lock(suite_dir) if same else nullcontext():  # one writer of a suite folder's report
-        return write_report(records, dest, metrics=metrics, environment=environment)
+    return write_report(records, dest, metrics=metrics, environment=environment)

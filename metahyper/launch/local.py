@@ -105,9 +105,9 @@ class Child:
         for stage in STAGES:
             failed = read_json(stage_dir(out, self.run, stage) / FAILED)
             if failed is not None:
-                return failed.get("error", "")
+                return failed.get("error", "").rstrip(".")
         lines = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines() if self.log.is_file() else []
-        return lines[-1] if lines else ""
+        return lines[-1].rstrip(".") if lines else ""
 
 
 def start_child(out: Path, run: str, slot: int, device: str, threads: int, imports: tuple[str, ...]) -> Child:

@@ -73,7 +73,7 @@ def stage_total(folder: Path, stage: str) -> int | None:
 def progress(folder: Path, stage: str, holder: dict[str, Any]) -> str:
     """``iteration 40/100, 2.31 it/s, ETA 0:00:26`` of a running stage (as much as is known)."""
     if stage not in STAGE_METRICS:
-        return "running"
+        return ""
     log, unit, total = folder / STAGE_METRICS[stage], UNITS[stage], stage_total(folder, stage)
     record = last_record(log)
     if record is None or "iteration" not in record:
@@ -98,11 +98,12 @@ def stage_status(out: Path, run: str, stage: str, queued: str | None = None) -> 
         return StageStatus(stage, "done", f"{marker.get('seconds', 0):.1f} s on {marker.get('device', '?')}")
     holder = lock_holder(folder)
     if holder is not None:
-        return StageStatus(stage, "running", f"{progress(folder, stage, holder)} ({describe_holder(holder)})")
+        done = progress(folder, stage, holder)
+        return StageStatus(stage, "running", f"{done} ({describe_holder(holder)})" if done else describe_holder(holder))
     failed = read_json(folder / FAILED)
     if failed is not None:
         where = f"; log: {failed['log']}" if failed.get("log") else ""
-        return StageStatus(stage, "failed", f"{failed.get('error', '?')}{where}")
+        return StageStatus(stage, "failed", f"{failed.get('error', '?').rstrip('.')}{where}")
     if (folder / STAGE_CONFIG).is_file():
         record = last_record(folder / STAGE_METRICS[stage]) if stage in STAGE_METRICS else None
         at = f"at {UNITS[stage]} {record['iteration']}; " if record and "iteration" in record else ""
@@ -144,8 +145,7 @@ def status_text(out: str | os.PathLike) -> str:
     for run in runs:
         lines.append(f"  {run}")
         for status in run_status(out, run, jobs.get(run)):
-            detail = f"  {status.detail}" if status.detail else ""
-            lines.append(f"    {status.stage.replace('_', '-'):<11} {status.state:<12}{detail}".rstrip())
+            lines.append(f"    {status.stage.replace('_', '-'):<11} {status.state:<12} {status.detail}".rstrip())
     report = out / "report.md"
     if report.is_file():
         written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.stat().st_mtime))
