@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from holders import hold
@@ -37,22 +36,22 @@ def test_a_second_process_on_a_held_stage_is_refused_naming_folder_and_pid(tmp_p
 
 def test_the_lock_of_a_killed_process_does_not_block(tmp_path):
     holder = hold(tmp_path)
-    assert lockhold(tmp_path)["pid"] == holder.pid
+    assert lock_holder(tmp_path)["pid"] == holder.pid
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
     assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == holder.pid  # the stale file is still there
-    assert lockhold(tmp_path) is None
+    assert lock_holder(tmp_path) is None
     with FolderLock(tmp_path, info={"from": 7}):
         written = json.loads((tmp_path / LOCK_NAME).read_text())
         assert written["pid"] == os.getpid() and written["from"] == 7 and written["host"] == socket.gethostname()
-        assert lockhold(tmp_path)["pid"] == os.getpid()  # another descriptor of this process is another holder
-    assert lockhold(tmp_path) is None
+        assert lock_holder(tmp_path)["pid"] == os.getpid()  # another descriptor of this process is another holder
+    assert lock_holder(tmp_path) is None
 
 
 def test_a_probe_creates_nothing_and_holders_are_described(tmp_path):
-    assert lockhold(tmp_path / "absent") is None and not (tmp_path / "absent").exists()
-    assert describehold({"pid": 5, "host": socket.gethostname(), "job": None}) == "pid 5"
-    assert describehold({"pid": 5, "host": "node7", "job": "81_2"}) == "pid 5 on node7, SLURM job 81_2"
+    assert lock_holder(tmp_path / "absent") is None and not (tmp_path / "absent").exists()
+    assert describe_holder({"pid": 5, "host": socket.gethostname(), "job": None}) == "pid 5"
+    assert describe_holder({"pid": 5, "host": "node7", "job": "81_2"}) == "pid 5 on node7, SLURM job 81_2"
     (tmp_path / LOCK_NAME).write_text("1234\n")  # what older versions wrote
     with FolderLock(tmp_path):
         pass
