@@ -160,12 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def split_suite_args(args: list[str], with_run: bool) -> tuple[str, str | None, list[str]]:
+def split_suite_args(args: list[str]) -> tuple[str, str | None, list[str]]:
     """(suite, run, overrides): items with ``=`` are overrides, the others SUITE then RUN."""
     names = [a for a in args if "=" not in a]
-    expected = "SUITE RUN" if with_run else "one SUITE"
-    if len(names) > (2 if with_run else 1):
-        raise ConfigError(f"expected {expected} and KEY=VALUE overrides, got {names}")
+    if len(names) > 2:
+        raise ConfigError(f"expected SUITE RUN and KEY=VALUE overrides, got {names}")
     names += [None] * (2 - len(names))
     return names[0] or "smoke", names[1], [a for a in args if "=" in a]
 
@@ -192,7 +191,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
         raise ConfigError(f"`metahyper {args.command}` runs on one process; only `metahyper meta-train` runs "
                           "under torchrun (pretrain and evaluate first/after on one process)")
     launch_commands.check_options(args)
-    ref, run, overrides = split_suite_args(args.args, with_run=True)
+    ref, run, overrides = split_suite_args(args.args)
     overrides += ["logging.tensorboard=true"] if args.tensorboard else []
     launching = launch_commands.launching(args)
     if args.threads is not None and not launching:  # with a launcher: each job's threads

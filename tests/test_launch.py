@@ -119,7 +119,8 @@ def test_ctrl_c_stops_every_child_and_leaves_the_stages_resumable(tmp_path):
     table = _table(status_text(out))
     for run in RUNS:
         state, detail = table[run, "pretrain"]
-        assert state == "stopped" and detail.startswith("at epoch ") and detail.endswith("; a rerun resumes it")
+        assert state == "stopped" and detail.startswith("at epoch ")
+        assert detail.endswith("; a rerun resumes it from its last checkpoint")
 
 
 def test_status_of_every_kind_of_stage(smoke_sequential, tmp_path):
@@ -157,7 +158,8 @@ def test_status_of_every_kind_of_stage(smoke_sequential, tmp_path):
         ("wrn10_1", "meta-train"): ("done", f"{seconds[1]:.1f} s on cpu"),
         ("wrn10_1", "evaluate"): ("running", f"pid {holders[1].pid}"),
         ("hyper_wrn10_1", "pretrain"): ("failed", "RuntimeError: out of memory; log: /x/run.log"),
-        ("hyper_wrn10_1", "meta-train"): ("running", f"iteration 40/100, 2.00 it/s, ETA 0:00:30 (pid {holders[0].pid})"),
+        ("hyper_wrn10_1", "meta-train"): ("running",
+                                          f"iteration 40/100, 2.00 it/s, ETA 0:00:30 (pid {holders[0].pid})"),
         ("hyper_wrn10_1", "evaluate"): ("not started", ""),
     }
 

@@ -15,26 +15,28 @@ every ``every`` seconds): waiting, the stage with its iteration, rate and ETA
 others. Ctrl-C (or SIGTERM) is passed on to the children as SIGINT; they stop at once, keeping
 their last checkpoints, and rerunning the command resumes what is unfinished. Children run in
 their own session (a terminal's Ctrl-C reaches only the pool) and, on Linux, get SIGTERM if the
-pool's process dies. When every run has ended the pool builds the report from whatever finished.
+pool's process dies (``worker.end_with_parent``). When every run has ended the pool builds the
+report from whatever finished.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Iterator, TextIO
 
 import torch
 
 from metahyper.config import ConfigError
 from metahyper.launch.status import current, duration, read_json, run_status
+from metahyper.launch.worker import POOL_PID_ENV
 from metahyper.progress import LOGGER
 from metahyper.runs import FAILED, Plan, rebuild_report, write_suite_files
 from metahyper.stages import STAGES, resolve_device, stage_dir
@@ -76,14 +78,6 @@ def threads_per_job(jobs: int) -> int:
     return max(1, cores // jobs)
 
 
-def _end_with_parent() -> None:
-    """In the child before it starts (Linux): SIGTERM when the pool's process dies."""
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 @dataclass
 class Child:
     """One run's process in a slot of the pool."""
@@ -106,7 +100,8 @@ class Child:
             failed = read_json(stage_dir(out, self.run, stage) / FAILED)
             if failed is not None:
                 return failed.get("error", "").rstrip(".")
-        lines = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines() if self.log.is_file() else []
+        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.is_file() else ""
+        lines = text.strip().splitlines()
         return lines[-1].rstrip(".") if lines else ""
 
 
@@ -116,13 +111,13 @@ def start_child(out: Path, run: str, slot: int, device: str, threads: int, impor
     command = [sys.executable, "-m", "metahyper.launch.worker", str(out), run, "--device", device,
                "--threads", str(threads), "--log", str(log)]
     command += [item for module in imports for item in ("--import", module)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1",
+           POOL_PID_ENV: str(os.getpid())}
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} run {run} on {device}, {threads} thread(s) ===\n")
         handle.flush()
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True,
-                                   preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
+                                   start_new_session=True)
     return Child(run, slot, device, log, process)
 
 
@@ -141,10 +136,11 @@ def stop_children(children: list[Child], grace_s: float = STOP_GRACE_S) -> None:
 
 
 class Display:
-    """One status line per run: redrawn in place on a terminal, else logged every ``every`` s."""
+    """One status line per run: redrawn in place on a terminal every ``refresh`` s, else
+    logged every ``every`` s."""
 
-    def __init__(self, stream: TextIO, every: float):
-        self.stream, self.every = stream, every
+    def __init__(self, stream: TextIO, every: float, refresh: float = 1.0):
+        self.stream, self.every, self.refresh = stream, every, refresh
         self.live = stream.isatty()
         self.drawn, self.last, self.lines = 0, time.monotonic(), []
 
@@ -167,21 +163,36 @@ class Display:
         else:
             LOGGER.info(text)
 
+    def due(self) -> bool:
+        """Whether ``show`` would print now (the lines cost a look at every running stage)."""
+        return time.monotonic() - self.last >= (self.refresh if self.live else self.every)
+
     def show(self, lines: list[str], running: list[str]) -> None:
         """The current lines (``running``: those of the running runs, which a log gets)."""
-        self.lines = lines
-        now = time.monotonic()
+        self.lines, self.last = lines, time.monotonic()
         if self.live:
             self._clear()
             self._draw()
-        elif now - self.last >= self.every:
-            self.last = now
+        else:
             for line in running:
                 LOGGER.info(line)
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``KeyboardInterrupt`` (so the children are stopped) while in the block."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 @dataclass
@@ -210,6 +221,7 @@ class Pool:
             state = "waiting"
         elif child.ended is None:
             state = current(run_status(self.out, run))
+            state = "finishing" if state == "done" else state
         elif run in self.failed:
             state = f"FAILED (exit status {child.status}); log: {child.log}"
         else:
@@ -244,8 +256,9 @@ class Pool:
             self.fill()
             time.sleep(poll_s)
             self.reap()
-            running = [c.run for c in self.children if c.ended is None]
-            self.display.show([self.line(r) for r in self.runs], [self.line(r) for r in running])
+            if self.display.due():
+                running = [c.run for c in self.children if c.ended is None]
+                self.display.show([self.line(r) for r in self.runs], [self.line(r) for r in running])
 
 
 def run_pool(plan: Plan, *, jobs: int, devices: list[str], threads: int, imports: tuple[str, ...] = (),
@@ -254,16 +267,12 @@ def run_pool(plan: Plan, *, jobs: int, devices: list[str], threads: int, imports
     ``whole``: the plan covers the whole suite (its ``suite.yaml`` is rewritten)."""
     write_suite_files(plan, whole=whole)
     pool = Pool(plan, devices, jobs, threads, imports, Display(stream or sys.stderr, every))
-    main = threading.current_thread() is threading.main_thread()
-    previous: Callable | int | None = signal.signal(signal.SIGTERM, _interrupt) if main else None
-    try:
-        pool.run()
-    except KeyboardInterrupt:
-        stop_children(pool.children)
-        raise
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+    with sigterm_interrupts():
+        try:
+            pool.run()
+        except KeyboardInterrupt:
+            stop_children(pool.children)
+            raise
     return PoolResult(pool.failed, _report(plan))
 
 

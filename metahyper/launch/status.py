@@ -107,7 +107,7 @@ def stage_status(out: Path, run: str, stage: str, queued: str | None = None) -> 
     if (folder / STAGE_CONFIG).is_file():
         record = last_record(folder / STAGE_METRICS[stage]) if stage in STAGE_METRICS else None
         at = f"at {UNITS[stage]} {record['iteration']}; " if record and "iteration" in record else ""
-        return StageStatus(stage, "stopped", f"{at}a rerun resumes it")
+        return StageStatus(stage, "stopped", f"{at}a rerun resumes it from its last checkpoint")
     if queued:
         return StageStatus(stage, "queued", f"SLURM job {queued}")
     return StageStatus(stage, "not started")

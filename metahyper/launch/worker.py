@@ -14,7 +14,9 @@ one suite folder never work on the same stage.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +26,19 @@ from metahyper.cli import guarded, import_user_code
 from metahyper.progress import use_cli_logging
 from metahyper.runs import run_suite
 from metahyper.suites import load_suite
+
+POOL_PID_ENV = "METAHYPER_POOL_PID"  # set by the local pool: the pid this process must not outlive
+
+
+def end_with_parent() -> None:
+    """Linux: SIGTERM to this process when the pool that started it dies (``POOL_PID_ENV``), so
+    no orphaned run keeps its device; exits at once if the pool has died already."""
+    pool = os.environ.get(POOL_PID_ENV)
+    if pool is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(pool):
+        raise SystemExit(f"metahyper worker: the pool (pid {pool}) that started this run has ended")
 
 
 def run_one(out: str | os.PathLike, run: str, *, device: str | None = None, threads: int | None = None,
@@ -48,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, help="this process's log file, named when a stage fails")
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
     args = parser.parse_args(argv)
+    end_with_parent()
 
     def work() -> int:
         run_one(args.out, args.run, device=args.device, threads=args.threads, imports=tuple(args.imports),
