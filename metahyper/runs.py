@@ -4,7 +4,8 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
 
     OUT/.lock                              held (flock) while a process writes the shared files below
     OUT/suite.yaml                         the suite as run (overrides applied, data roots resolved)
-    OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>.npz   fixed, hashed episode sets
+    OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>[-within-<grouping>].npz
+                                           fixed, hashed episode sets (the run's episodes.eval_way)
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
     OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
     OUT/runs/<run>/<stage>/.lock           held (flock) by the process working on the stage; names it
@@ -46,7 +47,7 @@ import torch
 from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
-from metahyper.data.episodes import check_episode_args
+from metahyper.data.episodes import check_episode_args, class_groups
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.meta.distributed import world
@@ -132,22 +133,35 @@ def _checked(where: str, check: Callable[[], Any]) -> Any:
 
 
 def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, ImageStore]) -> None:
-    """Model, baselines and every episode setting of ``run`` fit the data (raises ``ConfigError``)."""
-    spec, ev, name = ws.suite.runs[run], ws.suite.evaluation, ws.suite.name
-    way, channels = spec.episodes.way, source.image_shape[0]
+    """Model, baselines and every episode setting of ``run`` fit the data, groupings included
+    (raises ``ConfigError``)."""
+    spec, ev, name, data = ws.suite.runs[run], ws.suite.evaluation, ws.suite.name, ws.suite.data
+    way, eval_way, channels = spec.episodes.way, spec.episodes.eval_way_or_way, source.image_shape[0]
     _checked(f"suite {name!r}: runs.{run}.episodes (data)",
              lambda: check_episode_args(source, way, spec.episodes.shot, spec.episodes.query))
+    _check_groups(f"suite {name!r}: runs.{run}.episodes.groups", source, spec.episodes.groups, way)
     model = ws.model(run, channels)
     for method, options in ev.baselines.items():
         baseline_predictor(ws.suite, method, model, options)
-    checks = [("data.val_split", ws.validation(), spec.episodes.shot)] if ws.suite.data.val_split else []
-    checks += [(f"targets.{t}", store, shot) for t, store in targets.items() for shot in ev.shots]
-    for where, store, shot in checks:
+    checks = [("data.val_split", ws.validation(), spec.episodes.shot, "data.val_groups", data.val_groups)] \
+        if data.val_split else []
+    checks += [(f"targets.{t}", store, shot, f"targets.{t}.groups", ws.suite.targets[t].groups)
+               for t, store in targets.items() for shot in ev.shots]
+    for where, store, shot, groups_field, groups in checks:
         if store.image_shape[0] != channels:
             raise ConfigError(f"suite {name!r}: {where} has {store.image_shape[0]}-channel images, "
                               f"the source {channels}")
-        _checked(f"suite {name!r}: {where} with runs.{run} ({way}-way {shot}-shot, query {ev.query})",
-                 lambda: check_episode_args(store, way, shot, ev.query))
+        _checked(f"suite {name!r}: {where} with runs.{run} ({eval_way}-way {shot}-shot, query {ev.query})",
+                 lambda: check_episode_args(store, eval_way, shot, ev.query))
+        _check_groups(f"suite {name!r}: {groups_field}", store, groups, eval_way, run)
+
+
+def _check_groups(where: str, store: ImageStore, groups: str | None, way: int, run: str | None = None) -> None:
+    """``groups`` (a grouping's name, or None) applies to ``store`` and has a group of ``way``
+    classes (for the episodes of ``run``, when the setting is shared by every run)."""
+    if groups is not None:
+        used = "" if run is None else f" with runs.{run}"
+        _checked(f"{where} = {groups!r}{used} ({way}-way)", lambda: class_groups(store, groups, way))
 
 
 def check_suite(ws: Workspace, runs: list[str], stages: Iterable[str]) -> set[tuple[str, str]]:

@@ -6,11 +6,13 @@ folder, the device and the data stores loaded so far (each loaded once). ``STAGE
 maps a stage to the function that does its work inside its folder:
 
 * ``pretrain``: supervised pretraining on every class of the source split (``metahyper.meta.pretrain``);
-* ``meta_train``: the run's method (``metahyper.meta.methods``: maml, anil, protonet) from the
-  pretrained model, with a validation curve on the source ``val_split`` when it is set
-  (``metahyper.meta.train``);
+* ``meta_train``: the run's method (``metahyper.meta.methods``: maml, anil, protonet) on episodes
+  of the source split (within one group of ``episodes.groups`` when set) from the pretrained
+  model, with a validation curve on the source ``val_split`` when it is set (within
+  ``data.val_groups``, at ``episodes.eval_way``; ``metahyper.meta.train``);
 * ``evaluate``: the meta-trained model and each baseline (on the pretrained model) on the fixed
-  episode sets of every target and shot (``metahyper.eval.evaluate``) -> ``results.json``.
+  episode sets of every target (within its ``groups``) and shot, at ``episodes.eval_way``
+  (``metahyper.eval.evaluate``) -> ``results.json``.
 
 Orchestration (skipping, markers, checks, reports) is ``metahyper.runs``.
 """
@@ -98,20 +100,31 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
     """The frozen config of one stage; it names the hash of the stage before it."""
     spec, ev = suite.runs[run], suite.evaluation
     if stage == "pretrain":
-        data = {k: v for k, v in to_dict(suite.data).items() if k != "val_split"}
+        data = {k: v for k, v in to_dict(suite.data).items() if k not in ("val_split", "val_groups")}
         pretrain = {**to_dict(spec.pretrain), "way": spec.episodes.way}  # the head size, hashed where it was
         return to_dict({"stage": stage, "run": run, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
                         "data": data, "pretrain": pretrain})
     before = config_hash(stage_config(suite, run, STAGES[STAGES.index(stage) - 1]))
+    # a setting added after run folders existed enters a hash only when it is set (and changes the stage)
+    eval_way = {} if spec.episodes.eval_way_or_way == spec.episodes.way else {"way": spec.episodes.eval_way}
     if stage == "meta_train":
+        groups = {} if suite.data.val_groups is None else {"groups": suite.data.val_groups}
         validation = {"split": suite.data.val_split, "episodes": ev.val_episodes, "query": ev.query, "seed": ev.seed,
-                      "bn_mode": ev.bn_mode} if suite.data.val_split else None
+                      "bn_mode": ev.bn_mode, **groups, **eval_way} if suite.data.val_split else None
         method = {} if spec.method == "maml" else {"method": spec.method}
-        return to_dict({"stage": stage, "run": run, "after": before, "episodes": spec.episodes, **method,
+        episodes = {k: v for k, v in set_only(spec.episodes, "groups").items() if k != "eval_way"}
+        return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method,
                         "meta_train": hashed_meta_train(spec, ev), "validation": validation})
     evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
+    targets = {name: set_only(target, "groups") for name, target in suite.targets.items()}
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
-                    "targets": suite.targets, "evaluation": evaluation})
+                    "targets": targets, "evaluation": evaluation, **eval_way})
+
+
+def set_only(config: Any, late: str) -> dict[str, Any]:
+    """``to_dict(config)`` without the field ``late`` while it is None: a setting added after run
+    folders existed, kept out of the stage hashes at its default so those folders resume."""
+    return {k: v for k, v in to_dict(config).items() if not (k == late and v is None)}
 
 
 def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
@@ -143,7 +156,7 @@ class Workspace:
 
     def store(self, where: str, spec: DataSpec) -> ImageStore:
         """Load (once) the store of ``spec``; ``where`` names the config field in errors."""
-        key = config_hash(spec)
+        key = config_hash([spec.dataset, spec.root, spec.split, spec.reader_options()])  # what load_store reads
         if key not in self.stores:
             try:
                 self.stores[key] = load_store(spec.dataset, spec.root, spec.split, **spec.reader_options())
@@ -205,8 +218,9 @@ def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, f
     store, ev, spec = ws.validation(), ws.suite.evaluation, ws.suite.runs[run]
     if store is None:
         return None
-    episodes = fixed_episodes(store, spec.episodes.way, spec.episodes.shot, ev.query, ev.val_episodes, ev.seed,
-                              split_name=ws.suite.data.val_split)
+    data = ws.suite.data
+    episodes = fixed_episodes(store, spec.episodes.eval_way_or_way, spec.episodes.shot, ev.query, ev.val_episodes,
+                              ev.seed, split_name=data.val_split, groups=data.val_groups)
     transform = test_transform(store.image_shape[0])
 
     def validate(model: MetaModel, iteration: int) -> dict[str, float]:
@@ -224,7 +238,7 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
     episodes = spec.episodes
     model = ws.model(run, store.image_shape[0], ("pretrain", PRETRAINED_NAME))
     sampler = EpisodeSampler(store, episodes.way, episodes.shot, episodes.query, episodes.seed,
-                             split_name=ws.suite.data.split)
+                             split_name=ws.suite.data.split, groups=episodes.groups)
     meta_train(model, sampler, train_transform(store.image_shape[0], False), spec.meta_train, folder,
                validate=validator(ws, run), resume=True,
                config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress,
@@ -232,18 +246,22 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
 
 
 def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: int) -> EpisodeSet:
-    """The fixed episodes of ``target`` at ``way``/``shot``: loaded from ``OUT/episodes/`` when
-    there (and drawn from this very store), else drawn and saved there for every later run."""
-    ev, split = ws.suite.evaluation, ws.suite.targets[target].split
-    path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}.npz"
+    """The fixed episodes of ``target`` at ``way``/``shot`` (within its ``groups`` when set):
+    loaded from ``OUT/episodes/`` when there (and drawn from this very store under this grouping),
+    else drawn and saved there for every later run. A grouped set's file name ends in
+    ``-within-<grouping>``, so two settings never share a file."""
+    ev, spec = ws.suite.evaluation, ws.suite.targets[target]
+    within = "" if spec.groups is None else f"-within-{spec.groups}"
+    path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}{within}.npz"
     with shared_files_lock(ws.out):  # runs evaluated side by side draw and save each set once
         if path.is_file():
             episodes = EpisodeSet.load(path)
-            if episodes.store_fingerprint != store.fingerprint():
-                raise ConfigError(f"{path} was drawn from other data than targets.{target} now holds; delete it "
-                                  "(and the evaluate stages that used it) or use a new --out folder")
+            if episodes.store_fingerprint != store.fingerprint() or episodes.groups != spec.groups:
+                raise ConfigError(f"{path} was drawn from other data or another grouping than targets.{target} now "
+                                  "holds; delete it (and the evaluate stages that used it) or use a new --out folder")
             return episodes
-        episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=split)
+        episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=spec.split,
+                                  groups=spec.groups)
         if world()[0] == 0:
             episodes.save(path)
         return episodes
@@ -281,7 +299,7 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
         transform = test_transform(store.image_shape[0])
         found = predictors(ws, run, store.image_shape[0])
         for shot in ev.shots:
-            episodes = episode_set(ws, target, store, spec.episodes.way, shot)
+            episodes = episode_set(ws, target, store, spec.episodes.eval_way_or_way, shot)
             log(f"  {', '.join(found)} on {target}, {episodes.way}-way {shot}-shot, {len(episodes)} episodes")
             results = evaluate_all(found, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
                                    progress=ws.progress)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from metahyper.data.groupings import check_grouping
 from metahyper.data.sources import DATASETS
 from metahyper.launch.config import LauncherConfig
 from metahyper.meta.maml import BN_MODES
@@ -80,13 +81,44 @@ class DataSpec:
         return {**{k: v for k, v in named.items() if v is not None}, **self.options}
 
 
+def check_group_field(field_name: str, name: str | None) -> None:
+    """Refuse a grouping name that is not registered (``metahyper.data.groupings``), naming the field."""
+    if name is not None:
+        try:
+            check_grouping(name)
+        except ValueError as error:
+            raise ValueError(f"{field_name}: {error}") from None
+
+
 @dataclass(frozen=True)
 class SourceSpec(DataSpec):
     """The source domain: ``split`` (default train) for pretraining and meta-training;
-    ``val_split`` (optional) for the validation curve during meta-training."""
+    ``val_split`` (optional) for the validation curve during meta-training, its episodes drawn
+    within one group of ``val_groups`` (a grouping, ``metahyper.data.groupings``) when set.
+    ``val_groups`` sits beside ``val_split`` (not on a run) because every run is validated on
+    the same episodes, as the targets' are shared."""
 
     split: str = "train"
     val_split: str | None = None
+    val_groups: str | None = None
+
+    def __post_init__(self) -> None:
+        check_group_field("val_groups", self.val_groups)
+        if self.val_groups is not None and self.val_split is None:
+            raise ValueError(f"val_groups={self.val_groups!r} needs val_split (the split validation episodes "
+                             "come from)")
+
+
+@dataclass(frozen=True)
+class TargetSpec(DataSpec):
+    """A target domain: ``split`` (default test) evaluated on fixed episodes; ``groups`` (a
+    grouping, ``metahyper.data.groupings``) draws each episode's classes from one group, e.g.
+    ``alphabet`` for Lake's within-alphabet Omniglot tasks."""
+
+    groups: str | None = None
+
+    def __post_init__(self) -> None:
+        check_group_field("groups", self.groups)
 
 
 @dataclass(frozen=True)
@@ -99,18 +131,30 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class EpisodeSpec:
-    """Meta-training episodes: ``way``-way ``shot``-shot with ``query`` queries per class.
-    A run is evaluated at its training ``way`` (its meta-learned head has that many outputs)."""
+    """Meta-training episodes: ``way``-way ``shot``-shot with ``query`` queries per class,
+    each drawn within one group of ``groups`` (a grouping, ``metahyper.data.groupings``) when set.
+    ``eval_way`` (default: ``way``) is the way of the validation and evaluation episodes, for
+    methods without a ``way``-output head (ProtoNet: Snell et al. train with more classes per
+    episode than they test with); ``eval_way_or_way`` is the way those episodes have."""
 
     way: int = 5
     shot: int = 1
     query: int = 15
     seed: int = 0
+    groups: str | None = None
+    eval_way: int | None = None
 
     def __post_init__(self) -> None:
-        for name, least in (("way", 2), ("shot", 1), ("query", 1)):
-            if getattr(self, name) < least:
-                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        for name, least in (("way", 2), ("shot", 1), ("query", 1), ("eval_way", 2)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
+        check_group_field("groups", self.groups)
+
+    @property
+    def eval_way_or_way(self) -> int:
+        """The way of the run's validation and evaluation episodes."""
+        return self.way if self.eval_way is None else self.eval_way
 
 
 @dataclass(frozen=True)
@@ -142,14 +186,20 @@ class RunSpec:
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
         try:
-            make_method(self.method, self.meta_train)
+            method = make_method(self.method, self.meta_train)
         except ValueError as error:
             raise ValueError(f"method: {error}") from None
+        way, eval_way = self.episodes.way, self.episodes.eval_way_or_way
+        if eval_way != way and not getattr(method, "way_agnostic", False):
+            raise ValueError(f"episodes.eval_way={eval_way} differs from episodes.way={way}, but method "
+                             f"{self.method!r} classifies with a head of `way` outputs; remove episodes.eval_way "
+                             "or use a method without such a head (protonet)")
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """Evaluation on fixed episode sets of every target, at each run's way and each shot.
+    """Evaluation on fixed episode sets of every target, at each run's evaluation way
+    (``episodes.eval_way``, default its ``way``) and each shot.
 
     ``bn_mode`` (transductive | inductive) applies to every method and the baselines;
     ``inner_steps_eval`` is the test-time inner-loop steps of maml and anil. ``baselines`` maps
@@ -199,7 +249,7 @@ class SuiteConfig:
 
     name: str
     data: SourceSpec
-    targets: dict[str, DataSpec]
+    targets: dict[str, TargetSpec]
     runs: dict[str, RunSpec]
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     device: str = "auto"

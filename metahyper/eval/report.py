@@ -252,6 +252,15 @@ def movement_section(summary: Summary) -> list[str]:
             _md_table(header, rows)]
 
 
+def grouping_lines(records: list[ResultRecord]) -> list[str]:
+    """One line per target whose episodes draw their classes within one group (the evaluation
+    metadata's ``groups``, ``metahyper.data.groupings``): such tasks are harder than tasks over
+    all classes, and the table does not show it."""
+    grouped = {(r.target, r.config.get("evaluation", {}).get("groups")) for r in records}
+    return [f"Target {target}: each episode's classes come from one group of the grouping '{groups}'."
+            for target, groups in sorted(grouped, key=str) if groups]
+
+
 def render_markdown(records: list[ResultRecord], summary: Summary, environment: Mapping[str, str]) -> str:
     """The text of ``report.md``."""
     modes = sorted({r.bn_mode for r in records})
@@ -262,6 +271,7 @@ def render_markdown(records: list[ResultRecord], summary: Summary, environment: 
         f"Mean ± 95% CI over {_episode_counts(records)} episodes per cell; {CI_FORMULA}.",
         _seed_line(summary),
         *[f"BN mode: {mode} ({BN_MODE_MEANING[mode]})." for mode in modes],
+        *grouping_lines(records),
         accuracy_table(records, summary.cells),
         "## Paired comparisons: hyper - plain on the same episodes",
     ]

@@ -4,7 +4,7 @@ Pretraining lives in ``metahyper.meta.pretrain`` (``PretrainConfig``, ``pretrain
 re-exported here, so that the name ``metahyper.meta.pretrain`` stays the module.
 """
 
-from metahyper.meta.inner import inner_loop
+from metahyper.meta.inner import forward_with, inner_loop
 from metahyper.meta.maml import (
     MamlConfig,
     MetaOutput,
@@ -29,6 +29,7 @@ __all__ = [
     "adapt",
     "adapt_and_predict",
     "default_roles",
+    "forward_with",
     "inner_loop",
     "inner_movement",
     "meta_backward",

@@ -24,6 +24,7 @@ from torch import Tensor
 from metahyper.meta.inner import check_inner_args
 from metahyper.meta.maml import BN_MODES, MamlConfig, adapt_and_predict, default_roles
 from metahyper.models.roles import MetaModel
+from metahyper.models.wrap import require_meta_model
 
 PredictFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 BatchPredictFn = PredictFn  # the same arguments and result with a leading task dimension
@@ -65,6 +66,7 @@ def maml_predictor(model: MetaModel, maml_cfg: MamlConfig, steps: int = INNER_ST
     the evaluation device and its classifier must have ``way`` outputs (pretraining resets it
     so). The model itself is never changed: adaptation works on copies.
     """
+    require_meta_model(model, "maml_predictor")
     check_inner_args(steps, maml_cfg.inner_lr)
     if bn_mode not in BN_MODES:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")

@@ -39,6 +39,7 @@ from metahyper.meta.methods import Method, make_method
 from metahyper.meta.metrics import norm_grad_ratios
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.roles import MetaModel
+from metahyper.models.wrap import require_meta_model
 from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -186,6 +187,9 @@ def meta_train(
 ) -> dict[str, Any]:
     """Meta-train ``model`` (on its device) for ``cfg.iterations`` outer steps; returns the last record.
 
+    ``model`` is a ``MetaModel`` (a plain module: ``metahyper.as_meta_model``; anything else is
+    refused before any work with a TypeError that says what to provide).
+
     ``validate(model, iteration)`` runs every ``cfg.validate_every`` iterations on rank 0; its
     numbers go to the log as a ``"val"`` record. ``config_hash`` (default: hash of ``cfg``)
     should cover everything that defines the run (model, data, seeds); resuming under another
@@ -196,6 +200,7 @@ def meta_train(
     when it is not ``maml`` (so MAML runs keep the hash they had before methods existed).
     ``tensorboard`` mirrors the JSONL records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
     """
+    require_meta_model(model, "meta_train")
     rank, size = world()
     if cfg.meta_batch % size:
         raise ValueError(f"MetaTrainConfig.meta_batch={cfg.meta_batch} is not divisible by the world size {size}")
