@@ -30,17 +30,14 @@ import runpy
 import sys
 import textwrap
 from pathlib import Path
-from typing import Callable, Iterable
 
 from metahyper._version import __version__
-from metahyper.checkpoint import CheckpointError
 from metahyper.config import ConfigError, load_yaml, parse_yaml
-from metahyper.data.sources import DataFormatError
-from metahyper.meta.train import NonFiniteLossError
 from metahyper.data.fetch import MIRROR_ENV
+from metahyper.exits import guarded
 from metahyper.launch import commands as launch_commands
 from metahyper.outdir import check_writable
-from metahyper.plugins import import_modules, load_plugins
+from metahyper.plugins import import_user_code
 from metahyper.progress import use_cli_logging
 from metahyper.resources import SPEED_DIR
 from metahyper.suites import SUITES_DIR, SuiteConfig, data_specs, known_suites, load_suite, suite_path
@@ -96,14 +93,6 @@ def import_option(parser: argparse.ArgumentParser) -> None:
     """``--import MODULE`` (repeatable): a user's module with models, data sets or methods."""
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="import MODULE first, for the models, data sets or methods it registers (repeatable)")
-
-
-def import_user_code(imports: Iterable[str]) -> None:
-    """The entry-point plugins (``metahyper.plugins``), then each ``--import`` module, before the
-    command reads a suite or looks a name up; errors name the plugin or the flag."""
-    load_plugins()
-    for name in imports:
-        import_modules([name], f"--import {name}", indexed=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -392,21 +381,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     else:
         print("\n".join(metahyper.list_models() if args.what == "models" else metahyper.list_datasets()))
     return 0
-
-
-def guarded(parser: argparse.ArgumentParser, action: Callable[[], int]) -> int:
-    """``action()``'s exit status; a user error (bad config, data file or checkpoint) exits 2
-    with its message (argparse style), a non-finite loss 1, Ctrl-C 130."""
-    try:
-        return action()
-    except (ConfigError, CheckpointError, DataFormatError) as error:
-        parser.error(str(error))  # argparse style: usage, message, exit status 2
-    except NonFiniteLossError as error:  # names the iteration and what is on disk to resume from
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\n{parser.prog}: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

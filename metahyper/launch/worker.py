@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from metahyper.cli import guarded, import_user_code
+from metahyper.exits import guarded
+from metahyper.plugins import import_user_code
 from metahyper.progress import use_cli_logging
 from metahyper.runs import run_suite
 from metahyper.suites import load_suite
