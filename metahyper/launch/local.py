@@ -88,6 +88,7 @@ class Child:
     log: Path
     process: subprocess.Popen
     started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)  # wall clock, to compare with file times
     ended: float | None = None
 
     @property
@@ -95,9 +96,10 @@ class Child:
         return self.process.poll()
 
     def error(self, out: Path) -> str:
-        """Why it failed: the error its failed stage recorded, else its log's last line."""
+        """Why it failed: the error a stage recorded while it ran, else its log's last line."""
         for stage in STAGES:
-            failed = read_json(stage_dir(out, self.run, stage) / FAILED)
+            path = stage_dir(out, self.run, stage) / FAILED
+            failed = read_json(path) if path.is_file() and path.stat().st_mtime >= self.started_at else None
             if failed is not None:
                 return failed.get("error", "").rstrip(".")
         text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.is_file() else ""
@@ -208,7 +210,7 @@ class Pool:
 
     def __init__(self, plan: Plan, devices: list[str], jobs: int, threads: int, imports: tuple[str, ...],
                  display: Display):
-        self.plan, self.out, self.name = plan, plan.ws.out, plan.ws.suite.name
+        self.out, self.name = plan.ws.out, plan.ws.suite.name
         self.slots = [devices[i % len(devices)] for i in range(jobs)]
         self.threads, self.imports, self.display = threads, imports, display
         self.runs = plan.unfinished()
