@@ -32,7 +32,7 @@ import textwrap
 from pathlib import Path
 
 from metahyper._version import __version__
-from metahyper.config import ConfigError, load_yaml, parse_yaml
+from metahyper.config import ConfigError, did_you_mean, load_yaml, parse_yaml
 from metahyper.data.fetch import MIRROR_ENV
 from metahyper.exits import guarded
 from metahyper.launch import commands as launch_commands
@@ -54,6 +54,20 @@ overrides (KEY=VALUE, the value read as YAML):
   evaluation.shots=[1] evaluation.episodes=100 device=cpu
   evaluation.baselines={nearest_centroid: {}}  a mapping is set whole (keys cannot be added one by one)
 """
+
+
+USAGE = {
+    "run": "metahyper run [SUITE [RUN]] [KEY=VALUE ...] [--out DIR] [--jobs N | --launcher slurm] [options]",
+    **{stage: f"metahyper {stage} SUITE [RUN] [KEY=VALUE ...] [--out DIR] [options]"
+       for stage in ("pretrain", "meta-train", "evaluate")},
+    "report": "metahyper report RUN_DIR [--out DEST]",
+    "status": "metahyper status OUT",
+    "data": "metahyper data DATASET [--root PATH] [--split S] [options]  |  metahyper data fetch DATASET --root PATH",
+    "bench": "metahyper bench NAME [ARGS ...]",
+    "list": "metahyper list {models,datasets,suites} [--import MODULE]",
+}
+"""Each command's one-line usage: argparse shows it in ``--help`` and its own errors, and a
+configuration error prints it under the message (``metahyper.exits.guarded``)."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -108,28 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
              "evaluate": "evaluate one meta-trained run of a suite, then rebuild the report"}
     for name, text in helps.items():
         sub = commands.add_parser(name, help=text, description=text, formatter_class=_Formatter,
-                                  epilog=_epilog(stages_only=name != "run"))
+                                  epilog=_epilog(stages_only=name != "run"), usage=USAGE[name])
         _suite_args(sub, whole=name == "run")
         sub.set_defaults(handler=cmd_suite, parser=sub)
     report = commands.add_parser("report", help="rebuild report.md/results.* and figures of a suite folder",
-                                 description="Rebuild a suite folder's report from its run folders.")
+                                 description="Rebuild a suite folder's report from its run folders.",
+                                 usage=USAGE["report"])
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="a folder written by `metahyper run` (or one of its runs/<run> folders)")
     report.add_argument("--out", type=Path, help="write the report here instead (e.g. for a suite folder on "
                         "read-only storage)")
     report.set_defaults(handler=cmd_report, parser=report)
-    launch_commands.add_status_command(commands)
+    launch_commands.add_status_command(commands, USAGE["status"])
     data = commands.add_parser("data", help="print a summary of one split of a data set",
-                               description="Load one split of a data set and print a summary.")
+                               description="Load one split of a data set and print a summary.", usage=USAGE["data"])
     data.add_argument("dataset", metavar="DATASET",
-                      help="miniimagenet, fc100, omniglot, omniglot_full, cifar10, cifar100, mnist, synthetic; "
-                           "or 'fetch'")
+                      help="miniimagenet, fc100, omniglot, omniglot_full, omniglot_lake_runs, cifar10, cifar100, "
+                           "mnist, synthetic; or 'fetch'")
     data.add_argument("fetch_name", nargs="?", metavar="FETCHED",
-                      help="after 'fetch': omniglot, cifar10, cifar100, mnist or fc100")
+                      help="after 'fetch': omniglot, omniglot_lake_runs, cifar10, cifar100, mnist or fc100")
     data.add_argument("--mirror", help=f"fetch: URL prefix replacing the original hosts (or ${MIRROR_ENV})")
     data.add_argument("--checksums", type=Path, help="fetch: JSON {file name: md5} replacing torchvision's")
     data.add_argument("--root", type=Path, help="the data folder (not needed for synthetic)")
-    data.add_argument("--split", default="train", help="train, val or test (default: train)")
+    data.add_argument("--split", help="train, val or test (default: train, or the data set's only split)")
     data.add_argument("--image-size", type=int, help="resize to this square size")
     data.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                       help="a reader option, e.g. family=target (synthetic), images_per_class=20")
@@ -137,12 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=cmd_data, parser=data)
     bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
                                 description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the "
-                                            "other arguments.")
+                                            "other arguments.", usage=USAGE["bench"])
     bench.add_argument("name", metavar="NAME", help="benchmark name (a file in benchmarks/speed/)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(handler=cmd_bench, parser=bench)
     listing = commands.add_parser("list", help="list the models, data sets or built-in suites",
-                                  description="List what build_model, load_store and `metahyper run` accept.")
+                                  description="List what build_model, load_store and `metahyper run` accept.",
+                                  usage=USAGE["list"])
     listing.add_argument("what", choices=("models", "datasets", "suites"))
     import_option(listing)
     listing.set_defaults(handler=cmd_list, parser=listing)
@@ -324,6 +340,7 @@ def load_checksums(path: Path) -> dict[str, str]:
 def cmd_data(args: argparse.Namespace) -> int:
     """data: load one split and print its summary (``data fetch``: download one data set)."""
     from metahyper.data import load_store
+    from metahyper.data.episodes import FIXED_EPISODES
 
     if args.dataset == "fetch":
         return cmd_fetch(args)
@@ -337,11 +354,27 @@ def cmd_data(args: argparse.Namespace) -> int:
             raise ConfigError(f"--option {item!r} must look like KEY=VALUE")
         options[key] = parse_yaml(text, f"--option {item}")
     try:
-        store = load_store(args.dataset, args.root, args.split, image_size=args.image_size, **options)
+        split = args.split or reader_split(args.dataset)
+        store = load_store(args.dataset, args.root, split, image_size=args.image_size, **options)
+        fixed = FIXED_EPISODES.get(args.dataset)(store) if args.dataset in FIXED_EPISODES else None
     except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
         raise ConfigError(str(error).strip('"')) from None
     print(store.summary())
+    if fixed is not None:
+        print(f"  fixed evaluation episodes: {len(fixed)} ({fixed.way}-way {fixed.shot}-shot, "
+              f"{fixed.way * fixed.query} queries each), hash {fixed.hash[:16]}")
     return 0
+
+
+def reader_split(dataset: str) -> str:
+    """The split ``metahyper data`` reads without ``--split``: the reader's default (a data set
+    with one split, e.g. omniglot_lake_runs: test), else ``train``."""
+    import inspect
+
+    from metahyper.data import DATASETS
+
+    split = inspect.signature(DATASETS.get(dataset)).parameters.get("split")
+    return "train" if split is None or split.default is inspect.Parameter.empty else split.default
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -349,7 +382,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     script = BENCH_DIR / f"{args.name}.py"
     if not script.is_file():
         known = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
-        raise ConfigError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'} (in {BENCH_DIR})")
+        raise ConfigError(f"unknown benchmark {args.name!r} (in {BENCH_DIR}){did_you_mean(args.name, known)}")
     sys.argv = [str(script), *args.rest]
     runpy.run_path(str(script), run_name="__main__")
     return 0
@@ -392,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         import_user_code(getattr(args, "imports", ()))
         return args.handler(args)
 
-    return guarded(args.parser, command)
+    usage = f"{USAGE[args.command]}  (metahyper {args.command} --help: every option)"
+    return guarded(args.parser.prog, command, usage)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
 """Exit statuses of the ``metahyper`` command and of the worker processes its launchers start.
 
-``guarded(parser, action)`` runs ``action()`` and turns the errors a user can fix into exit
-status 2 with argparse's usage line and the message (a bad config, data file or checkpoint,
-which name the file or field), a non-finite loss into 1 (the message names the iteration and
-the checkpoint kept), and Ctrl-C into 130 with how to resume. One place, so that a run's
+``guarded(prog, action, usage)`` runs ``action()`` and turns the errors a user can fix (a bad
+config, data file or checkpoint, which name the file or field) into exit status 2 with the one
+message and then the command's one-line usage (not argparse's whole banner before it, which
+would bury the line that matters), a non-finite loss into 1 (the message names the iteration
+and the checkpoint kept), and Ctrl-C into 130 with how to resume. One place, so that a run's
 worker process (``metahyper.launch.worker``) exits as the command would.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Callable
 
@@ -21,15 +21,19 @@ from metahyper.meta.train import NonFiniteLossError
 USER_ERRORS = (ConfigError, CheckpointError, DataFormatError)
 
 
-def guarded(parser: argparse.ArgumentParser, action: Callable[[], int]) -> int:
-    """``action()``'s exit status, or the one of the error it raised (module docstring)."""
+def guarded(prog: str, action: Callable[[], int], usage: str | None = None) -> int:
+    """``action()``'s exit status, or the one of the error it raised (module docstring);
+    ``prog`` starts each message."""
     try:
         return action()
     except USER_ERRORS as error:
-        parser.error(str(error))  # argparse style: usage, message, exit status 2
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        if usage:
+            print(f"usage: {usage}", file=sys.stderr)
+        return 2
     except NonFiniteLossError as error:  # names the iteration and what is on disk to resume from
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\n{parser.prog}: interrupted; run the same command again to resume", file=sys.stderr)
+        print(f"\n{prog}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

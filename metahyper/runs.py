@@ -14,6 +14,7 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
     OUT/runs/<run>/evaluate/results.json   one result record per target x shot x method
+    OUT/runs/<run>/evaluate/skipped.json   targets and predictors it skipped, and why (``metahyper.targets``)
     OUT/report.md, results.csv, results.json, *.png   (``metahyper.eval.report.write_report``)
 
 A stage whose ``done.json`` holds the hash of its current config is skipped; an unfinished
@@ -48,6 +49,7 @@ from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
+from metahyper.paper import paper_results
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.meta.distributed import world
@@ -57,6 +59,7 @@ from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder
 from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor,
                               device_description, log, resolve_device, stage_config, stage_dir)
 from metahyper.suites import SuiteConfig, resolve_data_paths
+from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
 
 MARKER, STAGE_CONFIG, FAILED = "done.json", "config.yaml", "failed.json"
 
@@ -71,9 +74,13 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 
 
 def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
-    """Whether the stage finished under its current config."""
-    marker = read_marker(stage_dir(out, run, stage))
-    return marker is not None and marker["config_hash"] == config_hash(stage_config(suite, run, stage))
+    """Whether the stage finished under its current config (an evaluation that skipped an
+    optional target whose data is there now is not: ``metahyper.targets.evaluation_outdated``)."""
+    folder = stage_dir(out, run, stage)
+    marker = read_marker(folder)
+    if marker is None or marker["config_hash"] != config_hash(stage_config(suite, run, stage)):
+        return False
+    return stage != "evaluate" or not evaluation_outdated(suite, folder)
 
 
 def check_stage_folder(suite: SuiteConfig, out: Path, run: str, stage: str) -> None:
@@ -145,15 +152,35 @@ def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, Im
         baseline_predictor(ws.suite, method, model, options)
     checks = [("data.val_split", ws.validation(), spec.episodes.shot, "data.val_groups", data.val_groups)] \
         if data.val_split else []
-    checks += [(f"targets.{t}", store, shot, f"targets.{t}.groups", ws.suite.targets[t].groups)
-               for t, store in targets.items() for shot in ev.shots]
+    checks += target_checks(ws, targets)
     for where, store, shot, groups_field, groups in checks:
         if store.image_shape[0] != channels:
             raise ConfigError(f"suite {name!r}: {where} has {store.image_shape[0]}-channel images, "
                               f"the source {channels}")
+        if shot is None:  # a data set's own episodes
+            continue
         _checked(f"suite {name!r}: {where} with runs.{run} ({eval_way}-way {shot}-shot, query {ev.query})",
                  lambda: check_episode_args(store, eval_way, shot, ev.query))
         _check_groups(f"suite {name!r}: {groups_field}", store, groups, eval_way, run)
+
+
+def target_checks(ws: Workspace, targets: dict[str, ImageStore]) -> list[tuple]:
+    """(field, store, shot, groups field, groups) of every target and shot to check against a run;
+    a target whose data set defines its own episodes has shot None, its episodes are built here
+    (on this store) as the check, and it refuses ``groups``."""
+    checks, name = [], ws.suite.name
+    for target, store in targets.items():
+        fixed, spec = data_episodes(ws.suite, target), ws.suite.targets[target]
+        if fixed is None:
+            checks += [(f"targets.{target}", store, shot, f"targets.{target}.groups", spec.groups)
+                       for shot in ws.suite.evaluation.shots]
+            continue
+        if spec.groups is not None:
+            raise ConfigError(f"suite {name!r}: targets.{target}.groups = {spec.groups!r}, but {spec.dataset} defines "
+                              f"its own episodes; remove targets.{target}.groups")
+        _checked(f"suite {name!r}: targets.{target}", lambda: fixed(store))
+        checks.append((f"targets.{target}", store, None, None, None))
+    return checks
 
 
 def _check_groups(where: str, store: ImageStore, groups: str | None, way: int, run: str | None = None) -> None:
@@ -178,9 +205,9 @@ def check_suite(ws: Workspace, runs: list[str], stages: Iterable[str]) -> set[tu
     if world()[0] == 0:
         check_unlocked(ws.out, pending)
     if pending:
-        source = ws.source()
+        source, absent = ws.source(), absent_targets(ws.suite)
         targets = {} if not any(s == "evaluate" for _, s in pending) else {
-            t: ws.store(f"targets.{t}", spec) for t, spec in ws.suite.targets.items()}
+            t: ws.store(f"targets.{t}", spec) for t, spec in ws.suite.targets.items() if t not in absent}
         for run in runs:
             check_run(ws, run, source, targets)
     return pending
@@ -208,6 +235,7 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
         log(f"{prefix} ...")
         started = time.perf_counter()
         if rank0:
+            (folder / MARKER).unlink(missing_ok=True)  # a stage being (re)done is not finished
             (folder / FAILED).unlink(missing_ok=True)
             save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
         try:
@@ -246,7 +274,11 @@ def plan_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str
     suite, stages = resolve_data_paths(suite), [s for s in STAGES if s in set(stages)]
     names = list(suite.runs) if runs is None else [run for name in runs for run in suite.select(name)]
     ws = Workspace(suite, Path(out).resolve(), device_, progress)
-    return Plan(ws, names, stages, check_suite(ws, names, stages))
+    plan = Plan(ws, names, stages, check_suite(ws, names, stages))
+    if "evaluate" in stages:
+        for note in absent_targets(suite).values():
+            log(f"[{suite.name}] {note}")
+    return plan
 
 
 def write_suite_files(plan: Plan, whole: bool) -> None:
@@ -296,10 +328,10 @@ def run_names(suite_dir: Path) -> list[str]:
 
 def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:
     """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
-    folders (finished evaluations and meta-training metrics) into ``dest`` (default:
-    ``suite_dir``; nothing is written anywhere else); returns the files written. Into the suite
-    folder itself, it reads and writes under the shared-files lock, so the last report written
-    covers every evaluation finished before it."""
+    folders (finished evaluations and meta-training metrics) and the published numbers of its
+    ``suite.yaml`` (``paper``) into ``dest`` (default: ``suite_dir``; nothing is written anywhere
+    else); returns the files written. Into the suite folder itself, it reads and writes under the
+    shared-files lock, so the last report written covers every evaluation finished before it."""
     suite_dir = Path(suite_dir)
     dest = suite_dir if dest is None else Path(dest)
     with shared_files_lock(suite_dir) if dest.resolve() == suite_dir.resolve() else nullcontext():
@@ -308,16 +340,22 @@ def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None 
 
 def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
     """``rebuild_report``'s work, once it may write."""
-    records, metrics, devices = [], {}, []
+    records, metrics, devices, notes = [], {}, [], []
     for run in run_names(suite_dir):
         folder = suite_dir / "runs" / run
         marker = read_marker(folder / "evaluate")
         if marker is not None:
             records += json.loads((folder / "evaluate" / RESULTS).read_text(encoding="utf-8"))
             devices.append(marker["device"])
+            notes += read_skipped(folder / "evaluate")["notes"]
         if (folder / "meta_train" / METRICS_NAME).is_file():
             metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
+    notes = list(dict.fromkeys(notes))  # an absent target's note comes from every run
     if not records:
-        raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report")
+        skipped = "".join(f"; {note}" for note in notes)
+        raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
-    return write_report(records, dest, metrics=metrics, environment=environment)
+    suite_file = suite_dir / "suite.yaml"
+    paper = load_yaml(suite_file).get("paper") or [] if suite_file.is_file() else []
+    return write_report(records, dest, metrics=metrics, environment=environment, notes=notes,
+                        paper=paper_results(paper, f"{suite_file}: paper"))

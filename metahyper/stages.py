@@ -12,7 +12,8 @@ maps a stage to the function that does its work inside its folder:
   ``data.val_groups``, at ``episodes.eval_way``; ``metahyper.meta.train``);
 * ``evaluate``: the meta-trained model and each baseline (on the pretrained model) on the fixed
   episode sets of every target (within its ``groups``) and shot, at ``episodes.eval_way``
-  (``metahyper.eval.evaluate``) -> ``results.json``.
+  (``metahyper.eval.evaluate``) -> ``results.json``; a target whose data set defines its own
+  episodes is scored on those, and what was skipped goes to ``skipped.json`` (``metahyper.targets``).
 
 Orchestration (skipping, markers, checks, reports) is ``metahyper.runs``.
 """
@@ -45,6 +46,7 @@ from metahyper.models.roles import MetaModel
 from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
+from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
 
 STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
@@ -116,15 +118,17 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
         return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method,
                         "meta_train": hashed_meta_train(spec, ev), "validation": validation})
     evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
-    targets = {name: set_only(target, "groups") for name, target in suite.targets.items()}
+    targets = {name: set_only(target, "groups", "optional") for name, target in suite.targets.items()}
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
                     "targets": targets, "evaluation": evaluation, **eval_way})
 
 
-def set_only(config: Any, late: str) -> dict[str, Any]:
-    """``to_dict(config)`` without the field ``late`` while it is None: a setting added after run
-    folders existed, kept out of the stage hashes at its default so those folders resume."""
-    return {k: v for k, v in to_dict(config).items() if not (k == late and v is None)}
+def set_only(config: Any, *late: str) -> dict[str, Any]:
+    """``to_dict(config)`` without each field of ``late`` while it has its default: settings
+    added after run folders existed, kept out of the stage hashes at their defaults so those
+    folders resume."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    return {k: v for k, v in to_dict(config).items() if not (k in late and v == defaults[k])}
 
 
 def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
@@ -290,21 +294,39 @@ def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, option
         raise ConfigError(f"suite {suite.name!r}: evaluation.baselines.{method}: {error}") from None
 
 
+def target_episodes(ws: Workspace, target: str, store: ImageStore, way: int) -> list[tuple[EpisodeSet, dict]]:
+    """The episode sets ``target`` is scored on, each with what its records add to their
+    metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with their
+    ``metric``), else one drawn set per shot of ``evaluation.shots`` at ``way``."""
+    fixed = data_episodes(ws.suite, target)
+    if fixed is not None:
+        return [(fixed(store), {"episodes_from": ws.suite.targets[target].dataset, "metric": fixed.metric})]
+    return [(episode_set(ws, target, store, way, shot), {}) for shot in ws.suite.evaluation.shots]
+
+
 def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
-    """Every predictor on the fixed episodes of every target and shot -> ``results.json``."""
+    """Every predictor on the fixed episodes of every target and shot -> ``results.json``, then
+    ``skipped.json`` (optional targets without data, predictors that do not fit a target)."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
-    records = []
+    records, absent = [], absent_targets(ws.suite)
+    notes = list(absent.values())
     for target, target_spec in ws.suite.targets.items():
+        if target in absent:
+            continue
         store = ws.store(f"targets.{target}", target_spec)
         transform = test_transform(store.image_shape[0])
         found = predictors(ws, run, store.image_shape[0])
-        for shot in ev.shots:
-            episodes = episode_set(ws, target, store, spec.episodes.eval_way_or_way, shot)
-            log(f"  {', '.join(found)} on {target}, {episodes.way}-way {shot}-shot, {len(episodes)} episodes")
-            results = evaluate_all(found, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
-                                   progress=ws.progress)
+        for episodes, extra in target_episodes(ws, target, store, spec.episodes.eval_way_or_way):
+            usable, skipped = fitting(ws.suite, run, found, target, episodes.way)
+            for note in skipped:
+                log(f"  {note}")
+            notes += skipped
+            log(f"  {', '.join(usable)} on {target}, {episodes.way}-way {episodes.shot}-shot, {len(episodes)} episodes")
+            results = evaluate_all(usable, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
+                                   progress=ws.progress, metadata=extra) if usable else {}
             records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
+    write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.targets
 
 
 def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: Any) -> ResultRecord:
@@ -314,7 +336,7 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     compare, label = spec.compare_with, spec.report_name or run  # one name for every seed of a run
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
-    unhashed = ("logging", "launcher")  # in no config hash: how and where a run ran, not what it computes
+    unhashed = ("logging", "launcher", "paper")  # in no config hash: how and where a run ran, the paper's numbers
     run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k not in unhashed}
     config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
     return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],

@@ -4,6 +4,11 @@ An episode is drawn from a ``torch.Generator`` seeded from (seed, split name, ep
 only, never from the global RNG, so the same seed gives the same episodes on every run,
 device and rank. Episodes are first built as store row indices ordered support-then-query;
 a meta-batch is then gathered with one ``index_select`` on the flat [N, C*H*W] image view.
+
+Some data sets define their evaluation episodes themselves (Lake's 20 one-shot runs,
+``metahyper/data/omniglot_lake_runs.py``): they register a ``DataEpisodes`` in
+``FIXED_EPISODES`` under the data set's name, and the evaluate stage scores such a target on
+exactly those episodes instead of drawing any.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from metahyper.atomic import atomic_write
 from metahyper.data.groupings import group_names
 from metahyper.data.rng import keyed_generator
 from metahyper.data.stores import ImageStore
+from metahyper.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -319,3 +325,28 @@ def fixed_episodes(store: ImageStore, way: int, shot: int, query: int, n: int, s
     rows = torch.stack([sampler.episode_rows(i) for i in range(n)])
     labels = sampler.episode_labels.expand(n, -1).contiguous()
     return EpisodeSet(rows, labels, way, shot, query, int(seed), split_name, store.fingerprint(), sampler.grouping)
+
+
+@dataclass(frozen=True)
+class DataEpisodes:
+    """The evaluation episodes a data set defines itself rather than a sampler draws.
+
+    ``build(store)`` returns them as an ``EpisodeSet`` over the store the data set's reader
+    returned (and raises ``ValueError`` for any other store); ``metric`` is how the literature
+    reports scores on them: ``"accuracy"``, or ``"error_rate"`` (100 - mean accuracy, as Lake et
+    al. report their runs). Calling the object calls ``build``.
+    """
+
+    build: Callable[[ImageStore], EpisodeSet]
+    metric: str = "accuracy"
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("accuracy", "error_rate"):
+            raise ValueError(f"metric must be 'accuracy' or 'error_rate', got {self.metric!r}")
+
+    def __call__(self, store: ImageStore) -> EpisodeSet:
+        return self.build(store)
+
+
+# data set name -> its DataEpisodes: ``FIXED_EPISODES.register(name)(DataEpisodes(build, metric))``
+FIXED_EPISODES: Registry[EpisodeSet] = Registry("data set with fixed episodes")

@@ -147,10 +147,10 @@ def submit(args: argparse.Namespace, plan: Any, whole: bool) -> int:
     return 0
 
 
-def add_status_command(commands: Any) -> None:
+def add_status_command(commands: Any, usage: str) -> None:
     """``metahyper status OUT``."""
     sub = commands.add_parser("status", help="every run's stages in a suite folder: done, running (iteration, rate, "
-                              "ETA, holder), failed, not started",
+                              "ETA, holder), failed, not started", usage=usage,
                               description="Show every run's stages in a suite folder, read from the folder alone.")
     sub.add_argument("out", type=Path, metavar="OUT", help="a folder written by `metahyper run`")
     sub.set_defaults(handler=cmd_status, parser=sub)

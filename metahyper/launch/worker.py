@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                 log_file=args.log)
         return 0
 
-    return guarded(parser, work)
+    return guarded(parser.prog, work)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from metahyper.meta.maml import (
     outer_parameters,
     predict,
 )
-from metahyper.meta.metrics import inner_movement, norm_grad_ratios
+from metahyper.meta.metrics import inner_movement, norm_grad_ratios, weight_norms
 from metahyper.meta.train import MetaTrainConfig, NonFiniteLossError, TaskSampler, meta_train
 
 __all__ = [
@@ -39,4 +39,5 @@ __all__ = [
     "norm_grad_ratios",
     "outer_parameters",
     "predict",
+    "weight_norms",
 ]

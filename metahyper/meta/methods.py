@@ -63,14 +63,14 @@ class Settings(Protocol):
     maml: MamlConfig
 
 
-METHODS: Registry[Method] = Registry("meta-learning method")
+METHODS: Registry[Method] = Registry("method")
 
 
 def make_method(name: str, settings: Settings) -> Method:
     """The method ``name`` with its settings from ``settings``; a ValueError names the known methods
     or the setting that does not fit the method."""
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(METHODS.names())}")
+        raise ValueError(METHODS.unknown(name))
     return METHODS.build(name, settings=settings)
 
 

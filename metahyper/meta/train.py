@@ -36,7 +36,7 @@ from metahyper.data.transforms import Transform
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
 from metahyper.meta.maml import MamlConfig
 from metahyper.meta.methods import Method, make_method
-from metahyper.meta.metrics import norm_grad_ratios
+from metahyper.meta.metrics import norm_grad_ratios, weight_norms
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.roles import MetaModel
 from metahyper.models.wrap import require_meta_model
@@ -140,6 +140,8 @@ def train_step(
               "lr": run.scheduler.get_last_lr()[0], "grad_norm": grad_norm}
     if diagnose:
         record |= {"movement": out.movement, "norm_grad_ratio": norm_grad_ratios(run.model)}
+        if out.movement:  # the inner loop's starting norms, for relative movement (before the outer step)
+            record["weight_norm"] = weight_norms(run.model)
     run.optimizer.step()
     run.scheduler.step()
     return record
