@@ -57,7 +57,7 @@ overrides (KEY=VALUE, the value read as YAML):
 
 
 USAGE = {
-    "run": "metahyper run [SUITE [RUN]] [KEY=VALUE ...] [--out DIR] [--jobs N | --launcher slurm] [options]",
+    "run": "metahyper run [SUITE [RUN]] [KEY=VALUE ...] [--out DIR] [options]",
     **{stage: f"metahyper {stage} SUITE [RUN] [KEY=VALUE ...] [--out DIR] [options]"
        for stage in ("pretrain", "meta-train", "evaluate")},
     "report": "metahyper report RUN_DIR [--out DEST]",
