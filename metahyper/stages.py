@@ -39,10 +39,11 @@ from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
 from metahyper.meta.predictors import Predictor
-from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
-from metahyper.meta.train import CHECKPOINT_NAME, meta_train
+from metahyper.meta.pretrain import METRICS_NAME as PRETRAIN_METRICS, PRETRAINED_NAME, pretrain
+from metahyper.meta.train import CHECKPOINT_NAME, METRICS_NAME, meta_train
 from metahyper.models import build_model, model_options
 from metahyper.models.roles import MetaModel
+from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
@@ -50,6 +51,8 @@ from metahyper.targets import absent_targets, data_episodes, fitting, write_skip
 STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
 RESULTS = "results.json"
+STAGE_METRICS = {"pretrain": PRETRAIN_METRICS, "meta_train": METRICS_NAME}
+"""The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
     "linear_head": baselines.linear_head_predictor,
@@ -254,17 +257,18 @@ def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: i
     ev, spec = ws.suite.evaluation, ws.suite.targets[target]
     within = "" if spec.groups is None else f"-within-{spec.groups}"
     path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}{within}.npz"
-    if path.is_file():
-        episodes = EpisodeSet.load(path)
-        if episodes.store_fingerprint != store.fingerprint() or episodes.groups != spec.groups:
-            raise ConfigError(f"{path} was drawn from other data or another grouping than targets.{target} now "
-                              "holds; delete it (and the evaluate stages that used it) or use a new --out folder")
+    with shared_files_lock(ws.out):  # runs evaluated side by side draw and save each set once
+        if path.is_file():
+            episodes = EpisodeSet.load(path)
+            if episodes.store_fingerprint != store.fingerprint() or episodes.groups != spec.groups:
+                raise ConfigError(f"{path} was drawn from other data or another grouping than targets.{target} now "
+                                  "holds; delete it (and the evaluate stages that used it) or use a new --out folder")
+            return episodes
+        episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=spec.split,
+                                  groups=spec.groups)
+        if world()[0] == 0:
+            episodes.save(path)
         return episodes
-    episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=spec.split,
-                              groups=spec.groups)
-    if world()[0] == 0:
-        episodes.save(path)
-    return episodes
 
 
 def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
@@ -332,7 +336,8 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     compare, label = spec.compare_with, spec.report_name or run  # one name for every seed of a run
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
-    run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k not in ("logging", "paper")}  # not hashed
+    unhashed = ("logging", "launcher", "paper")  # in no config hash: how and where a run ran, the paper's numbers
+    run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k not in unhashed}
     config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
     return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
                         bn_mode=info["bn_mode"], per_episode=result.per_episode, episodes_hash=info["episodes_hash"],

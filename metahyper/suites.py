@@ -38,6 +38,7 @@ from typing import Any, Iterable, Literal
 from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
 from metahyper.data.groupings import check_grouping
 from metahyper.data.sources import DATASETS
+from metahyper.launch.config import LauncherConfig
 from metahyper.paper import PaperResult
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
@@ -247,8 +248,9 @@ class SuiteConfig:
     ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
     ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
     validated (``metahyper.plugins``).
-    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) is left
-    out of every stage's config hash (``metahyper.stages.stage_config``).
+    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) and
+    ``launcher`` (how ``--launcher slurm`` asks for jobs, ``metahyper.launch.config``) are left
+    out of every stage's config hash (``metahyper.stages.stage_config``) and of result records.
     ``paper`` lists published numbers that the report prints beside ours
     (``metahyper.paper``); it is in no config hash either.
     """
@@ -264,6 +266,7 @@ class SuiteConfig:
     seeds: tuple[int, ...] | None = None
     imports: tuple[str, ...] = ()
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    launcher: LauncherConfig = field(default_factory=LauncherConfig)
     paper: tuple[PaperResult, ...] = ()
 
     def __post_init__(self) -> None:

@@ -33,11 +33,12 @@ LAYERS = (
     ("models", ("metahyper.models",)),
     ("train", ("metahyper.train",)),
     ("meta", ("metahyper.meta",)),
-    ("suites", ("metahyper.suites", "metahyper.suite_keys", "metahyper.paper")),
+    ("suites", ("metahyper.suites", "metahyper.suite_keys", "metahyper.paper", "metahyper.launch.config")),
     ("eval", ("metahyper.eval",)),
-    ("stages", ("metahyper.stages", "metahyper.targets", "metahyper.runs")),
+    ("stages", ("metahyper.stages", "metahyper.targets", "metahyper.runs", "metahyper.exits")),
     ("classify", ("metahyper.classify",)),
     ("lm", ("metahyper.lm",)),
+    ("launch", ("metahyper.launch",)),
     ("api", ("metahyper.api", "metahyper.cli", "metahyper")),
 )
 
