@@ -7,6 +7,9 @@ The names most code needs are importable from here::
     sampler = metahyper.EpisodeSampler(store, way=5, shot=1, query=15, seed=0, episodes=100)
     model = metahyper.build_model("hyper_resnet12", num_classes=5)
     model = metahyper.load_run("runs/smoke/runs/hyper_wrn10_1")   # a trained run, no suite file
+    model = metahyper.as_meta_model(torchvision.models.resnet18(num_classes=5), classifier="fc")
+    fast = metahyper.adapt(model, support_x, support_y, steps=5, lr=0.01)   # your own outer loop
+    logits = metahyper.forward_with(model, fast, query_x)
 
 Subpackages: episodic data (``metahyper.data``), plain and hypernetwork backbones
 (``metahyper.models``), MAML with role-split inner/outer loops (``metahyper.meta``),
@@ -28,13 +31,15 @@ from metahyper.data import (
 from metahyper.data.loader import EpisodeDataset
 from metahyper.eval.evaluate import evaluate
 from metahyper.eval.stats import EvalResult
-from metahyper.meta.maml import MamlConfig
+from metahyper.meta.inner import forward_with
+from metahyper.meta.maml import MamlConfig, adapt
 from metahyper.meta.predictors import maml_predictor
 from metahyper.meta.train import MetaTrainConfig, meta_train
-from metahyper.models import build_model
+from metahyper.models import MetaModel, ParamRole, as_meta_model, build_model
 
 __all__ = [
-    "EpisodeDataset", "EpisodeSampler", "EpisodeSet", "EvalResult", "ImageStore", "MamlConfig", "MetaTrainConfig",
-    "TaskBatch", "__version__", "build_model", "evaluate", "fixed_episodes", "list_datasets", "list_models",
-    "list_suites", "load_model", "load_run", "load_store", "maml_predictor", "meta_train", "transforms",
+    "EpisodeDataset", "EpisodeSampler", "EpisodeSet", "EvalResult", "ImageStore", "MamlConfig", "MetaModel",
+    "MetaTrainConfig", "ParamRole", "TaskBatch", "__version__", "adapt", "as_meta_model", "build_model", "evaluate",
+    "fixed_episodes", "forward_with", "list_datasets", "list_models", "list_suites", "load_model", "load_run",
+    "load_store", "maml_predictor", "meta_train", "transforms",
 ]

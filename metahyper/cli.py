@@ -1,20 +1,24 @@
 """The ``metahyper`` command: run benchmark suites, single stages, reports, data summaries, benchmarks.
 
-    metahyper run [SUITE] [--out DIR] [KEY=VALUE ...]      pretrain -> meta-train -> evaluate -> report
+    metahyper run [SUITE [RUN]] [--out DIR] [--jobs N | --launcher slurm] [KEY=VALUE ...]
+                                                           pretrain -> meta-train -> evaluate -> report
     metahyper pretrain|meta-train|evaluate SUITE [RUN] [--out DIR] [KEY=VALUE ...]
     metahyper report DIR [--out DEST]                      rebuild DIR's report from its run folders
+    metahyper status DIR                                   every run's stages: done, running, failed, ...
     metahyper data DATASET --root PATH [--split S]         print a summary of one split
     metahyper data fetch DATASET --root PATH [--mirror URL] download, verify and place a data set
     metahyper bench NAME [ARGS ...]                        run benchmarks/speed/NAME.py
     metahyper list models|datasets|suites                  what build_model, load_store, run accept
 
 SUITE is a built-in suite's name (``benchmarks/suites/``) or a YAML path (a run folder's
-``config.yaml`` is a one-run suite); RUN names one of its runs (needed when it has several).
-RUN is positional, not an option, because ``torchrun`` would take ``--run`` for its own
-``--run-path``. Overrides are described in ``metahyper.suites``; options and overrides may come
-in any order. Bad configs, unknown keys, bad values, missing data paths, unwritable output
-folders and missing devices exit with status 2 and a message naming them, before any work; so do
-damaged checkpoints and data files, and a suite folder that another process is working in.
+``config.yaml`` is a one-run suite); RUN names one of its runs (needed by the stage commands
+when it has several; ``run`` does every run without it). RUN is positional, not an option,
+because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are described in
+``metahyper.suites``; options and overrides may come in any order. ``--jobs``, ``--devices``,
+``--launcher`` and ``status`` are ``metahyper.launch``. Bad configs, unknown keys, bad values,
+missing data paths, unwritable output folders, missing devices and bad launch options exit with
+status 2 and a message naming them, before any work; so do damaged checkpoints and data files,
+and a stage that another process is working on.
 """
 
 from __future__ import annotations
@@ -26,14 +30,14 @@ import runpy
 import sys
 import textwrap
 from pathlib import Path
+
 from metahyper._version import __version__
-from metahyper.checkpoint import CheckpointError
-from metahyper.config import ConfigError, load_yaml, parse_yaml
-from metahyper.data.sources import DataFormatError
-from metahyper.meta.train import NonFiniteLossError
+from metahyper.config import ConfigError, did_you_mean, load_yaml, parse_yaml
 from metahyper.data.fetch import MIRROR_ENV
+from metahyper.exits import guarded
+from metahyper.launch import commands as launch_commands
 from metahyper.outdir import check_writable
-from metahyper.plugins import import_modules, load_plugins
+from metahyper.plugins import import_user_code
 from metahyper.progress import use_cli_logging
 from metahyper.resources import SPEED_DIR
 from metahyper.suites import SUITES_DIR, SuiteConfig, data_specs, known_suites, load_suite, suite_path
@@ -52,6 +56,20 @@ overrides (KEY=VALUE, the value read as YAML):
 """
 
 
+USAGE = {
+    "run": "metahyper run [SUITE [RUN]] [KEY=VALUE ...] [--out DIR] [options]",
+    **{stage: f"metahyper {stage} SUITE [RUN] [KEY=VALUE ...] [--out DIR] [options]"
+       for stage in ("pretrain", "meta-train", "evaluate")},
+    "report": "metahyper report RUN_DIR [--out DEST]",
+    "status": "metahyper status OUT",
+    "data": "metahyper data DATASET [--root PATH] [--split S] [options]  |  metahyper data fetch DATASET --root PATH",
+    "bench": "metahyper bench NAME [ARGS ...]",
+    "list": "metahyper list {models,datasets,suites} [--import MODULE]",
+}
+"""Each command's one-line usage: argparse shows it in ``--help`` and its own errors, and a
+configuration error prints it under the message (``metahyper.exits.guarded``)."""
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's layout."""
 
@@ -64,13 +82,14 @@ def _epilog(stages_only: bool = False) -> str:
     return f"{suites}\n\n{OVERRIDES_HELP}"
 
 
-def _suite_args(parser: argparse.ArgumentParser, with_run: bool) -> None:
-    if with_run:
+def _suite_args(parser: argparse.ArgumentParser, whole: bool) -> None:
+    if not whole:
         parser.add_argument("args", nargs="*", metavar="SUITE RUN KEY=VALUE",
                             help="a suite name or YAML file, the run (when the suite has several), overrides")
     else:
-        parser.add_argument("args", nargs="*", metavar="SUITE KEY=VALUE",
-                            help="a suite name or YAML file (default: smoke), then overrides")
+        parser.add_argument("args", nargs="*", metavar="SUITE [RUN] KEY=VALUE",
+                            help="a suite name or YAML file (default: smoke), optionally one of its runs (default: "
+                                 "all), then overrides")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<suite name>)")
     parser.add_argument("--download", action="store_true",
                         help="first fetch the suite's data that is missing from its data roots")
@@ -79,20 +98,15 @@ def _suite_args(parser: argparse.ArgumentParser, with_run: bool) -> None:
                         help="also write the JSONL metrics as TensorBoard event files (tb/ beside each); "
                              "the same as logging.tensorboard=true; needs pip install 'metahyper[tensorboard]'")
     import_option(parser)
+    launch_commands.add_threads_option(parser)
+    if whole:
+        launch_commands.add_run_options(parser)
 
 
 def import_option(parser: argparse.ArgumentParser) -> None:
     """``--import MODULE`` (repeatable): a user's module with models, data sets or methods."""
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="import MODULE first, for the models, data sets or methods it registers (repeatable)")
-
-
-def import_user_code(args: argparse.Namespace) -> None:
-    """The entry-point plugins (``metahyper.plugins``), then each ``--import`` module, before the
-    command reads a suite or looks a name up; errors name the plugin or the flag."""
-    load_plugins()
-    for name in getattr(args, "imports", ()):
-        import_modules([name], f"--import {name}", indexed=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,27 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
              "evaluate": "evaluate one meta-trained run of a suite, then rebuild the report"}
     for name, text in helps.items():
         sub = commands.add_parser(name, help=text, description=text, formatter_class=_Formatter,
-                                  epilog=_epilog(stages_only=name != "run"))
-        _suite_args(sub, with_run=name != "run")
+                                  epilog=_epilog(stages_only=name != "run"), usage=USAGE[name])
+        _suite_args(sub, whole=name == "run")
         sub.set_defaults(handler=cmd_suite, parser=sub)
     report = commands.add_parser("report", help="rebuild report.md/results.* and figures of a suite folder",
-                                 description="Rebuild a suite folder's report from its run folders.")
+                                 description="Rebuild a suite folder's report from its run folders.",
+                                 usage=USAGE["report"])
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="a folder written by `metahyper run` (or one of its runs/<run> folders)")
     report.add_argument("--out", type=Path, help="write the report here instead (e.g. for a suite folder on "
                         "read-only storage)")
     report.set_defaults(handler=cmd_report, parser=report)
+    launch_commands.add_status_command(commands, USAGE["status"])
     data = commands.add_parser("data", help="print a summary of one split of a data set",
-                               description="Load one split of a data set and print a summary.")
+                               description="Load one split of a data set and print a summary.", usage=USAGE["data"])
     data.add_argument("dataset", metavar="DATASET",
-                      help="miniimagenet, fc100, omniglot, omniglot_full, cifar10, cifar100, mnist, synthetic; "
-                           "or 'fetch'")
+                      help="miniimagenet, fc100, omniglot, omniglot_full, omniglot_lake_runs, cifar10, cifar100, "
+                           "mnist, synthetic; or 'fetch'")
     data.add_argument("fetch_name", nargs="?", metavar="FETCHED",
-                      help="after 'fetch': omniglot, cifar10, cifar100, mnist or fc100")
+                      help="after 'fetch': omniglot, omniglot_lake_runs, cifar10, cifar100, mnist or fc100")
     data.add_argument("--mirror", help=f"fetch: URL prefix replacing the original hosts (or ${MIRROR_ENV})")
     data.add_argument("--checksums", type=Path, help="fetch: JSON {file name: md5} replacing torchvision's")
     data.add_argument("--root", type=Path, help="the data folder (not needed for synthetic)")
-    data.add_argument("--split", default="train", help="train, val or test (default: train)")
+    data.add_argument("--split", help="train, val or test (default: train, or the data set's only split)")
     data.add_argument("--image-size", type=int, help="resize to this square size")
     data.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                       help="a reader option, e.g. family=target (synthetic), images_per_class=20")
@@ -136,24 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=cmd_data, parser=data)
     bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
                                 description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the "
-                                            "other arguments.")
+                                            "other arguments.", usage=USAGE["bench"])
     bench.add_argument("name", metavar="NAME", help="benchmark name (a file in benchmarks/speed/)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(handler=cmd_bench, parser=bench)
     listing = commands.add_parser("list", help="list the models, data sets or built-in suites",
-                                  description="List what build_model, load_store and `metahyper run` accept.")
+                                  description="List what build_model, load_store and `metahyper run` accept.",
+                                  usage=USAGE["list"])
     listing.add_argument("what", choices=("models", "datasets", "suites"))
     import_option(listing)
     listing.set_defaults(handler=cmd_list, parser=listing)
     return parser
 
 
-def split_suite_args(args: list[str], with_run: bool) -> tuple[str, str | None, list[str]]:
+def split_suite_args(args: list[str]) -> tuple[str, str | None, list[str]]:
     """(suite, run, overrides): items with ``=`` are overrides, the others SUITE then RUN."""
     names = [a for a in args if "=" not in a]
-    expected = "SUITE RUN" if with_run else "one SUITE"
-    if len(names) > (2 if with_run else 1):
-        raise ConfigError(f"expected {expected} and KEY=VALUE overrides, got {names}")
+    if len(names) > 2:
+        raise ConfigError(f"expected SUITE RUN and KEY=VALUE overrides, got {names}")
     names += [None] * (2 - len(names))
     return names[0] or "smoke", names[1], [a for a in args if "=" in a]
 
@@ -179,8 +195,14 @@ def cmd_suite(args: argparse.Namespace) -> int:
     if world_size() > 1 and args.command != "meta-train":
         raise ConfigError(f"`metahyper {args.command}` runs on one process; only `metahyper meta-train` runs "
                           "under torchrun (pretrain and evaluate first/after on one process)")
-    ref, run, overrides = split_suite_args(args.args, with_run=args.command != "run")
+    launch_commands.check_options(args)
+    ref, run, overrides = split_suite_args(args.args)
     overrides += ["logging.tensorboard=true"] if args.tensorboard else []
+    launching = launch_commands.launching(args)
+    if args.threads is not None and not launching:  # with a launcher: each job's threads
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.download:
         fetch_suite_data(ref, overrides, args.mirror)
     kind = load_yaml(suite_path(ref)).get("kind")
@@ -188,12 +210,14 @@ def cmd_suite(args: argparse.Namespace) -> int:
         return run_whole_suite(args, ref, overrides, kind)
     suite = load_suite(ref, overrides)
     out = args.out or default_out(ref, suite)
-    selected = None
-    if args.command != "run":
-        if run is None and len(suite.run_groups()) > 1:
+    selected = None if run is None else [run]
+    if args.command != "run" and run is None:
+        if len(suite.run_groups()) > 1:
             raise ConfigError(f"suite {suite.name!r} has runs {', '.join(suite.run_groups())}: name one after the "
                               "suite")
-        selected = [run or suite.run_groups()[0]]
+        selected = [suite.run_groups()[0]]
+    if launching:
+        return launch_commands.launch(args, suite, Path(out), selected)
     stages = runs.STAGES if args.command == "run" else (args.command.replace("-", "_"),)
     with distributed(args.command == "meta-train"):
         written = runs.run_suite(suite, out, runs=selected, stages=stages)
@@ -215,6 +239,9 @@ def run_whole_suite(args: argparse.Namespace, ref: str, overrides: list[str], ki
     what, module_name, loader, runner = WHOLE_SUITE_KINDS[kind]
     if args.command != "run":
         raise ConfigError(f"{ref} is a {what} suite: it has no stages; use `metahyper run {ref}`")
+    if launch_commands.launching(args):
+        raise ConfigError(f"{ref} is a {what} suite: --jobs, --devices and --launcher run the runs of meta-learning "
+                          f"suites; run it with `metahyper run {ref}`")
     module = importlib.import_module(module_name)
     path = suite_path(ref)
     suite = getattr(module, loader)(path, overrides)
@@ -313,6 +340,7 @@ def load_checksums(path: Path) -> dict[str, str]:
 def cmd_data(args: argparse.Namespace) -> int:
     """data: load one split and print its summary (``data fetch``: download one data set)."""
     from metahyper.data import load_store
+    from metahyper.data.episodes import FIXED_EPISODES
 
     if args.dataset == "fetch":
         return cmd_fetch(args)
@@ -326,11 +354,27 @@ def cmd_data(args: argparse.Namespace) -> int:
             raise ConfigError(f"--option {item!r} must look like KEY=VALUE")
         options[key] = parse_yaml(text, f"--option {item}")
     try:
-        store = load_store(args.dataset, args.root, args.split, image_size=args.image_size, **options)
+        split = args.split or reader_split(args.dataset)
+        store = load_store(args.dataset, args.root, split, image_size=args.image_size, **options)
+        fixed = FIXED_EPISODES.get(args.dataset)(store) if args.dataset in FIXED_EPISODES else None
     except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
         raise ConfigError(str(error).strip('"')) from None
     print(store.summary())
+    if fixed is not None:
+        print(f"  fixed evaluation episodes: {len(fixed)} ({fixed.way}-way {fixed.shot}-shot, "
+              f"{fixed.way * fixed.query} queries each), hash {fixed.hash[:16]}")
     return 0
+
+
+def reader_split(dataset: str) -> str:
+    """The split ``metahyper data`` reads without ``--split``: the reader's default (a data set
+    with one split, e.g. omniglot_lake_runs: test), else ``train``."""
+    import inspect
+
+    from metahyper.data import DATASETS
+
+    split = inspect.signature(DATASETS.get(dataset)).parameters.get("split")
+    return "train" if split is None or split.default is inspect.Parameter.empty else split.default
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -339,7 +383,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     script = BENCH_DIR / f"{args.name}.py"
     if not script.is_file():
         known = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
-        raise ConfigError(f"unknown benchmark {args.name!r}; known: {', '.join(known) or 'none'} (in {BENCH_DIR})")
+        raise ConfigError(f"unknown benchmark {args.name!r} (in {BENCH_DIR}){did_you_mean(args.name, known)}")
     sys.argv = [str(script), *args.rest]
     sys.path.insert(0, str(script.parent))
     runpy.run_path(str(script), run_name="__main__")
@@ -378,18 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metahyper`` console script; returns the exit status."""
     args = parse_args(argv)
     use_cli_logging()
-    try:
-        import_user_code(args)
+
+    def command() -> int:
+        import_user_code(getattr(args, "imports", ()))
         return args.handler(args)
-    except (ConfigError, CheckpointError, DataFormatError) as error:
-        args.parser.error(str(error))  # argparse style: usage, message, exit status 2
-    except NonFiniteLossError as error:  # names the iteration and what is on disk to resume from
-        print(f"{args.parser.prog}: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\n{args.parser.prog}: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-    return 0
+
+    usage = f"{USAGE[args.command]}  (metahyper {args.command} --help: every option)"
+    return guarded(args.parser.prog, command, usage)
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def _build_dataclass(cls: type[T], data: Any, where: str, path: str) -> T:
     unknown = [key for key in data if key not in fields]
     if unknown:
         dotted = _join(path, str(unknown[0]))
-        raise ConfigError(f"{where}: unknown key {dotted!r}{_suggest(unknown[0], fields)}")
+        raise ConfigError(f"{where}: unknown key {dotted!r}{did_you_mean(unknown[0], fields)}")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, spec in fields.items():
@@ -124,12 +124,14 @@ def _build_dataclass(cls: type[T], data: Any, where: str, path: str) -> T:
         raise ConfigError(f"{where}: {path or cls.__name__}: {error}") from None
 
 
-def _suggest(key: Any, known: Iterable[Any]) -> str:
-    """"; did you mean 'lr'? (known: lr, steps)" for an unknown ``key``."""
+def did_you_mean(name: Any, known: Iterable[Any]) -> str:
+    """"; did you mean 'lr'? (known: lr, steps)" for an unknown ``name`` (a key, or a suite,
+    model, data set or method name): the closest known name by ``difflib`` when one is close,
+    then every known name. Every "unknown X" message of the package ends with it."""
     names = sorted(map(str, known))
-    close = difflib.get_close_matches(str(key), names, n=1)
+    close = difflib.get_close_matches(str(name), names, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} (known: {', '.join(names)})"
+    return f"{hint} (known: {', '.join(names) or 'none'})"
 
 
 def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
@@ -258,7 +260,7 @@ def _section_of(data: dict[str, Any], parts: list[str], context: str) -> dict[st
             raise ConfigError(f"{context}: {above!r} is {_describe(node)}, not a section with keys")
         if part not in node:
             dotted = ".".join(parts[: depth + 1])
-            raise ConfigError(f"{context}: unknown key {dotted!r}{_suggest(part, node)}")
+            raise ConfigError(f"{context}: unknown key {dotted!r}{did_you_mean(part, node)}")
         parent, node = node, node[part]
     return parent
 

@@ -90,3 +90,12 @@ def import_suite_modules(data: object, where: str) -> None:
     if isinstance(imports, str) or not isinstance(imports, (list, tuple)):
         raise PluginError(f"{where}: imports must be a list of module names, got {imports!r}")
     import_modules(imports, f"{where}: imports")
+
+
+def import_user_code(imports: Iterable[str]) -> None:
+    """The entry-point plugins (``load_plugins``), then each ``--import`` module, before a
+    command (or one of its worker processes) reads a suite or looks a name up; errors name the
+    plugin or the flag."""
+    load_plugins()
+    for name in imports:
+        import_modules([name], f"--import {name}", indexed=False)

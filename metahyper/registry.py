@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
+from metahyper.config import did_you_mean
 from metahyper.plugins import load_plugins
 
 T = TypeVar("T")
@@ -14,7 +15,8 @@ class Registry(Generic[T]):
 
     ``register(name)`` is a decorator that refuses a name registered twice (two modules
     silently overriding each other is a bug); ``build(name, **kw)`` calls the builder and
-    raises a ``KeyError`` that lists the known names when ``name`` is unknown. Lookups
+    raises a ``KeyError`` with ``unknown(name)`` when ``name`` is unknown: the closest known
+    name ("did you mean 'hyper_resnet12'?") and every known one. Lookups
     (``get``, ``names``, ``in``) first load the entry-point plugins (``metahyper.plugins``), so
     names that installed plugins register are always there. Subclasses may derive names from the
     registered ones at lookup time (``_derived``), as ``hyper_<backbone>`` is for models.
@@ -37,8 +39,13 @@ class Registry(Generic[T]):
         load_plugins()
         builder = self._builders.get(name) or self._derived(name)
         if builder is None:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
+            raise KeyError(self.unknown(name))
         return builder
+
+    def unknown(self, name: str) -> str:
+        """"unknown model 'hyper_resnt12'; did you mean 'hyper_resnet12'? (known: ...)": the
+        message for a name that is not here (lookups and config checks raise it)."""
+        return f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())}"
 
     def build(self, name: str, **kwargs: Any) -> T:
         return self.get(name)(**kwargs)

@@ -2,15 +2,19 @@
 
 Layout of a suite's output folder (``run_suite(suite, out)``)::
 
-    OUT/.lock                              held (flock) by the process working in OUT; holds its pid
+    OUT/.lock                              held (flock) while a process writes the shared files below
     OUT/suite.yaml                         the suite as run (overrides applied, data roots resolved)
-    OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>.npz   fixed, hashed episode sets
+    OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>[-within-<grouping>].npz
+                                           fixed, hashed episode sets (the run's episodes.eval_way)
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
     OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
+    OUT/runs/<run>/<stage>/.lock           held (flock) by the process working on the stage; names it
     OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished
+    OUT/runs/<run>/<stage>/failed.json     the error that stopped the stage (removed when it starts again)
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
     OUT/runs/<run>/evaluate/results.json   one result record per target x shot x method
+    OUT/runs/<run>/evaluate/skipped.json   targets and predictors it skipped, and why (``metahyper.targets``)
     OUT/report.md, results.csv, results.json, *.png   (``metahyper.eval.report.write_report``)
 
 A stage whose ``done.json`` holds the hash of its current config is skipped; an unfinished
@@ -18,12 +22,21 @@ one resumes from its checkpoint (pretraining per epoch, meta-training per checkp
 written under a different config is refused up front rather than mixed. Every data root, data
 option, model, episode setting and baseline is checked before the first stage starts. What
 each stage does is ``metahyper.stages``.
+
+Several processes may work in one suite folder at once, each on its own runs: a stage is
+locked by the process working on it (a second process asking for it exits 2 naming the
+holder: pid, host, SLURM job), and the files the runs share (``suite.yaml``, the runs'
+``config.yaml``, the episode sets, the report) are written atomically under ``OUT/.lock``, one
+process at a time (``metahyper.outdir``). ``metahyper.launch`` starts such processes: a local
+pool (``--jobs``) or SLURM jobs (``--launcher slurm``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import socket
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -35,18 +48,20 @@ import torch
 from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
-from metahyper.data.episodes import check_episode_args
+from metahyper.data.episodes import check_episode_args, class_groups
+from metahyper.paper import paper_results
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.meta.distributed import world
-from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
-from metahyper.outdir import FolderLock, check_writable
-from metahyper.stages import (RESULTS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor, device_description, log,
-                              resolve_device, stage_config, stage_dir)
+from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
+from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor,
+                              device_description, log, resolve_device, stage_config, stage_dir)
 from metahyper.suites import SuiteConfig, resolve_data_paths
+from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
 
-MARKER, STAGE_CONFIG = "done.json", "config.yaml"
+MARKER, STAGE_CONFIG, FAILED = "done.json", "config.yaml", "failed.json"
 
 
 # --- stage folders and markers ---------------------------------------------------------------------------
@@ -59,9 +74,13 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 
 
 def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
-    """Whether the stage finished under its current config."""
-    marker = read_marker(stage_dir(out, run, stage))
-    return marker is not None and marker["config_hash"] == config_hash(stage_config(suite, run, stage))
+    """Whether the stage finished under its current config (an evaluation that skipped an
+    optional target whose data is there now is not: ``metahyper.targets.evaluation_outdated``)."""
+    folder = stage_dir(out, run, stage)
+    marker = read_marker(folder)
+    if marker is None or marker["config_hash"] != config_hash(stage_config(suite, run, stage)):
+        return False
+    return stage != "evaluate" or not evaluation_outdated(suite, folder)
 
 
 def check_stage_folder(suite: SuiteConfig, out: Path, run: str, stage: str) -> None:
@@ -78,12 +97,32 @@ def check_stage_folder(suite: SuiteConfig, out: Path, run: str, stage: str) -> N
         )
 
 
+def now_utc() -> str:
+    """The time stamp markers carry."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, started: float, device: torch.device) -> None:
-    """Write the ``done.json`` marker (atomically; the last file a stage writes)."""
+    """Write the ``done.json`` marker (atomically; the last file a stage writes). ``threads``:
+    CPU results depend on the thread count (reductions run in another order)."""
     marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(suite, run, stage)),
-              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "seconds": round(time.perf_counter() - started, 3), "device": device_description(device)}
+              "finished_at": now_utc(), "seconds": round(time.perf_counter() - started, 3),
+              "device": device_description(device), "threads": torch.get_num_threads()}
     write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
+
+
+def record_failure(folder: Path, run: str, stage: str, error: Exception, log_file: Path | None) -> None:
+    """Write ``failed.json``: the error that stopped the stage, who ran it and its log file."""
+    record = {"stage": stage, "run": run, "error": f"{type(error).__name__}: {error}", "failed_at": now_utc(),
+              "pid": os.getpid(), "host": socket.gethostname(), "job": slurm_job_id(),
+              "log": None if log_file is None else str(log_file)}
+    write_text_atomic(folder / FAILED, json.dumps(record, indent=2) + "\n")
+
+
+def logged_iteration(folder: Path, stage: str) -> int:
+    """The last epoch or iteration in the stage's metrics log (0 when none)."""
+    record = last_record(folder / STAGE_METRICS[stage]) if stage in STAGE_METRICS else None
+    return int(record.get("iteration", 0)) if record else 0
 
 
 
@@ -101,22 +140,55 @@ def _checked(where: str, check: Callable[[], Any]) -> Any:
 
 
 def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, ImageStore]) -> None:
-    """Model, baselines and every episode setting of ``run`` fit the data (raises ``ConfigError``)."""
-    spec, ev, name = ws.suite.runs[run], ws.suite.evaluation, ws.suite.name
-    way, channels = spec.episodes.way, source.image_shape[0]
+    """Model, baselines and every episode setting of ``run`` fit the data, groupings included
+    (raises ``ConfigError``)."""
+    spec, ev, name, data = ws.suite.runs[run], ws.suite.evaluation, ws.suite.name, ws.suite.data
+    way, eval_way, channels = spec.episodes.way, spec.episodes.eval_way_or_way, source.image_shape[0]
     _checked(f"suite {name!r}: runs.{run}.episodes (data)",
              lambda: check_episode_args(source, way, spec.episodes.shot, spec.episodes.query))
+    _check_groups(f"suite {name!r}: runs.{run}.episodes.groups", source, spec.episodes.groups, way)
     model = ws.model(run, channels)
     for method, options in ev.baselines.items():
         baseline_predictor(ws.suite, method, model, options)
-    checks = [("data.val_split", ws.validation(), spec.episodes.shot)] if ws.suite.data.val_split else []
-    checks += [(f"targets.{t}", store, shot) for t, store in targets.items() for shot in ev.shots]
-    for where, store, shot in checks:
+    checks = [("data.val_split", ws.validation(), spec.episodes.shot, "data.val_groups", data.val_groups)] \
+        if data.val_split else []
+    checks += target_checks(ws, targets)
+    for where, store, shot, groups_field, groups in checks:
         if store.image_shape[0] != channels:
             raise ConfigError(f"suite {name!r}: {where} has {store.image_shape[0]}-channel images, "
                               f"the source {channels}")
-        _checked(f"suite {name!r}: {where} with runs.{run} ({way}-way {shot}-shot, query {ev.query})",
-                 lambda: check_episode_args(store, way, shot, ev.query))
+        if shot is None:  # a data set's own episodes
+            continue
+        _checked(f"suite {name!r}: {where} with runs.{run} ({eval_way}-way {shot}-shot, query {ev.query})",
+                 lambda: check_episode_args(store, eval_way, shot, ev.query))
+        _check_groups(f"suite {name!r}: {groups_field}", store, groups, eval_way, run)
+
+
+def target_checks(ws: Workspace, targets: dict[str, ImageStore]) -> list[tuple]:
+    """(field, store, shot, groups field, groups) of every target and shot to check against a run;
+    a target whose data set defines its own episodes has shot None, its episodes are built here
+    (on this store) as the check, and it refuses ``groups``."""
+    checks, name = [], ws.suite.name
+    for target, store in targets.items():
+        fixed, spec = data_episodes(ws.suite, target), ws.suite.targets[target]
+        if fixed is None:
+            checks += [(f"targets.{target}", store, shot, f"targets.{target}.groups", spec.groups)
+                       for shot in ws.suite.evaluation.shots]
+            continue
+        if spec.groups is not None:
+            raise ConfigError(f"suite {name!r}: targets.{target}.groups = {spec.groups!r}, but {spec.dataset} defines "
+                              f"its own episodes; remove targets.{target}.groups")
+        _checked(f"suite {name!r}: targets.{target}", lambda: fixed(store))
+        checks.append((f"targets.{target}", store, None, None, None))
+    return checks
+
+
+def _check_groups(where: str, store: ImageStore, groups: str | None, way: int, run: str | None = None) -> None:
+    """``groups`` (a grouping's name, or None) applies to ``store`` and has a group of ``way``
+    classes (for the episodes of ``run``, when the setting is shared by every run)."""
+    if groups is not None:
+        used = "" if run is None else f" with runs.{run}"
+        _checked(f"{where} = {groups!r}{used} ({way}-way)", lambda: class_groups(store, groups, way))
 
 
 def check_suite(ws: Workspace, runs: list[str], stages: Iterable[str]) -> set[tuple[str, str]]:
@@ -130,61 +202,117 @@ def check_suite(ws: Workspace, runs: list[str], stages: Iterable[str]) -> set[tu
         if before and before not in stages and not is_done(ws.suite, ws.out, run, before):
             raise ConfigError(f"run {run!r}: the {before} stage is not finished in {ws.out}; run "
                               f"`metahyper {before.replace('_', '-')}` (or `metahyper run`) for it first")
+    if world()[0] == 0:
+        check_unlocked(ws.out, pending)
     if pending:
-        source = ws.source()
+        source, absent = ws.source(), absent_targets(ws.suite)
         targets = {} if not any(s == "evaluate" for _, s in pending) else {
-            t: ws.store(f"targets.{t}", spec) for t, spec in ws.suite.targets.items()}
+            t: ws.store(f"targets.{t}", spec) for t, spec in ws.suite.targets.items() if t not in absent}
         for run in runs:
             check_run(ws, run, source, targets)
     return pending
 
 
-def run_stage(ws: Workspace, run: str, stage: str, pending: bool) -> None:
-    """Run one stage into its folder (config copy first, marker last), or skip a finished one."""
+def check_unlocked(out: Path, pending: Iterable[tuple[str, str]]) -> None:
+    """Refuse, before any work, stages that another process is working on (naming it)."""
+    for run, stage in sorted(pending):
+        holder = lock_holder(stage_dir(out, run, stage))
+        if holder is not None:
+            raise busy_error("stage folder", stage_dir(out, run, stage), holder)
+
+
+def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path | None = None) -> None:
+    """Run one stage into its folder (config copy first, marker last) holding its lock, or skip
+    a finished one. A stage that raises leaves ``failed.json`` (naming ``log_file``)."""
     prefix = f"[{ws.suite.name}] {run}: {stage.replace('_', '-')}"
-    if not pending:
-        log(f"{prefix} finished before, skipped")
-        return
-    log(f"{prefix} ...")
-    folder, started, rank0 = stage_dir(ws.out, run, stage), time.perf_counter(), world()[0] == 0
-    if rank0:
-        save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
-    STAGE_RUNNERS[stage](ws, run, folder)
-    if rank0:
-        finish_stage(folder, ws.suite, run, stage, started, ws.device)
+    folder, rank0 = stage_dir(ws.out, run, stage), world()[0] == 0
+    lock = FolderLock(folder, "stage folder", info={"from": logged_iteration(folder, stage)}) if pending and rank0 \
+        else nullcontext()
+    with lock:
+        if not pending or (rank0 and is_done(ws.suite, ws.out, run, stage)):  # or another process finished it
+            log(f"{prefix} finished before, skipped")
+            return
+        log(f"{prefix} ...")
+        started = time.perf_counter()
+        if rank0:
+            (folder / MARKER).unlink(missing_ok=True)  # a stage being (re)done is not finished
+            (folder / FAILED).unlink(missing_ok=True)
+            save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
+        try:
+            STAGE_RUNNERS[stage](ws, run, folder)
+        except Exception as error:
+            if rank0:
+                record_failure(folder, run, stage, error, log_file)
+            raise
+        if rank0:
+            finish_stage(folder, ws.suite, run, stage, started, ws.device)
     log(f"{prefix} done in {time.perf_counter() - started:.1f} s")
 
 
-def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str] | None = None,
-              stages: Iterable[str] = STAGES, progress: bool | None = None) -> list[Path]:
-    """Run ``stages`` of ``runs`` (default: all) of ``suite`` into ``out``; returns the report
-    files when the evaluate stage ran (the report covers every evaluated run in ``out``).
-    A run name of a seeded run (``metahyper.suites.expand_seeds``) stands for all its seeds.
+@dataclasses.dataclass
+class Plan:
+    """A checked suite and what it still has to do in its folder (``plan_suite``)."""
 
-    Checks everything first (data roots, options, models, episode settings, stage folders);
-    finished stages are skipped, unfinished ones resume. While it works it holds the folder's
-    lock (``metahyper.outdir.FolderLock``): a second process on the same ``out`` is refused.
-    ``progress`` defaults to "stderr is a terminal".
-    """
+    ws: Workspace
+    runs: list[str]
+    stages: list[str]
+    pending: set[tuple[str, str]]
+
+    def unfinished(self) -> list[str]:
+        """The runs with a stage to do, in suite order."""
+        return [run for run in self.runs if any((run, stage) in self.pending for stage in self.stages)]
+
+
+def plan_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str] | None = None,
+               stages: Iterable[str] = STAGES, progress: bool | None = None, device: str | None = None) -> Plan:
+    """Check everything about running ``stages`` of ``runs`` (default: all) of ``suite`` in
+    ``out`` before any work (data roots, options, models, episode settings, stage folders, stages
+    another process holds); ``device`` replaces the suite's (it is in no config hash)."""
     suite.logging.check()
     check_writable(out, "output folder (--out)")
-    device = resolve_device(suite.device)
+    device_ = resolve_device(device or suite.device)
     suite, stages = resolve_data_paths(suite), [s for s in STAGES if s in set(stages)]
     names = list(suite.runs) if runs is None else [run for name in runs for run in suite.select(name)]
-    ws, rank0 = Workspace(suite, Path(out).resolve(), device, progress), world()[0] == 0
-    pending = check_suite(ws, names, stages)
-    with FolderLock(ws.out, "suite folder") if rank0 else nullcontext():
-        # another process may have finished stages between the checks and taking the lock
-        pending = {(name, stage) for name, stage in pending if not is_done(suite, ws.out, name, stage)}
-        if rank0:
-            if runs is None or not (ws.out / "suite.yaml").exists():
-                save_yaml(suite, ws.out / "suite.yaml")
-            for name in names:
-                save_yaml(suite.only(name), ws.out / "runs" / name / "config.yaml")
-        for name in names:
-            for stage in stages:
-                run_stage(ws, name, stage, (name, stage) in pending)
-        return rebuild_report(ws.out) if "evaluate" in stages and rank0 else []
+    ws = Workspace(suite, Path(out).resolve(), device_, progress)
+    plan = Plan(ws, names, stages, check_suite(ws, names, stages))
+    if "evaluate" in stages:
+        for note in absent_targets(suite).values():
+            log(f"[{suite.name}] {note}")
+    return plan
+
+
+def write_suite_files(plan: Plan, whole: bool) -> None:
+    """``suite.yaml`` (for the ``whole`` suite, or when missing) and the runs' ``config.yaml``,
+    under the shared-files lock."""
+    suite, out = plan.ws.suite, plan.ws.out
+    with shared_files_lock(out):
+        if whole or not (out / "suite.yaml").exists():
+            save_yaml(suite, out / "suite.yaml")
+        for name in plan.runs:
+            save_yaml(suite.only(name), out / "runs" / name / "config.yaml")
+
+
+def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str] | None = None,
+              stages: Iterable[str] = STAGES, progress: bool | None = None, device: str | None = None,
+              report: bool = True, log_file: Path | None = None) -> list[Path]:
+    """Run ``stages`` of ``runs`` (default: all) of ``suite`` into ``out``; returns the report
+    files when the evaluate stage ran and ``report`` is set (the report covers every evaluated
+    run in ``out``). A run name of a seeded run (``metahyper.suites.expand_seeds``) stands for
+    all its seeds.
+
+    Checks everything first (``plan_suite``); finished stages are skipped, unfinished ones
+    resume. Each stage is locked while it runs (module docstring), so other processes may work
+    on other runs of ``out`` meanwhile. ``progress`` defaults to "stderr is a terminal";
+    ``log_file`` is named in the ``failed.json`` of a stage that fails.
+    """
+    plan = plan_suite(suite, out, runs=runs, stages=stages, progress=progress, device=device)
+    rank0 = world()[0] == 0
+    if rank0:
+        write_suite_files(plan, whole=runs is None)
+    for name in plan.runs:
+        for stage in plan.stages:
+            run_stage(plan.ws, name, stage, (name, stage) in plan.pending, log_file)
+    return rebuild_report(plan.ws.out) if report and "evaluate" in plan.stages and rank0 else []
 
 
 # --- reports -------------------------------------------------------------------------------------------
@@ -200,19 +328,34 @@ def run_names(suite_dir: Path) -> list[str]:
 
 def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:
     """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
-    folders (finished evaluations and meta-training metrics) into ``dest`` (default:
-    ``suite_dir``; nothing is written anywhere else); returns the files written."""
+    folders (finished evaluations and meta-training metrics) and the published numbers of its
+    ``suite.yaml`` (``paper``) into ``dest`` (default: ``suite_dir``; nothing is written anywhere
+    else); returns the files written. Into the suite folder itself, it reads and writes under the
+    shared-files lock, so the last report written covers every evaluation finished before it."""
     suite_dir = Path(suite_dir)
-    records, metrics, devices = [], {}, []
+    dest = suite_dir if dest is None else Path(dest)
+    with shared_files_lock(suite_dir) if dest.resolve() == suite_dir.resolve() else nullcontext():
+        return _write_report(suite_dir, dest)
+
+
+def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
+    """``rebuild_report``'s work, once it may write."""
+    records, metrics, devices, notes = [], {}, [], []
     for run in run_names(suite_dir):
         folder = suite_dir / "runs" / run
         marker = read_marker(folder / "evaluate")
         if marker is not None:
             records += json.loads((folder / "evaluate" / RESULTS).read_text(encoding="utf-8"))
             devices.append(marker["device"])
+            notes += read_skipped(folder / "evaluate")["notes"]
         if (folder / "meta_train" / METRICS_NAME).is_file():
             metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
+    notes = list(dict.fromkeys(notes))  # an absent target's note comes from every run
     if not records:
-        raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report")
+        skipped = "".join(f"; {note}" for note in notes)
+        raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
-    return write_report(records, suite_dir if dest is None else dest, metrics=metrics, environment=environment)
+    suite_file = suite_dir / "suite.yaml"
+    paper = load_yaml(suite_file).get("paper") or [] if suite_file.is_file() else []
+    return write_report(records, dest, metrics=metrics, environment=environment, notes=notes,
+                        paper=paper_results(paper, f"{suite_file}: paper"))

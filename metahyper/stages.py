@@ -6,11 +6,14 @@ folder, the device and the data stores loaded so far (each loaded once). ``STAGE
 maps a stage to the function that does its work inside its folder:
 
 * ``pretrain``: supervised pretraining on every class of the source split (``metahyper.meta.pretrain``);
-* ``meta_train``: the run's method (``metahyper.meta.methods``: maml, anil, protonet) from the
-  pretrained model, with a validation curve on the source ``val_split`` when it is set
-  (``metahyper.meta.train``);
+* ``meta_train``: the run's method (``metahyper.meta.methods``: maml, anil, protonet) on episodes
+  of the source split (within one group of ``episodes.groups`` when set) from the pretrained
+  model, with a validation curve on the source ``val_split`` when it is set (within
+  ``data.val_groups``, at ``episodes.eval_way``; ``metahyper.meta.train``);
 * ``evaluate``: the meta-trained model and each baseline (on the pretrained model) on the fixed
-  episode sets of every target and shot (``metahyper.eval.evaluate``) -> ``results.json``.
+  episode sets of every target (within its ``groups``) and shot, at ``episodes.eval_way``
+  (``metahyper.eval.evaluate``) -> ``results.json``; a target whose data set defines its own
+  episodes is scored on those, and what was skipped goes to ``skipped.json`` (``metahyper.targets``).
 
 Orchestration (skipping, markers, checks, reports) is ``metahyper.runs``.
 """
@@ -36,16 +39,20 @@ from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
 from metahyper.meta.predictors import Predictor
-from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
-from metahyper.meta.train import CHECKPOINT_NAME, meta_train
+from metahyper.meta.pretrain import METRICS_NAME as PRETRAIN_METRICS, PRETRAINED_NAME, pretrain
+from metahyper.meta.train import CHECKPOINT_NAME, METRICS_NAME, meta_train
 from metahyper.models import build_model, model_options
 from metahyper.models.roles import MetaModel
+from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
+from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
 
 STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
 RESULTS = "results.json"
+STAGE_METRICS = {"pretrain": PRETRAIN_METRICS, "meta_train": METRICS_NAME}
+"""The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
     "linear_head": baselines.linear_head_predictor,
@@ -95,20 +102,33 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
     """The frozen config of one stage; it names the hash of the stage before it."""
     spec, ev = suite.runs[run], suite.evaluation
     if stage == "pretrain":
-        data = {k: v for k, v in to_dict(suite.data).items() if k != "val_split"}
+        data = {k: v for k, v in to_dict(suite.data).items() if k not in ("val_split", "val_groups")}
         pretrain = {**to_dict(spec.pretrain), "way": spec.episodes.way}  # the head size, hashed where it was
         return to_dict({"stage": stage, "run": run, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
                         "data": data, "pretrain": pretrain})
     before = config_hash(stage_config(suite, run, STAGES[STAGES.index(stage) - 1]))
+    # a setting added after run folders existed enters a hash only when it is set (and changes the stage)
+    eval_way = {} if spec.episodes.eval_way_or_way == spec.episodes.way else {"way": spec.episodes.eval_way}
     if stage == "meta_train":
+        groups = {} if suite.data.val_groups is None else {"groups": suite.data.val_groups}
         validation = {"split": suite.data.val_split, "episodes": ev.val_episodes, "query": ev.query, "seed": ev.seed,
-                      "bn_mode": ev.bn_mode} if suite.data.val_split else None
+                      "bn_mode": ev.bn_mode, **groups, **eval_way} if suite.data.val_split else None
         method = {} if spec.method == "maml" else {"method": spec.method}
-        return to_dict({"stage": stage, "run": run, "after": before, "episodes": spec.episodes, **method,
+        episodes = {k: v for k, v in set_only(spec.episodes, "groups").items() if k != "eval_way"}
+        return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method,
                         "meta_train": hashed_meta_train(spec, ev), "validation": validation})
     evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
+    targets = {name: set_only(target, "groups", "optional") for name, target in suite.targets.items()}
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
-                    "targets": suite.targets, "evaluation": evaluation})
+                    "targets": targets, "evaluation": evaluation, **eval_way})
+
+
+def set_only(config: Any, *late: str) -> dict[str, Any]:
+    """``to_dict(config)`` without each field of ``late`` while it has its default: settings
+    added after run folders existed, kept out of the stage hashes at their defaults so those
+    folders resume."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    return {k: v for k, v in to_dict(config).items() if not (k in late and v == defaults[k])}
 
 
 def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
@@ -140,7 +160,7 @@ class Workspace:
 
     def store(self, where: str, spec: DataSpec) -> ImageStore:
         """Load (once) the store of ``spec``; ``where`` names the config field in errors."""
-        key = config_hash(spec)
+        key = config_hash([spec.dataset, spec.root, spec.split, spec.reader_options()])  # what load_store reads
         if key not in self.stores:
             try:
                 self.stores[key] = load_store(spec.dataset, spec.root, spec.split, **spec.reader_options())
@@ -202,8 +222,9 @@ def validator(ws: Workspace, run: str) -> Callable[[MetaModel, int], dict[str, f
     store, ev, spec = ws.validation(), ws.suite.evaluation, ws.suite.runs[run]
     if store is None:
         return None
-    episodes = fixed_episodes(store, spec.episodes.way, spec.episodes.shot, ev.query, ev.val_episodes, ev.seed,
-                              split_name=ws.suite.data.val_split)
+    data = ws.suite.data
+    episodes = fixed_episodes(store, spec.episodes.eval_way_or_way, spec.episodes.shot, ev.query, ev.val_episodes,
+                              ev.seed, split_name=data.val_split, groups=data.val_groups)
     transform = test_transform(store.image_shape[0])
 
     def validate(model: MetaModel, iteration: int) -> dict[str, float]:
@@ -221,7 +242,7 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
     episodes = spec.episodes
     model = ws.model(run, store.image_shape[0], ("pretrain", PRETRAINED_NAME))
     sampler = EpisodeSampler(store, episodes.way, episodes.shot, episodes.query, episodes.seed,
-                             split_name=ws.suite.data.split)
+                             split_name=ws.suite.data.split, groups=episodes.groups)
     meta_train(model, sampler, train_transform(store.image_shape[0], False), spec.meta_train, folder,
                validate=validator(ws, run), resume=True,
                config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress,
@@ -229,20 +250,25 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
 
 
 def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: int) -> EpisodeSet:
-    """The fixed episodes of ``target`` at ``way``/``shot``: loaded from ``OUT/episodes/`` when
-    there (and drawn from this very store), else drawn and saved there for every later run."""
-    ev, split = ws.suite.evaluation, ws.suite.targets[target].split
-    path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}.npz"
-    if path.is_file():
-        episodes = EpisodeSet.load(path)
-        if episodes.store_fingerprint != store.fingerprint():
-            raise ConfigError(f"{path} was drawn from other data than targets.{target} now holds; delete it "
-                              "(and the evaluate stages that used it) or use a new --out folder")
+    """The fixed episodes of ``target`` at ``way``/``shot`` (within its ``groups`` when set):
+    loaded from ``OUT/episodes/`` when there (and drawn from this very store under this grouping),
+    else drawn and saved there for every later run. A grouped set's file name ends in
+    ``-within-<grouping>``, so two settings never share a file."""
+    ev, spec = ws.suite.evaluation, ws.suite.targets[target]
+    within = "" if spec.groups is None else f"-within-{spec.groups}"
+    path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}{within}.npz"
+    with shared_files_lock(ws.out):  # runs evaluated side by side draw and save each set once
+        if path.is_file():
+            episodes = EpisodeSet.load(path)
+            if episodes.store_fingerprint != store.fingerprint() or episodes.groups != spec.groups:
+                raise ConfigError(f"{path} was drawn from other data or another grouping than targets.{target} now "
+                                  "holds; delete it (and the evaluate stages that used it) or use a new --out folder")
+            return episodes
+        episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=spec.split,
+                                  groups=spec.groups)
+        if world()[0] == 0:
+            episodes.save(path)
         return episodes
-    episodes = fixed_episodes(store, way, shot, ev.query, ev.episodes, ev.seed, split_name=split)
-    if world()[0] == 0:
-        episodes.save(path)
-    return episodes
 
 
 def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
@@ -268,21 +294,39 @@ def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, option
         raise ConfigError(f"suite {suite.name!r}: evaluation.baselines.{method}: {error}") from None
 
 
+def target_episodes(ws: Workspace, target: str, store: ImageStore, way: int) -> list[tuple[EpisodeSet, dict]]:
+    """The episode sets ``target`` is scored on, each with what its records add to their
+    metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with their
+    ``metric``), else one drawn set per shot of ``evaluation.shots`` at ``way``."""
+    fixed = data_episodes(ws.suite, target)
+    if fixed is not None:
+        return [(fixed(store), {"episodes_from": ws.suite.targets[target].dataset, "metric": fixed.metric})]
+    return [(episode_set(ws, target, store, way, shot), {}) for shot in ws.suite.evaluation.shots]
+
+
 def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
-    """Every predictor on the fixed episodes of every target and shot -> ``results.json``."""
+    """Every predictor on the fixed episodes of every target and shot -> ``results.json``, then
+    ``skipped.json`` (optional targets without data, predictors that do not fit a target)."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
-    records = []
+    records, absent = [], absent_targets(ws.suite)
+    notes = list(absent.values())
     for target, target_spec in ws.suite.targets.items():
+        if target in absent:
+            continue
         store = ws.store(f"targets.{target}", target_spec)
         transform = test_transform(store.image_shape[0])
         found = predictors(ws, run, store.image_shape[0])
-        for shot in ev.shots:
-            episodes = episode_set(ws, target, store, spec.episodes.way, shot)
-            log(f"  {', '.join(found)} on {target}, {episodes.way}-way {shot}-shot, {len(episodes)} episodes")
-            results = evaluate_all(found, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
-                                   progress=ws.progress)
+        for episodes, extra in target_episodes(ws, target, store, spec.episodes.eval_way_or_way):
+            usable, skipped = fitting(ws.suite, run, found, target, episodes.way)
+            for note in skipped:
+                log(f"  {note}")
+            notes += skipped
+            log(f"  {', '.join(usable)} on {target}, {episodes.way}-way {episodes.shot}-shot, {len(episodes)} episodes")
+            results = evaluate_all(usable, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
+                                   progress=ws.progress, metadata=extra) if usable else {}
             records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
+    write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.targets
 
 
 def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: Any) -> ResultRecord:
@@ -292,7 +336,8 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     compare, label = spec.compare_with, spec.report_name or run  # one name for every seed of a run
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
-    run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k != "logging"}  # not in the hash
+    unhashed = ("logging", "launcher", "paper")  # in no config hash: how and where a run ran, the paper's numbers
+    run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k not in unhashed}
     config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
     return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
                         bn_mode=info["bn_mode"], per_episode=result.per_episode, episodes_hash=info["episodes_hash"],

@@ -35,8 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from metahyper.config import ConfigError, apply_overrides, from_dict, load_yaml, to_dict
+from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
+from metahyper.data.groupings import check_grouping
 from metahyper.data.sources import DATASETS
+from metahyper.launch.config import LauncherConfig
+from metahyper.paper import PaperResult
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
@@ -79,13 +82,49 @@ class DataSpec:
         return {**{k: v for k, v in named.items() if v is not None}, **self.options}
 
 
+def check_group_field(field_name: str, name: str | None) -> None:
+    """Refuse a grouping name that is not registered (``metahyper.data.groupings``), naming the field."""
+    if name is not None:
+        try:
+            check_grouping(name)
+        except ValueError as error:
+            raise ValueError(f"{field_name}: {error}") from None
+
+
 @dataclass(frozen=True)
 class SourceSpec(DataSpec):
     """The source domain: ``split`` (default train) for pretraining and meta-training;
-    ``val_split`` (optional) for the validation curve during meta-training."""
+    ``val_split`` (optional) for the validation curve during meta-training, its episodes drawn
+    within one group of ``val_groups`` (a grouping, ``metahyper.data.groupings``) when set.
+    ``val_groups`` sits beside ``val_split`` (not on a run) because every run is validated on
+    the same episodes, as the targets' are shared."""
 
     split: str = "train"
     val_split: str | None = None
+    val_groups: str | None = None
+
+    def __post_init__(self) -> None:
+        check_group_field("val_groups", self.val_groups)
+        if self.val_groups is not None and self.val_split is None:
+            raise ValueError(f"val_groups={self.val_groups!r} needs val_split (the split validation episodes "
+                             "come from)")
+
+
+@dataclass(frozen=True)
+class TargetSpec(DataSpec):
+    """A target domain: ``split`` (default test) evaluated on fixed episodes; ``groups`` (a
+    grouping, ``metahyper.data.groupings``) draws each episode's classes from one group, e.g.
+    ``alphabet`` for Lake's within-alphabet Omniglot tasks. ``optional: true``: when its root
+    does not exist (or names an unset environment variable) the suite runs without it, and the
+    log and the report say so and how to get the data (``metahyper.targets.absent_targets``);
+    by default a missing root is refused up front. Both are left out of the stage hashes at
+    their defaults."""
+
+    groups: str | None = None
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        check_group_field("groups", self.groups)
 
 
 @dataclass(frozen=True)
@@ -98,18 +137,30 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class EpisodeSpec:
-    """Meta-training episodes: ``way``-way ``shot``-shot with ``query`` queries per class.
-    A run is evaluated at its training ``way`` (its meta-learned head has that many outputs)."""
+    """Meta-training episodes: ``way``-way ``shot``-shot with ``query`` queries per class,
+    each drawn within one group of ``groups`` (a grouping, ``metahyper.data.groupings``) when set.
+    ``eval_way`` (default: ``way``) is the way of the validation and evaluation episodes, for
+    methods without a ``way``-output head (ProtoNet: Snell et al. train with more classes per
+    episode than they test with); ``eval_way_or_way`` is the way those episodes have."""
 
     way: int = 5
     shot: int = 1
     query: int = 15
     seed: int = 0
+    groups: str | None = None
+    eval_way: int | None = None
 
     def __post_init__(self) -> None:
-        for name, least in (("way", 2), ("shot", 1), ("query", 1)):
-            if getattr(self, name) < least:
-                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        for name, least in (("way", 2), ("shot", 1), ("query", 1), ("eval_way", 2)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"{name} must be >= {least}, got {value}")
+        check_group_field("groups", self.groups)
+
+    @property
+    def eval_way_or_way(self) -> int:
+        """The way of the run's validation and evaluation episodes."""
+        return self.way if self.eval_way is None else self.eval_way
 
 
 @dataclass(frozen=True)
@@ -141,14 +192,20 @@ class RunSpec:
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
         try:
-            make_method(self.method, self.meta_train)
+            method = make_method(self.method, self.meta_train)
         except ValueError as error:
             raise ValueError(f"method: {error}") from None
+        way, eval_way = self.episodes.way, self.episodes.eval_way_or_way
+        if eval_way != way and not getattr(method, "way_agnostic", False):
+            raise ValueError(f"episodes.eval_way={eval_way} differs from episodes.way={way}, but method "
+                             f"{self.method!r} classifies with a head of `way` outputs; remove episodes.eval_way "
+                             "or use a method without such a head (protonet)")
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """Evaluation on fixed episode sets of every target, at each run's way and each shot.
+    """Evaluation on fixed episode sets of every target, at each run's evaluation way
+    (``episodes.eval_way``, default its ``way``) and each shot.
 
     ``bn_mode`` (transductive | inductive) applies to every method and the baselines;
     ``inner_steps_eval`` is the test-time inner-loop steps of maml and anil. ``baselines`` maps
@@ -191,13 +248,16 @@ class SuiteConfig:
     ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
     ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
     validated (``metahyper.plugins``).
-    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) is left
-    out of every stage's config hash (``metahyper.stages.stage_config``).
+    ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) and
+    ``launcher`` (how ``--launcher slurm`` asks for jobs, ``metahyper.launch.config``) are left
+    out of every stage's config hash (``metahyper.stages.stage_config``) and of result records.
+    ``paper`` lists published numbers that the report prints beside ours
+    (``metahyper.paper``); it is in no config hash either.
     """
 
     name: str
     data: SourceSpec
-    targets: dict[str, DataSpec]
+    targets: dict[str, TargetSpec]
     runs: dict[str, RunSpec]
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     device: str = "auto"
@@ -206,9 +266,15 @@ class SuiteConfig:
     seeds: tuple[int, ...] | None = None
     imports: tuple[str, ...] = ()
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    launcher: LauncherConfig = field(default_factory=LauncherConfig)
+    paper: tuple[PaperResult, ...] = ()
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
+        for i, result in enumerate(self.paper):
+            if result.target is not None and result.target not in self.targets:
+                raise ValueError(f"paper[{i}].target: no target {result.target!r}"
+                                 f"{did_you_mean(result.target, self.targets)}")
         for kind in ("targets", "runs"):
             entries = getattr(self, kind)
             if not entries:
@@ -220,7 +286,8 @@ class SuiteConfig:
     def only(self, run: str) -> "SuiteConfig":
         """This suite with the single run ``run`` (a run's own config, as saved in its folder)."""
         if run not in self.runs:
-            raise ConfigError(f"suite {self.name!r} has no run {run!r}; its runs: {', '.join(self.runs)}")
+            raise ConfigError(f"suite {self.name!r} has no run {run!r}"
+                              f"{did_you_mean(run, {*self.runs, *self.run_groups()})}")
         return dataclasses.replace(self, runs={run: self.runs[run]})
 
     def select(self, name: str) -> list[str]:
@@ -290,8 +357,8 @@ def suite_path(ref: str | os.PathLike) -> Path:
         return path
     named = SUITES_DIR / f"{ref}.yaml"
     if not named.is_file():
-        raise ConfigError(f"unknown suite {str(ref)!r}: not a file, and not one of the built-in suites "
-                          f"{', '.join(known_suites())}")
+        raise ConfigError(f"unknown suite {str(ref)!r} (neither a file nor a built-in suite)"
+                          f"{did_you_mean(ref, known_suites())}")
     return named
 
 
@@ -349,6 +416,13 @@ def data_specs(suite: SuiteConfig) -> dict[str, DataSpec]:
     return {"data": suite.data, **{f"targets.{name}": spec for name, spec in suite.targets.items()}}
 
 
+def expand_root(root: str) -> tuple[Path, list[str]]:
+    """``root`` with ``~`` and environment variables expanded, made absolute, and the names of
+    the variables it uses that are not set (then the path still holds them)."""
+    expanded = os.path.expandvars(os.path.expanduser(root))
+    return Path(expanded).resolve(), re.findall(r"\$\{?(\w+)\}?", expanded)
+
+
 def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
     """``spec.root`` with environment variables expanded, checked to be a folder (None for
     synthetic data, which refuses a root: an unused key would hide a typo). Errors name the
@@ -363,12 +437,10 @@ def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
     if not spec.root:
         raise ConfigError(f"suite {suite.name!r}: {field_name} is not set; {spec.dataset} needs its data folder; "
                           f"{hint}")
-    expanded = os.path.expandvars(os.path.expanduser(spec.root))
-    unset = re.findall(r"\$\{?(\w+)\}?", expanded)
+    path, unset = expand_root(spec.root)
     if unset:
         raise ConfigError(f"suite {suite.name!r}: {field_name} = {spec.root!r} uses environment variable "
                           f"{unset[0]}, which is not set; set it, or {hint}")
-    path = Path(expanded).resolve()
     if not path.is_dir():
         problem = "is a file, not a folder" if path.exists() else "does not exist"
         raise ConfigError(f"suite {suite.name!r}: {field_name} = {str(path)!r} {problem}; {hint}")
@@ -378,7 +450,7 @@ def resolve_root(suite: SuiteConfig, where: str, spec: DataSpec) -> Path | None:
 def check_data_options(where: str, spec: DataSpec) -> None:
     """Refuse an unknown data set or an option its reader does not take, naming the field."""
     if spec.dataset not in DATASETS:
-        raise ConfigError(f"{where}.dataset: unknown data set {spec.dataset!r}; known: {', '.join(DATASETS.names())}")
+        raise ConfigError(f"{where}.dataset: {DATASETS.unknown(spec.dataset)}")
     params = inspect.signature(DATASETS.get(spec.dataset)).parameters
     accepted = [name for name in params if name not in ("root", "split")]
     for option in spec.reader_options():
@@ -388,12 +460,28 @@ def check_data_options(where: str, spec: DataSpec) -> None:
                               f"(its options: {', '.join(accepted)})")
 
 
+def absent_root(spec: DataSpec) -> str | None:
+    """Why an optional target's data is absent (its root does not exist, or names an unset
+    environment variable), or None: a present root, or a spec that is not optional."""
+    if not getattr(spec, "optional", False) or not spec.root:
+        return None
+    path, unset = expand_root(spec.root)
+    if unset:
+        return f"its root {spec.root!r} uses environment variable {unset[0]}, which is not set"
+    return None if path.exists() else f"its root {path} does not exist"
+
+
 def resolve_data_paths(suite: SuiteConfig) -> SuiteConfig:
     """The suite with every data root expanded and checked (see ``resolve_root``) and every
-    data option checked; raises ``ConfigError`` before any work starts."""
+    data option checked; raises ``ConfigError`` before any work starts. An optional target
+    whose data is absent (``absent_root``) keeps its root, expanded as far as it can be."""
     resolved = {}
     for where, spec in data_specs(suite).items():
         check_data_options(where, spec)
+        if absent_root(spec) is not None:
+            path, unset = expand_root(spec.root)
+            resolved[where] = dataclasses.replace(spec, root=spec.root if unset else str(path))
+            continue
         root = resolve_root(suite, where, spec)
         resolved[where] = dataclasses.replace(spec, root=None if root is None else str(root))
     targets = {name: resolved[f"targets.{name}"] for name in suite.targets}

@@ -26,6 +26,24 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
+def smoke_sequential(tmp_path_factory) -> Path:
+    """The reduced smoke suite (``tiny_suites.SMOKE``) run one run after the other in this process
+    on one CPU thread: the reference that parallel and cluster runs must equal byte for byte."""
+    from tiny_suites import SMOKE
+
+    from metahyper.runs import run_suite
+    from metahyper.suites import load_suite
+
+    out, threads = tmp_path_factory.mktemp("smoke-sequential"), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_suite(load_suite("smoke", SMOKE), out, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="session")
 def omniglot_dir() -> Path:
     """The folder with the real Omniglot zips: $METAHYPER_DATA/omniglot or ../shared/data/omniglot."""
     candidates = [Path(os.environ["METAHYPER_DATA"]) / "omniglot"] if os.environ.get("METAHYPER_DATA") else []

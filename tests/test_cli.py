@@ -27,7 +27,7 @@ def test_console_script_help():
     assert result.returncode == 0 and "run" in result.stdout and "smoke" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "pretrain", "meta-train", "evaluate", "report", "data", "bench"])
+@pytest.mark.parametrize("command", ["run", "pretrain", "meta-train", "evaluate", "report", "status", "data", "bench"])
 def test_every_subcommand_has_help(capsys, command):
     status, out, _ = _main(capsys, command, "--help")
     assert status == 0 and out.startswith(f"usage: metahyper {command}")

@@ -121,3 +121,30 @@ def test_read_only_out_exits_2_before_any_work(tmp_path, read_only_cli):
     assert result.returncode == 2, result.stderr
     assert f"output folder (--out) {tmp_path / 'ro' / 'out'} is not writable" in result.stderr
     assert "Read-only file system" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "smok"], "unknown suite 'smok' (neither a file nor a built-in suite); did you mean 'smoke'?"),
+    (["run", "smoke", "model.name=hyper_wrm"], "model: unknown model 'hyper_wrm'; did you mean 'hyper_wrn'?"),
+    (["run", "smoke", "data.dataset=synthetik"], "dataset: unknown data set 'synthetik'; did you mean 'synthetic'?"),
+    (["run", "smoke", "method=anill"], "method: unknown method 'anill'; did you mean 'anil'?"),
+    (["pretrain", "smoke", "wrn10"], "suite 'smoke' has no run 'wrn10'; did you mean 'wrn10_1'?"),
+    (["data", "mnst"], "unknown data set 'mnst'; did you mean 'mnist'?"),
+    (["data", "fetch", "omniglt", "--root", "R"], "cannot fetch 'omniglt'; did you mean 'omniglot'?"),
+    (["bench", "maml_sped"], "did you mean 'maml'?"),
+])
+def test_near_miss_names_get_one_suggestion_and_one_usage_line(capsys, tmp_path, argv, message):
+    """A configuration error is the message (with the closest known name) and the command's
+    one-line usage: no argparse banner before it, no traceback, exit status 2."""
+    out = ["--out", str(tmp_path / "out")] if argv[0] in ("run", "pretrain") else []
+    status, _, err = run_cli(capsys, *argv, *out)
+    lines = err.splitlines()
+    assert status == 2 and len(lines) == 2, err
+    assert lines[0].startswith(f"metahyper {argv[0]}: error: ") and message in lines[0]
+    assert lines[1] == f"usage: {cli.USAGE[argv[0]]}  (metahyper {argv[0]} --help: every option)"
+    assert "[-h]" not in err and not (tmp_path / "out").exists()
+
+
+def test_a_far_miss_gets_no_suggestion_but_the_known_names(capsys):
+    status, _, err = run_cli(capsys, "run", "no-such-suite")
+    assert status == 2 and "did you mean" not in err and "(known: babu-table1-bias, " in err and "smoke" in err

@@ -1,12 +1,16 @@
-"""No import cycle among ``metahyper`` modules, and every module imports on its own.
+"""No import cycle among ``metahyper`` modules, layers import only downward, and every module
+imports on its own.
 
 The graph is built from the source with ``ast``, independently of Python's import machinery:
-an edge A -> B for each module-level ``import``/``from ... import`` in A that names module B
+an edge A -> B for each ``import``/``from ... import`` in A that names module B
 (``from metahyper.x import y`` is an edge to ``metahyper.x.y`` when that is a module, else to
-``metahyper.x``); imports inside functions and under ``if TYPE_CHECKING:`` do not run at import
-time and are left out. The second test imports each module first thing in a fresh interpreter
-state (a forked child of a process that has loaded only third-party packages), which fails
-when a cycle makes a name unavailable halfway through an import.
+``metahyper.x``), wherever it stands: imports inside functions count, because a cycle or an
+upward import hidden in a function is still a dependency (it only fails later). Imports under
+``if TYPE_CHECKING:`` never run and are left out. ``LAYERS`` is the package's layer order
+(docs/architecture.md section 3): a module may import modules of its own layer or lower ones.
+The last test imports each module first thing in a fresh interpreter state (a forked child of a
+process that has loaded only third-party packages), which fails when a cycle makes a name
+unavailable halfway through an import.
 """
 
 from __future__ import annotations
@@ -19,6 +23,26 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "metahyper"
 
+# Lowest first. An entry names a module or a subpackage (with everything under it); the root
+# package ``metahyper`` (its ``__init__``) matches itself only.
+LAYERS = (
+    ("foundation", ("metahyper._version", "metahyper.atomic", "metahyper.config", "metahyper.registry",
+                    "metahyper.plugins", "metahyper.resources", "metahyper.progress", "metahyper.checkpoint",
+                    "metahyper.outdir", "metahyper.ranks")),
+    ("data", ("metahyper.data",)),
+    ("models", ("metahyper.models",)),
+    ("train", ("metahyper.train",)),
+    ("meta", ("metahyper.meta",)),
+    ("suites", ("metahyper.suites", "metahyper.suite_keys", "metahyper.paper", "metahyper.launch.config")),
+    ("eval", ("metahyper.eval",)),
+    ("stages", ("metahyper.stages", "metahyper.targets", "metahyper.runs", "metahyper.exits")),
+    ("classify", ("metahyper.classify",)),
+    ("lm", ("metahyper.lm",)),
+    ("launch", ("metahyper.launch",)),
+    ("api", ("metahyper.api", "metahyper.cli", "metahyper")),
+)
+
+
 def module_files() -> dict[str, Path]:
     """Dotted module name -> source file, for every module of the package."""
     files = {}
@@ -28,23 +52,24 @@ def module_files() -> dict[str, Path]:
     return files
 
 
-def _is_type_checking(node: ast.stmt) -> bool:
+def _is_type_checking(node: ast.AST) -> bool:
     test = getattr(node, "test", None)
     return isinstance(node, ast.If) and (
         (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
         or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
 
 
-def _module_level_imports(body: list[ast.stmt]):
-    """Import statements that run when the module is imported (into if/try/with blocks, not
-    into functions, classes or ``if TYPE_CHECKING:``)."""
-    for node in body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        elif isinstance(node, (ast.If, ast.Try, ast.With)) and not _is_type_checking(node):
-            for block in ("body", "orelse", "finalbody", "handlers"):
-                for child in getattr(node, block, []):
-                    yield from _module_level_imports(child.body if isinstance(child, ast.ExceptHandler) else [child])
+def _imports(node: ast.AST):
+    """Every import statement under ``node`` (functions and classes included), except the body
+    of ``if TYPE_CHECKING:`` (its ``else`` runs, so it counts)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child
+        elif _is_type_checking(child):
+            for branch in child.orelse:
+                yield from _imports(ast.Module(body=[branch], type_ignores=[]))
+        else:
+            yield from _imports(child)
 
 
 def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, known: set[str]) -> set[str]:
@@ -65,7 +90,7 @@ def import_graph() -> dict[str, set[str]]:
     for module, path in files.items():
         tree = ast.parse(path.read_text(), str(path))
         edges = set()
-        for node in _module_level_imports(tree.body):
+        for node in _imports(tree):
             edges |= _targets(node, module, path.name == "__init__.py", set(files))
         graph[module] = edges - {module}
     return graph
@@ -133,7 +158,7 @@ def test_cycle_finder_on_a_hand_made_graph():
     assert find_cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_graph_resolves_relative_submodule_and_type_checking_imports(tmp_path):
+def test_graph_resolves_relative_submodule_function_level_and_type_checking_imports(tmp_path):
     source = textwrap.dedent("""
         from typing import TYPE_CHECKING
         import metahyper.data.stores
@@ -141,13 +166,15 @@ def test_graph_resolves_relative_submodule_and_type_checking_imports(tmp_path):
         from . import imageops
         if TYPE_CHECKING:
             from metahyper.data.episodes import TaskBatch
-        def later():
-            import metahyper.stages
+        class Later:
+            def later(self):
+                import metahyper.stages
     """)
     known = set(module_files())
     tree = ast.parse(source)
-    edges = set().union(*(_targets(n, "metahyper.data.x", False, known) for n in _module_level_imports(tree.body)))
-    assert edges == {"metahyper.data.stores", "metahyper.data.rng", "metahyper.data", "metahyper.data.imageops"}
+    edges = set().union(*(_targets(n, "metahyper.data.x", False, known) for n in _imports(tree)))
+    assert edges == {"metahyper.data.stores", "metahyper.data.rng", "metahyper.data", "metahyper.data.imageops",
+                     "metahyper.stages"}
 
 
 def test_no_import_cycles_among_metahyper_modules():
@@ -156,6 +183,37 @@ def test_no_import_cycles_among_metahyper_modules():
     assert "metahyper.data.transforms" not in graph["metahyper.data.stores"]
     cycles = find_cycles(graph)
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def layer_of(module: str) -> int:
+    """Index in ``LAYERS`` of ``module``; a KeyError names a module that no layer lists."""
+    for index, (_, entries) in enumerate(LAYERS):
+        if any(module == e or (e != "metahyper" and module.startswith(e + ".")) for e in entries):
+            return index
+    raise KeyError(f"{module} is in no layer of tests/test_imports.py LAYERS: add it where it belongs")
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every edge from a lower layer to a higher one, as "A (layer) imports B (layer)"."""
+    return [f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+            for a in sorted(graph) for b in sorted(graph[a]) if layer_of(b) > layer_of(a)]
+
+
+def test_layer_check_on_a_hand_made_graph():
+    graph = {"metahyper.data.loader": {"metahyper.meta.distributed", "metahyper.ranks"},
+             "metahyper.meta.distributed": {"metahyper.ranks"}, "metahyper": {"metahyper.cli"},
+             "metahyper.cli": {"metahyper"}, "metahyper.ranks": set()}
+    assert upward_imports(graph) == ["metahyper.data.loader (data) imports metahyper.meta.distributed (meta)"]
+    assert layer_of("metahyper") == layer_of("metahyper.cli") == len(LAYERS) - 1
+    assert layer_of("metahyper.data.episodes") < layer_of("metahyper.models.roles") < layer_of("metahyper.meta.maml")
+
+
+def test_every_module_is_in_a_layer_and_imports_only_downward():
+    graph = import_graph()
+    for module in graph:
+        layer_of(module)
+    upward = upward_imports(graph)
+    assert not upward, "imports against the layer order:\n" + "\n".join(upward)
 
 
 def test_every_module_imports_in_a_fresh_interpreter():

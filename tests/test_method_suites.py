@@ -75,7 +75,8 @@ def test_old_keys_that_cannot_move_exit_2_naming_the_new_key(capsys, tmp_path, e
 @pytest.mark.parametrize("override, message", [
     ("meta_train.maml.inner_steps_eval=3", "meta_train.maml.inner_steps_eval moved to evaluation.inner_steps_eval"),
     ("runs.wrn10_1.pretrain.way=5", "pretrain.way moved to episodes.way"),
-    ("method=reptile", "runs.wrn10_1: method: unknown method 'reptile'; known methods: anil, maml, protonet"),
+    ("method=reptile", "runs.wrn10_1: method: unknown method 'reptile' (known: anil, maml, protonet)"),
+    ("method=protonett", "unknown method 'protonett'; did you mean 'protonet'?"),
     ("runs.hyper_wrn10_1.method=anil", "anil adapts the classifier only"),
 ])
 def test_bad_method_and_old_override_keys_exit_2(capsys, tmp_path, override, message):
@@ -103,8 +104,9 @@ def test_smoke_methods_suite_runs_tiny_and_its_report_names_each_method(capsys, 
     assert {("hyper_wrn10_1-anil", "hyper_wrn10_1"), ("hyper_wrn10_1-protonet", "wrn10_1-protonet")} <= {
         (p["hyper"], p["plain"]) for p in results["paired"]}
     report = (out / "report.md").read_text()
-    assert "| model | method | source |" in report
+    assert "| model | method | synthetic-target 5-way 1-shot |" in report  # one source and seed: not columns
+    assert "Source domain: synthetic-source · BN mode: transductive · training seed: 0 (every row)." in report
     for model, method in (("hyper_wrn10_1-anil", "anil"), ("wrn10_1-protonet", "protonet")):
-        assert f"| {model} | {method} | synthetic-source |" in report
+        assert f"| {model} | {method} | " in report
     log = (out / "runs/hyper_wrn10_1-protonet/meta_train/metrics.jsonl").read_text().splitlines()
     assert any(json.loads(line).get("kind") == "val" for line in log)

@@ -1,55 +1,69 @@
-"""Output folders: one process per suite folder (real processes), stale locks, writability."""
+"""Output folders: one process per run stage (real processes), who holds a lock, stale locks,
+waiting for the shared files, writability."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-from pathlib import Path
+import threading
+import time
 
 import pytest
+from holders import hold
 from tiny_suites import SMOKE
 
 from metahyper.config import ConfigError
-from metahyper.outdir import LOCK_NAME, FolderLock, check_writable
+from metahyper.outdir import LOCK_NAME, FolderLock, check_writable, describe_holder, lock_holder
 
-HOLD = """import sys
-from metahyper.outdir import FolderLock
-with FolderLock(sys.argv[1]):
-    print("held", flush=True)
-    sys.stdin.read()
-"""
-
-
-def _holder(folder: Path) -> subprocess.Popen:
-    """Another process holding ``folder``'s lock until its stdin closes (or it is killed)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout.readline().strip() == "held"
-    return proc
-
-
-def test_a_second_process_on_the_same_out_is_refused_naming_folder_and_pid(tmp_path):
+def test_a_second_process_on_a_held_stage_is_refused_naming_folder_and_pid(tmp_path):
     out = tmp_path / "out"
-    holder = _holder(out)
+    stage = out / "runs" / "wrn10_1" / "pretrain"
+    holder = hold(stage)
     try:
         result = subprocess.run([sys.executable, "-m", "metahyper.cli", "run", "smoke", "--out", str(out), *SMOKE],
                                 capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     finally:
         holder.communicate("", timeout=60)
     assert result.returncode == 2, result.stderr
-    assert f"suite folder {out} is in use by another metahyper process (pid {holder.pid})" in result.stderr
-    assert sorted(os.listdir(out)) == [LOCK_NAME]  # the refused process wrote nothing
+    assert f"stage folder {stage} is in use by another metahyper process (pid {holder.pid})" in result.stderr
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == [f"runs/wrn10_1/pretrain/{LOCK_NAME}"]  # the refused process wrote nothing
 
 
 def test_the_lock_of_a_killed_process_does_not_block(tmp_path):
-    holder = _holder(tmp_path)
+    holder = hold(tmp_path)
+    assert lock_holder(tmp_path)["pid"] == holder.pid
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
-    assert (tmp_path / LOCK_NAME).read_text().strip() == str(holder.pid)  # the stale file is still there
+    assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == holder.pid  # the stale file is still there
+    assert lock_holder(tmp_path) is None
+    with FolderLock(tmp_path, info={"from": 7}):
+        written = json.loads((tmp_path / LOCK_NAME).read_text())
+        assert written["pid"] == os.getpid() and written["from"] == 7 and written["host"] == socket.gethostname()
+        assert lock_holder(tmp_path)["pid"] == os.getpid()  # another descriptor of this process is another holder
+    assert lock_holder(tmp_path) is None
+
+
+def test_a_probe_creates_nothing_and_holders_are_described(tmp_path):
+    assert lock_holder(tmp_path / "absent") is None and not (tmp_path / "absent").exists()
+    assert describe_holder({"pid": 5, "host": socket.gethostname(), "job": None}) == "pid 5"
+    assert describe_holder({"pid": 5, "host": "node7", "job": "81_2"}) == "pid 5 on node7, SLURM job 81_2"
+    (tmp_path / LOCK_NAME).write_text("1234\n")  # what older versions wrote
     with FolderLock(tmp_path):
-        assert (tmp_path / LOCK_NAME).read_text().strip() == str(os.getpid())
+        pass
+
+
+def test_a_waiting_lock_gets_the_folder_when_the_holder_leaves(tmp_path):
+    holder = hold(tmp_path)
+    threading.Timer(0.5, holder.stdin.close).start()
+    started = time.monotonic()
+    with FolderLock(tmp_path, wait=True):
+        assert time.monotonic() - started >= 0.4  # it got the lock only once the holder let go
+    assert holder.wait(timeout=60) == 0
 
 
 def test_a_file_in_the_path_is_named(tmp_path):

@@ -15,8 +15,10 @@ from metahyper.meta import train
 from metahyper.runs import STAGES, rebuild_report, run_suite
 from metahyper.suites import load_suite
 
-REPORT_FILES = ("report.md", "results.csv", "results.json", "val_curves.png", "movement.png", "norm_ratio.png",
-                "movement_curves.png")
+REPORT_FILES = ("report.md", "results.csv", "results.json", "accuracy_vs_shots.png", "val_curves.png", "movement.png",
+                "norm_ratio.png", "movement_curves.png")
+# a published number for the report's headline (in no config hash: the stage folders do not change)
+PAPER = "paper=[{model: wrn10_1, way: 5, shot: 1, source: a test, accuracy: 42.5}]"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -30,7 +32,7 @@ def _stage_files(out: Path) -> dict[str, tuple[int, str]]:
 def smoke_out(tmp_path_factory):
     """The reduced smoke suite, run once for the tests of this module."""
     out = tmp_path_factory.mktemp("smoke")
-    written = run_suite(load_suite("smoke", SMOKE), out, progress=False)
+    written = run_suite(load_suite("smoke", [*SMOKE, PAPER]), out, progress=False)
     return out, written
 
 
@@ -52,6 +54,7 @@ def test_smoke_suite_writes_every_artifact_and_the_report(smoke_out):
         ("hyper_wrn10_1+logistic_regression", "wrn10_1+logistic_regression")}
     report = (out / "report.md").read_text()
     assert "t_{0.975, n-1}" in report and "BN mode: transductive" in report and "± " in report
+    assert " · paper 42.5 |" in report and "## Settings" in report
     assert len(list((out / "episodes").glob("*.npz"))) == 1
 
 
@@ -60,7 +63,8 @@ def test_rerun_skips_finished_stages(smoke_out, monkeypatch):
     before = _stage_files(out)
     for stage in STAGES:
         monkeypatch.setitem(stages.STAGE_RUNNERS, stage, lambda *args: pytest.fail("a finished stage ran again"))
-    run_suite(load_suite("smoke", SMOKE), out, progress=False)
+    corrected = PAPER.replace("42.5", "40")  # a corrected published number changes no stage hash
+    run_suite(load_suite("smoke", [*SMOKE, corrected]), out, progress=False)
     assert _stage_files(out) == before
 
 
@@ -71,6 +75,7 @@ def test_report_is_rebuilt_from_run_folders(smoke_out):
         (out / name).unlink()
     assert {p.name for p in rebuild_report(out)} == set(REPORT_FILES)
     assert (out / "results.csv").read_text() == csv
+    assert " · paper 40 |" in (out / "report.md").read_text()  # from the folder's suite.yaml
 
 
 def test_report_of_a_read_only_suite_folder_writes_only_where_asked(smoke_out, tmp_path, read_only_cli):

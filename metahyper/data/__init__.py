@@ -10,7 +10,8 @@ Example::
     batch = batch.to("cuda").map_images(transforms.to_float)
 """
 
-from metahyper.data import cifar, miniimagenet, mnist, omniglot, omniglot_full, synthetic  # noqa: F401  (register readers)
+from metahyper.data import (  # noqa: F401  (register readers)
+    cifar, miniimagenet, mnist, omniglot, omniglot_full, omniglot_lake_runs, synthetic)
 from metahyper.data import transforms
 from metahyper.data.episodes import EpisodeSampler, EpisodeSet, TaskBatch, fixed_episodes
 from metahyper.data.sources import DATASETS, DataFormatError, load_store, safe_load_pickle, verify_checksums

@@ -4,6 +4,11 @@ An episode is drawn from a ``torch.Generator`` seeded from (seed, split name, ep
 only, never from the global RNG, so the same seed gives the same episodes on every run,
 device and rank. Episodes are first built as store row indices ordered support-then-query;
 a meta-batch is then gathered with one ``index_select`` on the flat [N, C*H*W] image view.
+
+Some data sets define their evaluation episodes themselves (Lake's 20 one-shot runs,
+``metahyper/data/omniglot_lake_runs.py``): they register a ``DataEpisodes`` in
+``FIXED_EPISODES`` under the data set's name, and the evaluate stage scores such a target on
+exactly those episodes instead of drawing any.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import torch
 from torch import Tensor
 
 from metahyper.atomic import atomic_write
+from metahyper.data.groupings import group_names
 from metahyper.data.rng import keyed_generator
 from metahyper.data.stores import ImageStore
+from metahyper.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,25 @@ def check_episode_args(store: ImageStore, way: int, shot: int, query: int) -> No
                          "the fewest in the store")
 
 
-def class_groups(store: ImageStore, groups: Sequence[str], way: int) -> list[Tensor]:
-    """The class ids of each group with at least ``way`` classes, groups in name order;
-    raises ``ValueError`` when ``groups`` does not name one group per class or none is big enough."""
+Groups = str | Sequence[str]  # a registered grouping's name, or one group name per class
+
+
+def grouping_label(groups: Groups | None) -> str | None:
+    """What episode sets record (and hash) as their grouping: the grouping's name, or for an
+    explicit list ``classes-<sha256 of the list, 16 hex digits>``; None without groups."""
+    if groups is None or isinstance(groups, str):
+        return groups
+    listing = json.dumps([str(name) for name in groups])
+    return f"classes-{hashlib.sha256(listing.encode()).hexdigest()[:16]}"
+
+
+def class_groups(store: ImageStore, groups: Groups, way: int) -> list[Tensor]:
+    """The class ids of each group with at least ``way`` classes, groups in name order.
+    ``groups`` is a grouping's name (``metahyper.data.groupings``) or one group name per class;
+    raises ``ValueError`` when it is unknown, does not name one group per class, or no group
+    is big enough."""
+    if isinstance(groups, str):
+        groups = group_names(store, groups)
     if len(groups) != store.num_classes:
         raise ValueError(f"groups names {len(groups)} classes, the store has {store.num_classes} ({store.source})")
     members: dict[str, list[int]] = {}
@@ -81,7 +104,7 @@ def class_groups(store: ImageStore, groups: Sequence[str], way: int) -> list[Ten
     eligible = [torch.tensor(ids) for _, ids in sorted(members.items()) if len(ids) >= way]
     if not eligible:
         raise ValueError(f"way={way} exceeds the classes of every group (largest: "
-                         f"{max(map(len, members.values()))} classes)")
+                         f"{max(map(len, members.values()))} classes) of {store.source!r}")
     return eligible
 
 
@@ -118,13 +141,15 @@ class EpisodeSampler:
     Iterable: with ``episodes=N`` (and ``tasks=T`` per batch), ``for batch in sampler`` runs
     ``len(sampler)`` = ceil(N / T) ``sample`` calls (the last one smaller when T does not divide
     N); ``sampler.iterate(n, tasks)`` does the same for an explicit number of episodes.
-    ``groups`` (one name per class, e.g. Omniglot alphabets) draws every episode's classes from
-    one group: a group chosen uniformly among those with at least ``way`` classes, then ``way``
-    of its classes (Lake's within-alphabet tasks). Without it episodes are unchanged.
+    ``groups`` (a grouping's name such as ``"alphabet"``, ``metahyper.data.groupings``, or one
+    group name per class) draws every episode's classes from one group: a group chosen uniformly
+    among those with at least ``way`` classes, then ``way`` of its classes (Lake's
+    within-alphabet tasks). Without it episodes are unchanged. ``grouping`` is its label
+    (``grouping_label``).
     """
 
     def __init__(self, store: ImageStore, way: int, shot: int, query: int, seed: int,
-                 split_name: str = "train", reuse_buffer: bool = False, groups: Sequence[str] | None = None, *,
+                 split_name: str = "train", reuse_buffer: bool = False, groups: Groups | None = None, *,
                  episodes: int | None = None, tasks: int = 1):
         check_episode_args(store, way, shot, query)
         for name, value in (("episodes", episodes), ("tasks", tasks)):
@@ -132,6 +157,7 @@ class EpisodeSampler:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.episodes, self.tasks = episodes, tasks
         self._groups = None if groups is None else class_groups(store, groups, way)
+        self.grouping = grouping_label(groups)
         self.store, self.way, self.shot, self.query = store, way, shot, query
         self.seed, self.split_name = int(seed), split_name
         self.next_index = 0
@@ -223,7 +249,8 @@ class EpisodeSet:
     """Fixed evaluation episodes: store rows and labels, not images.
 
     rows, labels: int64 [n, way*(shot+query)], each row support first then query (as
-    ``EpisodeSampler.episode_rows``). ``store_fingerprint`` identifies the store they index.
+    ``EpisodeSampler.episode_rows``). ``store_fingerprint`` identifies the store they index;
+    ``groups`` is the sampler's ``grouping`` (None: classes from the whole store).
     """
 
     rows: Tensor
@@ -234,14 +261,17 @@ class EpisodeSet:
     seed: int
     split_name: str
     store_fingerprint: str
+    groups: str | None = None
 
     def __len__(self) -> int:
         return self.rows.shape[0]
 
     @property
     def hash(self) -> str:
-        """sha256 over (way, shot, query, store fingerprint), the rows and the labels."""
-        header = json.dumps([self.way, self.shot, self.query, self.store_fingerprint])
+        """sha256 over (way, shot, query, store fingerprint[, groups]), the rows and the labels
+        (an ungrouped set keeps the hash it had before groupings existed)."""
+        grouped = [] if self.groups is None else [self.groups]
+        header = json.dumps([self.way, self.shot, self.query, self.store_fingerprint, *grouped])
         digest = hashlib.sha256(header.encode())
         digest.update(self.rows.numpy().astype("<i8").tobytes())
         digest.update(self.labels.numpy().astype("<i8").tobytes())
@@ -260,6 +290,8 @@ class EpisodeSet:
         """Writes an ``.npz`` (rows, labels, JSON metadata with the hash) atomically."""
         meta = {"way": self.way, "shot": self.shot, "query": self.query, "seed": self.seed,
                 "split_name": self.split_name, "store_fingerprint": self.store_fingerprint, "hash": self.hash}
+        if self.groups is not None:
+            meta["groups"] = self.groups
         with atomic_write(path, "wb") as file:
             np.savez(file, rows=self.rows.numpy(), labels=self.labels.numpy(), meta=np.array(json.dumps(meta)))
 
@@ -274,16 +306,17 @@ class EpisodeSet:
             meta = json.loads(str(archive["meta"]))
             rows, labels = torch.from_numpy(archive["rows"]), torch.from_numpy(archive["labels"])
         fields = ("way", "shot", "query", "seed", "split_name", "store_fingerprint")
-        if set(meta) != {*fields, "hash"}:
-            raise ValueError(f"{path}: episode set metadata must have exactly the keys {sorted({*fields, 'hash'})}")
-        episodes = cls(rows, labels, *(meta[f] for f in fields))
+        if set(meta) - {"groups"} != {*fields, "hash"}:
+            raise ValueError(f"{path}: episode set metadata must have exactly the keys {sorted({*fields, 'hash'})} "
+                             "(and 'groups' for a grouped set)")
+        episodes = cls(rows, labels, *(meta[f] for f in fields), groups=meta.get("groups"))
         if episodes.hash != meta["hash"]:
             raise ValueError(f"{path}: episode set content does not match its stored hash (file corrupt or edited)")
         return episodes
 
 
 def fixed_episodes(store: ImageStore, way: int, shot: int, query: int, n: int, seed: int,
-                   split_name: str = "test", groups: Sequence[str] | None = None) -> EpisodeSet:
+                   split_name: str = "test", groups: Groups | None = None) -> EpisodeSet:
     """``n`` episodes, identical to ``EpisodeSampler(store, way, shot, query, seed,
     split_name, groups=groups).episode(i)`` for i = 0..n-1, as an EpisodeSet."""
     if n < 1:
@@ -291,4 +324,29 @@ def fixed_episodes(store: ImageStore, way: int, shot: int, query: int, n: int, s
     sampler = EpisodeSampler(store, way, shot, query, seed, split_name, groups=groups)
     rows = torch.stack([sampler.episode_rows(i) for i in range(n)])
     labels = sampler.episode_labels.expand(n, -1).contiguous()
-    return EpisodeSet(rows, labels, way, shot, query, int(seed), split_name, store.fingerprint())
+    return EpisodeSet(rows, labels, way, shot, query, int(seed), split_name, store.fingerprint(), sampler.grouping)
+
+
+@dataclass(frozen=True)
+class DataEpisodes:
+    """The evaluation episodes a data set defines itself rather than a sampler draws.
+
+    ``build(store)`` returns them as an ``EpisodeSet`` over the store the data set's reader
+    returned (and raises ``ValueError`` for any other store); ``metric`` is how the literature
+    reports scores on them: ``"accuracy"``, or ``"error_rate"`` (100 - mean accuracy, as Lake et
+    al. report their runs). Calling the object calls ``build``.
+    """
+
+    build: Callable[[ImageStore], EpisodeSet]
+    metric: str = "accuracy"
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("accuracy", "error_rate"):
+            raise ValueError(f"metric must be 'accuracy' or 'error_rate', got {self.metric!r}")
+
+    def __call__(self, store: ImageStore) -> EpisodeSet:
+        return self.build(store)
+
+
+# data set name -> its DataEpisodes: ``FIXED_EPISODES.register(name)(DataEpisodes(build, metric))``
+FIXED_EPISODES: Registry[EpisodeSet] = Registry("data set with fixed episodes")

@@ -6,7 +6,10 @@ torchvision, and the bytes are moved by ``torchvision.datasets.utils.download_ur
 ``extract_archive``: no HTTP client of our own. Omniglot's two small background sets are in the
 same repository as the full archives but torchvision publishes no checksum for them; they are
 checked as zip archives (every member's CRC) with the ``<set>/<alphabet>/<character>/*.png``
-layout instead, unless the caller supplies a checksum.
+layout instead, unless the caller supplies a checksum. So is Lake's ``all_runs.zip``
+(``omniglot_lake_runs``, from the same repository under torchvision's Omniglot URL prefix),
+whose layout check is the reader's own (``omniglot_lake_runs.check_archive``: every run, label
+line and image).
 
 Every resource is fetched into a hidden temporary folder beside its target (``.fetch-*`` in the
 root), verified, extracted there if it is an archive, and only then renamed into place, so a
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from metahyper.config import did_you_mean
 from metahyper.data.sources import DataFormatError
 
 MIRROR_ENV = "METAHYPER_MIRROR"
@@ -44,13 +48,15 @@ class Resource:
     """One downloadable file: its name, torchvision's md5 (None: none published), the URLs
     tried in order, and ``target``, the path under the root that exists once it is in place
     (the file itself, or the folder an archive extracts to). ``part`` groups resources a
-    reader needs together (e.g. MNIST's ``t10k`` pair)."""
+    reader needs together (e.g. MNIST's ``t10k`` pair). ``layout(path)`` says what is wrong
+    with a zip that has no md5 to check (None: nothing), after its members' CRCs passed."""
 
     filename: str
     md5: str | None
     urls: tuple[str, ...]
     target: str
     part: str = ""
+    layout: Callable[[Path], str | None] | None = None
 
     @property
     def extract(self) -> bool:
@@ -63,7 +69,22 @@ def _omniglot() -> list[Resource]:
     sets = {**Omniglot.zips_md5, "images_background_small1": None, "images_background_small2": None}
     full = ("images_background", "images_evaluation")
     return [Resource(f"{name}.zip", md5, (f"{Omniglot.download_url_prefix}/{name}.zip",), f"{name}.zip",
-                     "full" if name in full else "small") for name, md5 in sets.items()]
+                     "full" if name in full else "small", _omniglot_layout) for name, md5 in sets.items()]
+
+
+def _omniglot_layout(path: Path) -> str | None:
+    with zipfile.ZipFile(path) as archive:
+        pngs = [n for n in archive.namelist() if n.endswith(".png") and n.count("/") == 3]
+    return None if pngs else "no <set>/<alphabet>/<character>/*.png members"
+
+
+def _lake_runs() -> list[Resource]:
+    from torchvision.datasets import Omniglot
+
+    from metahyper.data.omniglot_lake_runs import ARCHIVE, check_archive
+
+    url = f"{Omniglot.download_url_prefix}/one-shot-classification/{ARCHIVE}"
+    return [Resource(ARCHIVE, None, (url,), ARCHIVE, layout=check_archive)]
 
 
 def _cifar(cls_name: str) -> Callable[[], list[Resource]]:
@@ -84,15 +105,15 @@ def _mnist() -> list[Resource]:
 
 TABLE: dict[str, Callable[[], list[Resource]]] = {
     "omniglot": _omniglot, "cifar10": _cifar("CIFAR10"), "cifar100": _cifar("CIFAR100"),
-    "fc100": _cifar("CIFAR100"), "mnist": _mnist,
+    "fc100": _cifar("CIFAR100"), "mnist": _mnist, "omniglot_lake_runs": _lake_runs,
 }
 
 
 def resources(dataset: str, parts: Sequence[str] | None = None) -> list[Resource]:
     """The resources of ``dataset`` (those of ``parts`` only, when given)."""
     if dataset not in TABLE:
-        raise ValueError(f"cannot fetch {dataset!r}: fetchable data sets are {', '.join(TABLE)} "
-                         "(MiniImageNet has no stable official download; see the README)")
+        raise ValueError(f"cannot fetch {dataset!r}{did_you_mean(dataset, TABLE)}; MiniImageNet has no stable "
+                         "official download (see the README)")
     found = TABLE[dataset]()
     return [r for r in found if parts is None or r.part in parts]
 
@@ -120,8 +141,9 @@ def _download(resource: Resource, folder: Path, urls: Sequence[str], expected: s
                      + "; ".join(errors))
 
 
-def _verify(path: Path, expected: str | None) -> None:
-    """md5 against ``expected``; without one, a readable zip with the Omniglot layout."""
+def _verify(path: Path, expected: str | None, layout: Callable[[Path], str | None] | None) -> None:
+    """md5 against ``expected``; without one, a readable zip whose members pass their CRCs and
+    whose content passes ``layout``."""
     from torchvision.datasets.utils import calculate_md5
 
     if expected is not None:
@@ -133,12 +155,11 @@ def _verify(path: Path, expected: str | None) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
-            pngs = [n for n in archive.namelist() if n.endswith(".png") and n.count("/") == 3]
+        problem = f"member {bad} fails its CRC" if bad else layout(path) if layout else None
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise FetchError(f"{path.name}: not a readable zip archive ({err}); no md5 is published for it, "
                          f"actual md5 {calculate_md5(str(path))}") from None
-    if bad is not None or not pngs:
-        problem = f"member {bad} fails its CRC" if bad else "no <set>/<alphabet>/<character>/*.png members"
+    if problem:
         raise FetchError(f"{path.name}: {problem}; actual md5 {calculate_md5(str(path))}")
 
 
@@ -177,7 +198,7 @@ def fetch_resource(resource: Resource, root: Path, mirror: str | None = None,
     work = Path(tempfile.mkdtemp(dir=root, prefix=f".fetch-{resource.filename}-"))
     try:
         path = _download(resource, work, mirror_urls(resource, mirror), expected)
-        _verify(path, expected)
+        _verify(path, expected, resource.layout)
         if resource.extract:
             path = _extract(path, work / "extracted", resource.target)
         os.replace(path, target)
@@ -209,10 +230,16 @@ def fetch(dataset: str, root: str | Path, mirror: str | None = None, checksums: 
 
 # Files that mean a data root already holds a data set in another layout the readers accept.
 _OTHER_LAYOUTS = {"cifar10": ("data_batch_1",), "cifar100": ("train",),
-                  "fc100": ("FC100_train.pickle", "train")}
+                  "fc100": ("FC100_train.pickle", "train"), "omniglot_lake_runs": ("run01",)}
 # The resources each dataset name of a suite needs: Omniglot's small sets for ``omniglot``
 # (data_splits/omniglot.json), the full archives for ``omniglot_full``; MNIST's ``files`` pair.
 _SUITE_PARTS = {"omniglot": ("omniglot", ("small",)), "omniglot_full": ("omniglot", ("full",))}
+
+
+def fetch_command(dataset: str, root: str) -> str | None:
+    """The command that fetches what ``dataset`` needs into ``root``, or None if it cannot be fetched."""
+    fetched = _SUITE_PARTS.get(dataset, (dataset, None))[0]
+    return f"metahyper data fetch {fetched} --root {root}" if fetched in TABLE else None
 
 
 def fetch_for_spec(dataset: str, root: str | None, options: Mapping[str, object], mirror: str | None = None,

@@ -17,7 +17,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from metahyper.data.episodes import EpisodeSampler, TaskBatch
 from metahyper.data.rng import keyed_generator
 from metahyper.data.transforms import Transform
-from metahyper.meta.distributed import world
+from metahyper.ranks import world
 
 
 class EpisodeDataset(IterableDataset):

@@ -66,13 +66,17 @@ def index_alphabets(root: Path) -> dict[str, _Alphabet]:
     return alphabets
 
 
+def resized_array(image: Image.Image, size: int) -> np.ndarray:
+    """A greyscale (mode 'L') image -> uint8 [size, size] (bilinear, antialiased when shrinking)."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
 def _decode(data: bytes | Path, size: int) -> np.ndarray:
-    """A PNG -> uint8 [size, size] greyscale (bilinear, antialiased when shrinking)."""
+    """A PNG -> uint8 [size, size] greyscale (``resized_array``)."""
     with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-        image = image.convert("L")
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        return resized_array(image.convert("L"), size)
 
 
 def _read_images(entry: _Alphabet, size: int) -> list[np.ndarray]:
@@ -120,11 +124,14 @@ def read_omniglot(root: Path, alphabets: Sequence[str], size: int, per_class: in
 
 @DATASETS.register("omniglot")
 def load_omniglot(root: Path, split: str, image_size: int | None = None, cache_dir=None,
-                  alphabets: Sequence[str] | None = None, rotations: bool = False,
+                  alphabets: Sequence[str] | None = None, rotations: bool | Sequence[str] = False,
                   images_per_class: int | None = None) -> ImageStore:
     """Omniglot characters of the split's alphabets (``data_splits/omniglot.json``) or of
     ``alphabets``; [N, 1, image_size, image_size] (default 28). rotations: add the 90/180/270
-    degree rotations as extra classes. images_per_class: expected count (default 20)."""
+    degree rotations as extra classes, in every split (``True``) or only in the splits listed
+    (``[train]``: rotated training classes, as the published Omniglot recipes use, while the
+    validation split keeps the unrotated characters that test tasks have). images_per_class:
+    expected count (default 20)."""
     info = split_info("omniglot")
     chosen = list(alphabets) if alphabets is not None else list(info[canonical_split(split)])
     per_class = images_per_class or info["images_per_class"]
@@ -135,4 +142,18 @@ def load_omniglot(root: Path, split: str, image_size: int | None = None, cache_d
                               "images_evaluation*/ folders or .zip archives)")
     tag = f"omniglot-{'+'.join(chosen)}-{size}-{per_class}"
     store = cached_store(cache_dir, sources, tag, lambda: read_omniglot(root, chosen, size, per_class))
-    return rotate_classes(store, (1, 2, 3)) if rotations else store
+    return rotate_classes(store, (1, 2, 3)) if rotated_split(rotations, split) else store
+
+
+def rotated_split(rotations: bool | Sequence[str], split: str) -> bool:
+    """Whether ``split`` gets rotated classes under the ``rotations`` option (a bool, or the
+    split names that get them); an unknown split name raises naming the option."""
+    if isinstance(rotations, bool):
+        return rotations
+    if isinstance(rotations, str) or not isinstance(rotations, Sequence):
+        raise ValueError(f"rotations must be true, false or a list of split names, got {rotations!r}")
+    try:
+        listed = [canonical_split(name) for name in rotations]
+    except ValueError as error:
+        raise ValueError(f"rotations: {error}") from None
+    return canonical_split(split) in listed

@@ -5,8 +5,9 @@
 (``protocols``) defines:
 
 * ``lake``: background alphabets for training, evaluation alphabets for testing. Lake's
-  20-way tasks within one alphabet come from the sampler:
-  ``EpisodeSampler(store, ..., groups=alphabet_groups(store))``.
+  20-way tasks within one alphabet come from the grouping ``alphabet``
+  (``metahyper.data.groupings``): ``EpisodeSampler(store, ..., groups="alphabet")``, or
+  ``groups: alphabet`` in a suite.
 * ``maml``: the sorted listing of all characters of both archives, permuted with a fixed seed;
   the first 1200 are the meta-training classes (with their 90/180/270-degree rotations as extra
   classes), the rest the meta-test classes. The listing's sha256 is checked against the
@@ -29,12 +30,6 @@ from metahyper.data.splits import canonical_split, split_info
 from metahyper.data.stores import ImageStore, cached_store
 
 PROTOCOLS = ("lake", "maml")
-
-
-def alphabet_groups(store: ImageStore) -> list[str]:
-    """The alphabet of each class (``alphabet/character[/rotN]``): the sampler's ``groups``
-    for within-alphabet tasks."""
-    return [name.split("/", 1)[0] for name in store.class_names]
 
 
 def listing_hash(characters: Sequence[str]) -> str:

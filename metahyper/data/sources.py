@@ -20,7 +20,7 @@ import numpy as np
 from metahyper.data.stores import ImageStore, cached_store
 from metahyper.registry import Registry
 
-DATASETS: Registry[ImageStore] = Registry("dataset")
+DATASETS: Registry[ImageStore] = Registry("data set")
 
 
 class DataFormatError(ValueError):

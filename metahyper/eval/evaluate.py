@@ -31,10 +31,12 @@ from metahyper.meta.predictors import PredictFn, Predictor
 
 
 def episode_metadata(episodes: EpisodeSet, store: ImageStore) -> dict[str, Any]:
-    """What identifies the episodes: the set's hash, its settings and the store's description."""
+    """What identifies the episodes: the set's hash, its settings (``groups`` only for a grouped
+    set) and the store's description."""
+    grouped = {} if episodes.groups is None else {"groups": episodes.groups}
     return {"episodes_hash": episodes.hash, "way": episodes.way, "shot": episodes.shot,
             "query": episodes.query, "episodes": len(episodes), "episode_seed": episodes.seed,
-            "split_name": episodes.split_name, "store": store.source}
+            "split_name": episodes.split_name, **grouped, "store": store.source}
 
 
 def _check_logits(logits: Tensor, query_y: Tensor, way: int) -> None:

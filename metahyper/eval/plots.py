@@ -5,15 +5,16 @@ They read the metrics records meta-training logs (``metahyper.meta.train`` throu
 
     {"kind": "train", "iteration": 200, "loss": 1.23, "accuracy": 0.45, ...,
      "movement": {"param/layer1.0.conv1.weight": 0.01, "generated/layer1.0.conv2": 0.2, ...},
-     "norm_grad_ratio": {"hypernet": 130.0, "classifier": 12.0}}     # both on diagnostic steps
-    {"kind": "val", "iteration": 200, "accuracy": 0.51, ...}          # validation steps
+     "weight_norm": {"param/layer1.0.conv1.weight": 3.1, "generated/layer1.0.conv2": 2.4, ...},
+     "norm_grad_ratio": {"hypernet": 130.0, "classifier": 12.0}}     # all on diagnostic steps
+    {"kind": "val", "iteration": 200, "accuracy": 0.51, "ci95": 0.03}  # validation steps
 
-* ``plot_validation``: ``accuracy`` of ``"val"`` records vs iteration, one line per run (Figure 5).
-* ``plot_movement``: inner-loop movement per layer, one bar per run (Figure 4). A layer's value is
-  ``generated/<layer>`` (a hypernetwork-generated kernel) or ``param/<layer>.weight`` (a plain
-  weight), so a backbone and its hyper variant line up; other adapted tensors (embeddings,
-  biases) are left out. Bars average the last ``MOVEMENT_WINDOW`` diagnostic steps.
+* ``plot_validation``: ``accuracy`` of ``"val"`` records vs iteration (Figure 5), one line per
+  model: the mean over its seeds with a band of the 95% t-CI over seeds when it has several runs,
+  else its one run with a band of the logged per-episode CI; the split, way and shot are in the
+  title (``ValSetting``, from the result records).
 * ``plot_norm_ratio``: ``||P|| / ||grad P||`` per parameter role vs iteration (Figure 2).
+* the movement figures (Figure 4) are ``metahyper.eval.movement``'s.
 
 Each ``plot_*`` function takes ``runs`` (run label -> records) and a PNG path, writes the PNG
 atomically and returns ``None``, or writes nothing and returns a one-line reason when no run
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -34,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from metahyper.atomic import atomic_write  # noqa: E402
+from metahyper.eval.stats import mean_ci  # noqa: E402
 
 Record = Mapping[str, Any]
 Runs = Mapping[str, Sequence[Record]]
@@ -69,66 +72,80 @@ def save_figure(fig: Any, path: str | os.PathLike) -> None:
         plt.close(fig)
 
 
-def plot_validation(runs: Runs, path: str | os.PathLike) -> str | None:
-    """Validation accuracy (%) vs outer iteration, one line per run."""
-    curves = {label: series(records, "accuracy", kind="val") for label, records in runs.items()}
-    curves = {label: curve for label, curve in curves.items() if curve[0]}
-    if not curves:
+@dataclass(frozen=True)
+class ValSetting:
+    """What a run's validation curve measures (from its result record's config): the model it
+    belongs to (``label``: its seeds share one), the source split, way, shot, queries, episodes."""
+
+    label: str
+    split: str | None = None
+    way: int | None = None
+    shot: int | None = None
+    query: int | None = None
+    episodes: int | None = None
+
+    def describe(self) -> str:
+        """``"val split, 5-way 1-shot, 15 queries, 100 episodes"`` (what is known)."""
+        parts = [f"{self.split} split"] if self.split else []
+        parts += [f"{self.way}-way {self.shot}-shot"] if self.way else []
+        parts += [f"{self.query} queries per class"] if self.query else []
+        parts += [f"{self.episodes} episodes"] if self.episodes else []
+        return ", ".join(parts)
+
+
+def _val_curves(runs: Runs, settings: Mapping[str, ValSetting]) -> dict[str, tuple[ValSetting, list]]:
+    """model label -> (its setting, [(iterations, accuracies, per-episode CIs) per run])."""
+    grouped: dict[str, tuple[ValSetting, list]] = {}
+    for run, records in runs.items():
+        iterations, values = series(records, "accuracy", kind="val")
+        if not iterations:
+            continue
+        cis = dict(zip(*series(records, "ci95", kind="val")))
+        setting = settings.get(run, ValSetting(run))
+        curve = (iterations, values, [cis.get(i) for i in iterations])
+        grouped.setdefault(setting.label, (setting, []))[1].append(curve)
+    return grouped
+
+
+def _band(curves: list) -> tuple[list[int], np.ndarray, np.ndarray | None, str]:
+    """(iterations, mean %, CI half width % or None, what the band is) of one model's runs:
+    over seeds at the iterations every run logged, else the one run's per-episode CI."""
+    if len(curves) == 1:
+        iterations, values, cis = curves[0]
+        ci = None if any(c is None for c in cis) else 100 * np.asarray(cis, dtype=float)
+        return iterations, 100 * np.asarray(values, dtype=float), ci, "episodes"
+    common = sorted(set.intersection(*(set(c[0]) for c in curves)))
+    table = np.array([[dict(zip(c[0], c[1]))[i] for i in common] for c in curves], dtype=float)
+    intervals = [mean_ci(column) for column in table.T]
+    return common, 100 * np.array([m for m, _ in intervals]), 100 * np.array([h for _, h in intervals]), \
+        f"{len(curves)} seeds"
+
+
+def plot_validation(runs: Runs, path: str | os.PathLike,
+                    settings: Mapping[str, ValSetting] | None = None) -> str | None:
+    """Validation accuracy (%) vs outer iteration with 95% CI bands, one line per model
+    (``settings``: run -> its ``ValSetting``; a run without one is its own model)."""
+    grouped = _val_curves(runs, settings or {})
+    if not grouped:
         return "no 'val' metrics record has 'accuracy'"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, (iterations, values) in curves.items():
-        ax.plot(iterations, 100 * np.asarray(values, dtype=float), marker="o", markersize=3, label=label)
+    described = {setting.describe() for setting, _ in grouped.values()}
+    shared = described.pop() if len(described) == 1 else ""
+    fig, ax = plt.subplots(figsize=(8, 4.5 + 0.2 * len(grouped)))
+    for label, (setting, curves) in grouped.items():
+        iterations, mean, ci, over = _band(curves)
+        name = f"{label} (band: CI over {over})" if ci is not None else label
+        if not shared and setting.describe():
+            name += f"; {setting.describe()}"
+        (line,) = ax.plot(iterations, mean, marker="o", markersize=3, label=name)
+        if ci is not None:
+            low, high = np.clip(mean - ci, 0, 100), np.clip(mean + ci, 0, 100)  # accuracies stay in [0, 100]
+            ax.fill_between(iterations, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    title = "Validation accuracy during meta-training (cf. paper Fig. 5), bands: 95% CI"
     ax.set(xlabel="meta-training iteration", ylabel="validation accuracy (%)",
-           title="Validation accuracy during meta-training (cf. paper Fig. 5)")
+           title=f"{title}\n{shared}" if shared else title)
+    ax.title.set_fontsize(10)
     ax.grid(alpha=0.3)
-    ax.legend()
-    save_figure(fig, path)
-    return None
-
-
-def layer_movement(movement: Mapping[str, float]) -> dict[str, float]:
-    """Movement keyed by layer: ``generated/L`` and ``param/L.weight`` -> ``L``; others dropped."""
-    layers = {}
-    for key, value in movement.items():
-        prefix, _, name = key.partition("/")
-        if prefix == "generated":
-            layers[name.removesuffix(".weight")] = value
-        elif prefix == "param" and name.endswith(".weight"):
-            layers.setdefault(name.removesuffix(".weight"), value)
-    return layers
-
-
-def _mean_movement(records: Sequence[Record]) -> dict[str, float]:
-    """Per-layer movement averaged over the last ``MOVEMENT_WINDOW`` logged iterations."""
-    _, values = series(records, "movement")
-    recent = [layer_movement(value) for value in values if isinstance(value, dict)][-MOVEMENT_WINDOW:]
-    layers = list(dict.fromkeys(layer for value in recent for layer in value))
-    return {
-        layer: float(np.mean([value[layer] for value in recent if layer in value])) for layer in layers
-    }
-
-
-def plot_movement(runs: Runs, path: str | os.PathLike) -> str | None:
-    """Grouped bars: inner-loop movement of each layer's weights, one bar per run."""
-    movement = {label: _mean_movement(records) for label, records in runs.items()}
-    movement = {label: layers for label, layers in movement.items() if layers}
-    if not movement:
-        return "no metrics record has 'movement' with generated/ or param/*.weight entries"
-    layers = list(dict.fromkeys(layer for per_run in movement.values() for layer in per_run))
-    width = 0.8 / len(movement)
-    positions = np.arange(len(layers))
-    fig, ax = plt.subplots(figsize=(min(20, max(7, 0.45 * len(layers) * len(movement))), 5))
-    for i, (label, per_run) in enumerate(movement.items()):
-        heights = [per_run.get(layer, np.nan) for layer in layers]
-        ax.bar(positions + (i - (len(movement) - 1) / 2) * width, heights, width, label=label)
-    values = [v for per_run in movement.values() for v in per_run.values() if v > 0]
-    if values and max(values) / min(values) > 100:
-        ax.set_yscale("log")
-    ax.set_xticks(positions, layers, rotation=60, ha="right", fontsize=8)
-    ax.set(ylabel="||W_after - W_before|| (mean over tasks)",
-           title=f"Inner-loop weight movement per layer, last {MOVEMENT_WINDOW} logs (cf. paper Fig. 4)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # below: labels can be long
     save_figure(fig, path)
     return None
 
@@ -158,10 +175,3 @@ def plot_norm_ratio(runs: Runs, path: str | os.PathLike) -> str | None:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(fig, path)
     return None
-
-
-FIGURES = (
-    ("val_curves.png", "Validation accuracy (paper Figure 5)", plot_validation),
-    ("movement.png", "Inner-loop weight movement per layer (paper Figure 4)", plot_movement),
-    ("norm_ratio.png", "||P|| / ||grad P|| per role (paper Figure 2)", plot_norm_ratio),
-)

@@ -18,7 +18,7 @@ import numpy as np
 import scipy
 import torch
 
-import metahyper
+from metahyper._version import __version__
 from metahyper.config import ConfigError, from_dict, to_dict
 from metahyper.eval.stats import EvalResult
 
@@ -118,7 +118,7 @@ def collect_environment(device: str | None = None) -> dict[str, str]:
         device = f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
     return {
         "python": platform.python_version(),
-        "metahyper": metahyper.__version__,
+        "metahyper": __version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,

@@ -3,17 +3,23 @@
 ``write_report(records, out_dir, metrics=...)`` turns evaluation records (``ResultRecord`` or
 dicts/dataclasses with its fields) into:
 
-* ``report.md``: accuracy table (rows: model, source, BN mode, seed; columns: target domain and
-  way/shot; cells "58.00 ± 0.80", percent), the CI formula and BN mode(s), a paired table for
-  every hyper-vs-plain pair on the same episodes, the figures, and notes on anything skipped;
-  with several seeds per model, a "mean (k seeds)" row under each model's per-seed rows and a
-  table of the per-seed paired differences with their mean over seeds (``metahyper.eval.seeds``);
-  the inner-loop movement ratio of every hyper/plain pair of runs (``metahyper.eval.movement``);
+* ``report.md``: a caveat at the top when some model has one training seed (a pipeline check,
+  not a result); the headline table in the paper's layout (models x target way/shot, chance
+  level, the suite's published numbers beside ours; ``metahyper.eval.headline``); the settings
+  of every model (``metahyper.eval.settings``); the full accuracy table (rows: model and seed,
+  with source and BN mode when they vary; cells "58.00 ± 0.80", percent), the CI formula and BN
+  mode(s); a paired table for every hyper-vs-plain pair on the same episodes with a note on how
+  many tests that is; with several seeds per model, a "mean (k seeds)" row under each model's
+  per-seed rows and a table of the per-seed paired differences with their mean over seeds
+  (``metahyper.eval.seeds``); the inner-loop movement ratio of every hyper/plain pair of runs
+  (``metahyper.eval.movement``); the error rates of targets reported so (Lake's one-shot runs:
+  ``metahyper.eval.error_rate``); the figures and notes on anything skipped. Fields with one
+  value in every record (source, BN mode, seed) are stated once above a table, not in columns;
 * ``results.csv``: one row per record (per seed), accuracies as fractions;
 * ``results.json``: the same plus per-episode accuracies, configs, seeds, episode-set hashes,
   paired comparisons, the across-seed summaries, the movement ratios and the environment;
-* ``val_curves.png``, ``movement.png``, ``movement_curves.png``, ``norm_ratio.png`` from
-  meta-training metrics records.
+* ``accuracy_vs_shots.png`` from the records; ``val_curves.png``, ``movement.png``,
+  ``movement_curves.png``, ``norm_ratio.png`` from meta-training metrics records.
 
 Every file is written atomically, so a report being rebuilt never shows half a file.
 """
@@ -31,8 +37,14 @@ from typing import Any, Iterable, Mapping
 
 from metahyper.atomic import write_text_atomic
 from metahyper.config import config_hash, to_dict
-from metahyper.eval.movement import RATIO_NOTE, movement_pairs, movement_ratios, plot_movement_curves, ratio_table
-from metahyper.eval.plots import FIGURES, Runs
+from metahyper.eval.error_rate import ERROR_RATE_NOTE, error_rate_table, error_rates
+from metahyper.eval.headline import (ACCURACY_VS_SHOTS, column_name, columns, constant_fields, headline_table,
+                                     plot_accuracy_vs_shots, seed_sets)
+from metahyper.eval.markdown import md_table
+from metahyper.eval.movement import (RATIO_NOTE, movement_pairs, movement_ratios, plot_movement,
+                                     plot_movement_curves, ratio_table)
+from metahyper.paper import PaperResult, paper_results
+from metahyper.eval.plots import Runs, plot_norm_ratio, plot_validation
 from metahyper.eval.records import (
     BN_MODE_MEANING,
     ResultRecord,
@@ -48,6 +60,7 @@ from metahyper.eval.stats import (
     format_pm,
     paired_comparison,
 )
+from metahyper.eval.settings import settings_section, val_settings
 from metahyper.eval.seeds import (
     PAIR_FIELDS,
     PAIRED_SEED_CI_FORMULA,
@@ -65,7 +78,13 @@ CSV_COLUMNS = ("model", "source", "target", "way", "shot", "bn_mode", "seed", "n
                "episodes_hash", "config_hash")
 
 
-MOVEMENT_CURVES = ("movement_curves.png", "Inner-loop movement over meta-training, generated vs plain (paper Figure 4)")
+FIGURES = {
+    "val_curves.png": "Validation accuracy (paper Figure 5)",
+    "movement.png": "Inner-loop weight movement per layer (paper Figure 4)",
+    "movement_curves.png": "Inner-loop movement over meta-training, generated vs plain (paper Figure 4)",
+    "norm_ratio.png": "||P|| / ||grad P|| per role (paper Figure 2)",
+}
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,7 @@ class Summary:
     movement: list[dict[str, Any]]
     figures: list[tuple[str, str]]
     notes: list[str]
+    paper: tuple[PaperResult, ...] = ()
 
     @property
     def several_seeds(self) -> bool:
@@ -101,26 +121,33 @@ def write_report(
     environment: Mapping[str, str] | None = None,
     n_boot: int = 10000,
     seed: int = 0,
+    notes: Iterable[str] = (),
+    paper: Iterable[Any] = (),
 ) -> list[Path]:
     """Write the report files into ``out_dir`` and return their paths.
 
     ``metrics`` maps a run label (the name in figure legends) to its meta-training metrics
     records (``MetricsLog(run_dir / "metrics.jsonl").read()``; shape in ``metahyper.eval.plots``);
     ``environment`` defaults to ``collect_environment()``; ``n_boot``/``seed`` drive the paired
-    bootstrap. Records are validated before anything is written.
+    bootstrap; ``paper`` holds published numbers (``PaperResult`` s or their dicts: a suite's
+    ``paper`` section) for the headline table; ``notes`` (e.g. targets the evaluation
+    skipped) head the report's notes. Records are validated before anything is written.
     """
     checked = [as_record(item, where=f"result {i}") for i, item in enumerate(records)]
     if not checked:
         raise ValueError("write_report needs at least one result record")
+    published = tuple(paper_results(paper))
     _check_unique_cells(checked)
-    pairs, notes = find_pairs(checked)
+    pairs, pair_notes = find_pairs(checked)
     comparisons = [Comparison(h, p, paired_comparison(h.per_episode, p.per_episode, n_boot, seed))
                    for h, p in pairs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures, figure_notes = _write_figures(out, metrics or {}, movement_pairs(comparisons))
-    summary = Summary(comparisons, seed_summaries(checked), paired_seed_summaries(comparisons),
-                      movement_ratios(metrics or {}, movement_pairs(comparisons)), figures, notes + figure_notes)
+    cells = seed_summaries(checked)
+    figures, figure_notes = _write_figures(out, metrics or {}, movement_pairs(comparisons), checked, cells)
+    summary = Summary(comparisons, cells, paired_seed_summaries(comparisons),
+                      movement_ratios(metrics or {}, movement_pairs(comparisons)), figures,
+                      [*notes, *pair_notes, *figure_notes], published)
     env = dict(environment) if environment is not None else collect_environment()
     written = [out / "results.csv", out / "results.json", out / "report.md"]
     write_text_atomic(written[0], render_csv(checked))
@@ -146,18 +173,26 @@ def _check_unique_cells(records: list[ResultRecord]) -> None:
             )
 
 
-def _write_figures(out: Path, runs: Runs, pairs: list[tuple[str, str, int]]) -> tuple[list[tuple[str, str]], list[str]]:
-    """Draw the figures from each run's metrics (the movement curves of the hyper/plain run
-    ``pairs``); returns ((file, title) written, notes).
+def _write_figures(out: Path, runs: Runs, pairs: list[tuple[str, str, int]], records: list[ResultRecord],
+                   cells: list[SeedSummary]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Draw the accuracy-vs-shots figure from the records and the others from each run's metrics
+    (the movement curves of the hyper/plain run ``pairs``); returns ((file, title) written, notes).
 
     A figure skipped this time is deleted, so a rebuilt report never shows a stale one.
     """
     notes = [f"no metrics records for {label}; it is missing from the figures"
              for label, records in runs.items() if not records]
     written = []
-    curves = (*MOVEMENT_CURVES, lambda metrics, path: plot_movement_curves(metrics, pairs, path))
-    for name, title, plot in (*FIGURES, curves):
-        reason = plot(runs, out / name)
+    settings = val_settings(records)
+    plots = {ACCURACY_VS_SHOTS[0]: lambda path: plot_accuracy_vs_shots(records, cells, path),
+             "val_curves.png": lambda path: plot_validation(runs, path, settings),
+             "movement.png": lambda path: plot_movement(runs, path, {run: s.label for run, s in settings.items()}),
+             "movement_curves.png": lambda path: plot_movement_curves(runs, pairs, path),
+             "norm_ratio.png": lambda path: plot_norm_ratio(runs, path)}
+    titles = {ACCURACY_VS_SHOTS[0]: ACCURACY_VS_SHOTS[1], **FIGURES}
+    for name, plot in plots.items():
+        title = titles[name]
+        reason = plot(out / name)
         if reason is None:
             written.append((name, title))
         else:
@@ -169,38 +204,66 @@ def _write_figures(out: Path, runs: Runs, pairs: list[tuple[str, str, int]]) -> 
 # --- renderers ---------------------------------------------------------------------------------
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _setting(record: ResultRecord) -> str:
     return f"{record.way}-way {record.shot}-shot"
 
 
 def accuracy_table(records: list[ResultRecord], summaries: list[SeedSummary] = ()) -> str:
     """Markdown table: one row per (model, source, BN mode, seed) with the model's method, one
-    column per target setting; when some model has several seeds (``summaries`` from
-    ``seed_summaries``), every model's per-seed rows are followed by a "mean (k seeds)" row:
-    mean ± 95% CI over its seeds."""
-    targets = list(dict.fromkeys(r.target for r in records))
-    columns = sorted({(r.target, r.way, r.shot) for r in records}, key=lambda c: (targets.index(c[0]), c[1:]))
+    column per target setting; source, BN mode and seed get a column only when they vary
+    (``constant_fields``; ``fixed_line`` states the others). When some model has several seeds
+    (``summaries`` from ``seed_summaries``), every model's per-seed rows are followed by a
+    "mean (k seeds)" row: mean ± 95% CI over its seeds."""
+    cols = columns(records)
     cells = {(_cell_key(r)[:4], (r.target, r.way, r.shot)): str(r.result) for r in records}
     across = {s.key: s for s in summaries} if any(s.n_seeds > 1 for s in summaries) else {}
-    header = ["model", "method", "source", "BN", "seed"] + [f"{t} {w}-way {s}-shot" for t, w, s in columns]
+    fixed = constant_fields(records)
+    varying = [name for name in ("source", "BN", "seed") if name not in fixed]
+    header = ["model", "method", *varying, *map(column_name, cols)]
     methods = {r.model: method_name(r) for r in records}
     body = []
-    for group in dict.fromkeys((r.model, r.source, r.bn_mode) for r in records):
-        seeds = list(dict.fromkeys(r.seed for r in records if (r.model, r.source, r.bn_mode) == group))
-        named = [group[0], methods[group[0]], *group[1:]]
-        body += [[*named, str(seed)] + [cells.get(((*group, seed), column), "–") for column in columns]
-                 for seed in seeds]
+    for group, seeds in seed_sets(records).items():
+        named = [group[0], methods[group[0]], *[v for name, v in zip(("source", "BN"), group[1:]) if name in varying]]
+        body += [[*named, *([str(seed)] if "seed" in varying else [])] +
+                 [cells.get(((*group, seed), column), "–") for column in cols] for seed in seeds]
         if across:
             label = f"mean ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
             body.append([*named, label] + [across[(*group, *c)].cell() if (*group, *c) in across else "–"
-                                           for c in columns])
-    return _md_table(header, body)
+                                           for c in cols])
+    return md_table(header, body)
+
+
+def fixed_line(records: list[ResultRecord]) -> str:
+    """The fields the accuracy table leaves out because every record has the same value."""
+    fixed = constant_fields(records)
+    names = {"source": "Source domain", "BN": "BN mode", "seed": "training seed"}
+    return " · ".join(f"{names[name]}: {value}" for name, value in fixed.items()) + " (every row)." if fixed else ""
+
+
+def pipeline_caveat(records: list[ResultRecord]) -> list[str]:
+    """A warning at the top of the report when some meta-trained model has one training seed."""
+    seeds = {row[0]: s for row, s in seed_sets(records).items() if "+" not in row[0]}
+    single = [model for model, s in seeds.items() if len(s) == 1]
+    if not single:
+        return []
+    verb = "was" if len(single) == 1 else "were"
+    who = "Every model here was" if len(single) == len(seeds) else f"{', '.join(single)} {verb}"
+    return [f"> **Pipeline check, not a result.** {who} trained with one seed: its CIs cover the evaluation "
+            "episodes, not the spread between training runs, which can be as large as the differences between "
+            "models. Read the numbers as a check that the pipeline runs end to end; for a result, run the suite "
+            "with several seeds (`seeds=[0,1,2]`) and read the across-seed CIs."]
+
+
+def comparisons_note(comparisons: list[Comparison]) -> str:
+    """How many paired tests the report makes and how many would pass at 5% by chance alone."""
+    n = len(comparisons)
+    passed = sum(c.stats.p_value < SIGNIFICANCE for c in comparisons)
+    verb = "gives" if passed == 1 else "give"
+    return (f"Multiple comparisons: this report makes {n} paired t-test{'s' if n != 1 else ''} (one per pair, "
+            f"target, setting and seed) and {passed} of them {verb} p < {SIGNIFICANCE:g}. If no model differed from "
+            f"its pair, about {SIGNIFICANCE:.0%} of the tests ({n * SIGNIFICANCE:.1f} here) would still pass at that "
+            f"level by chance; no correction is applied (Bonferroni's threshold for {n} tests: p < "
+            f"{SIGNIFICANCE / n:.2g}). Tests on the same episodes or seeds are not independent.")
 
 
 def method_name(record: ResultRecord) -> str:
@@ -220,7 +283,7 @@ def paired_table(comparisons: list[Comparison]) -> str:
          format_interval(c.stats.boot_low, c.stats.boot_high)]
         for c in comparisons
     ]
-    return _md_table(header, rows)
+    return md_table(header, rows)
 
 
 def _episode_counts(records: list[ResultRecord]) -> str:
@@ -240,7 +303,7 @@ def paired_seed_section(summary: Summary) -> list[str]:
     if not any(s.n_seeds > 1 for s in summary.pairs):
         return []
     return ["## Paired comparisons across seeds", f"Per seed, {PAIRED_SEED_CI_FORMULA}; one seed: no CI (1 seed).",
-            _md_table(PAIRED_SEED_HEADER, paired_seed_table(summary.pairs))]
+            md_table(PAIRED_SEED_HEADER, paired_seed_table(summary.pairs))]
 
 
 def movement_section(summary: Summary) -> list[str]:
@@ -249,20 +312,47 @@ def movement_section(summary: Summary) -> list[str]:
         return []
     header, rows = ratio_table(summary.movement)
     return ["## Inner-loop movement: generated vs plain weights (paper Figure 4)", f"{RATIO_NOTE}.",
-            _md_table(header, rows)]
+            md_table(header, rows)]
+
+
+def grouping_lines(records: list[ResultRecord]) -> list[str]:
+    """One line per target whose episodes draw their classes within one group (the evaluation
+    metadata's ``groups``, ``metahyper.data.groupings``): such tasks are harder than tasks over
+    all classes, and the table does not show it."""
+    grouped = {(r.target, r.config.get("evaluation", {}).get("groups")) for r in records}
+    return [f"Target {target}: each episode's classes come from one group of the grouping '{groups}'."
+            for target, groups in sorted(grouped, key=str) if groups]
+
+
+def error_rate_section(records: list[ResultRecord], summary: Summary) -> list[str]:
+    """The error-rate table of the records reported so (``metahyper.eval.error_rate``: Lake's
+    one-shot runs); nothing when there are none."""
+    entries = error_rates(records, summary.cells)
+    if not entries:
+        return []
+    return ["## Error rate (%) on fixed episode sets", f"{ERROR_RATE_NOTE}.", md_table(*error_rate_table(entries))]
 
 
 def render_markdown(records: list[ResultRecord], summary: Summary, environment: Mapping[str, str]) -> str:
     """The text of ``report.md``."""
     modes = sorted({r.bn_mode for r in records})
     comparisons, figures, notes = summary.comparisons, summary.figures, summary.notes
+    methods = {r.model: method_name(r) for r in records}
     parts = [
         "# metahyper report",
-        "## Accuracy (%)",
+        *pipeline_caveat(records),
+        "## Headline: accuracy (%)",
+        *headline_table(records, summary.cells, methods, summary.paper),
+        "## Settings",
+        *settings_section(records),
+        "## Accuracy (%) of every run",
         f"Mean ± 95% CI over {_episode_counts(records)} episodes per cell; {CI_FORMULA}.",
         _seed_line(summary),
         *[f"BN mode: {mode} ({BN_MODE_MEANING[mode]})." for mode in modes],
+        *grouping_lines(records),
+        *filter(None, [fixed_line(records)]),
         accuracy_table(records, summary.cells),
+        *error_rate_section(records, summary),
         "## Paired comparisons: hyper - plain on the same episodes",
     ]
     if comparisons:
@@ -271,6 +361,7 @@ def render_markdown(records: list[ResultRecord], summary: Summary, environment: 
             f"two-sided paired t-test (scipy.stats.ttest_rel), percentile bootstrap CI over episodes "
             f"({comparisons[0].stats.n_boot} resamples, seed {comparisons[0].stats.seed}).",
             paired_table(comparisons),
+            comparisons_note(comparisons),
         ]
     else:
         parts.append("No hyper/plain pairs on identical episode sets.")
@@ -333,5 +424,7 @@ def render_json(records: list[ResultRecord], summary: Summary, environment: Mapp
                 "paired": paired, "seed_ci_formula": SEED_CI_FORMULA, "paired_seed_ci_formula": PAIRED_SEED_CI_FORMULA,
                 "across_seeds": [summary_json(s, RECORD_FIELDS) for s in summary.cells],
                 "paired_across_seeds": [summary_json(s, PAIR_FIELDS) for s in summary.pairs],
-                "movement_ratio_note": RATIO_NOTE, "movement_ratios": summary.movement, "notes": summary.notes}
+                "movement_ratio_note": RATIO_NOTE, "movement_ratios": summary.movement, "notes": summary.notes,
+                "error_rate_note": ERROR_RATE_NOTE, "error_rates": error_rates(records, summary.cells),
+                "paper": [to_dict(p) for p in summary.paper]}
     return json.dumps(_finite_or_text(document), indent=2, allow_nan=False) + "\n"

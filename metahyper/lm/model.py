@@ -15,13 +15,20 @@ carries the state from one sequence to the next (truncated BPTT, stream evaluati
 Parameter roles (``MetaModel``): the hypernetwork of a HyperLSTM (its hyper cell and the Eq. 11
 and scaling projections) is HYPERNET, the softmax head CLASSIFIER, everything else (embedding,
 main LSTM weights, biases and layer norms) BODY.
+
+``seeded_model`` builds a suite run's model from its seed alone (training and the report's
+samples both rebuild it so).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
+from metahyper.data.rng import keyed_seed
 from metahyper.lm.cells import HyperLSTMCell, LSTMCell, State, dropout_mask
 from metahyper.models.roles import MetaModel, ParamRole
 
@@ -101,3 +108,10 @@ class CharLM(MetaModel):
 def detach_state(state: list[State]) -> list[State]:
     """The state cut from the graph (truncated BPTT)."""
     return [tuple(t.detach() for t in layer) for layer in state]
+
+
+def seeded_model(vocab_size: int, cell: str, options: Mapping[str, Any], seed: int) -> CharLM:
+    """``CharLM(vocab_size, cell, **options)`` initialised from ``seed`` alone (the global RNG is restored)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(keyed_seed("lm-init", seed))
+        return CharLM(vocab_size, cell, **options)

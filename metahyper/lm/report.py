@@ -28,6 +28,7 @@ from metahyper.eval.plots import plt, save_figure, series
 from metahyper.eval.records import collect_environment
 from metahyper.eval.stats import CI_FORMULA, mean_ci
 from metahyper.lm.data import UNKNOWN, Corpus
+from metahyper.lm.model import seeded_model
 from metahyper.lm.sample import generate, plot_weight_changes
 from metahyper.lm.train import BEST_NAME, METRICS_NAME
 from metahyper.meta.metrics_log import MetricsLog
@@ -62,14 +63,12 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def samples(suite: Any, rows: list[dict[str, Any]], corpus: Corpus, out_dir: Path) -> dict[str, dict[str, Any]]:
     """Per label: text sampled from its first run's best weights, and its weight-change figure."""
-    from metahyper.lm.suite import build_run_model
-
     index = {s: i for i, s in enumerate(corpus.vocab)}
     prime = [index.get(c, index.get(UNKNOWN, 0)) for c in suite.sample.prime]
     result = {}
     for spec in suite.models:
         row = next(r for r in rows if r["label"] == spec.label)
-        model = build_run_model(spec, len(corpus.vocab), row["seed"])
+        model = seeded_model(len(corpus.vocab), spec.cell, spec.options, row["seed"])
         model.load_state_dict(load_checkpoint(out_dir / row["run_dir"] / BEST_NAME)["model"])
         ids, changes = generate(model, prime, suite.sample.length, suite.sample.temperature, suite.sample.seed)
         text = corpus.decode(ids)

@@ -40,9 +40,9 @@ import torch
 
 from metahyper.classify.suite import _slug, check_rows_and_seeds, finished_result, merged_train_config
 from metahyper.config import ConfigError, config_hash, from_dict, load_config, save_yaml, to_dict
-from metahyper.data.rng import keyed_seed
 from metahyper.lm.data import READERS, Corpus, load_corpus
-from metahyper.lm.model import CELLS, CharLM
+from metahyper.lm.model import CELLS, CharLM, seeded_model
+from metahyper.lm.report import write_lm_report
 from metahyper.lm.train import LMConfig, train_lm
 from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.suites import resolve_root
@@ -141,13 +141,6 @@ def load_lm_suite(path: str | os.PathLike, overrides: Iterable[str] = ()) -> LMS
     return check_suite(load_config(LMSuite, path, overrides), str(path))
 
 
-def build_run_model(spec: LMModelSpec, vocab_size: int, seed: int) -> CharLM:
-    """The model of one run, initialised from ``seed`` alone (the global RNG is restored)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(keyed_seed("lm-init", seed))
-        return CharLM(vocab_size, spec.cell, **spec.options)
-
-
 def run_row(suite: LMSuite, index: int, seed: int, out: Path, corpus: Corpus, device: torch.device,
             progress: bool | None = None) -> dict[str, Any]:
     """Train (or resume, or read the finished result of) model ``index`` x ``seed``; its row."""
@@ -156,7 +149,7 @@ def run_row(suite: LMSuite, index: int, seed: int, out: Path, corpus: Corpus, de
     identity = {"data": data, "model": to_dict(spec), "train": to_dict(run_config(suite, index, seed))}
     digest = config_hash(identity)
     run_dir = out / "runs" / _slug(spec.label) / f"seed{seed}"
-    model = build_run_model(spec, len(corpus.vocab), seed)
+    model = seeded_model(len(corpus.vocab), spec.cell, spec.options, seed)
     roles = {role.value: sum(p.numel() for p in group.values()) for role, group in model.params_by_role().items()}
     saved = finished_result(run_dir, digest)
     if saved is None:
@@ -173,7 +166,6 @@ def run_lm_suite(suite_cfg: LMSuite | dict[str, Any], out_dir: str | os.PathLike
                  progress: bool | None = None) -> list[Path]:
     """Run every model x seed into ``out_dir`` (finished runs skipped, killed ones resumed), save
     ``suite.yaml`` there and write the report. Returns the written report files."""
-    from metahyper.lm.report import write_lm_report
     from metahyper.runs import resolve_device  # here: runs.py imports the classify suites
 
     suite = suite_cfg if isinstance(suite_cfg, LMSuite) else from_dict(LMSuite, suite_cfg, where)

@@ -4,12 +4,13 @@ Pretraining lives in ``metahyper.meta.pretrain`` (``PretrainConfig``, ``pretrain
 re-exported here, so that the name ``metahyper.meta.pretrain`` stays the module.
 """
 
-from metahyper.meta.inner import inner_loop
+from metahyper.meta.inner import forward_with, inner_loop
 from metahyper.meta.maml import (
     MamlConfig,
     MetaOutput,
     adapt,
     adapt_and_predict,
+    adapt_and_predict_tasks,
     default_roles,
     meta_backward,
     meta_forward,
@@ -17,7 +18,7 @@ from metahyper.meta.maml import (
     outer_parameters,
     predict,
 )
-from metahyper.meta.metrics import inner_movement, norm_grad_ratios
+from metahyper.meta.metrics import inner_movement, norm_grad_ratios, weight_norms
 from metahyper.meta.train import MetaTrainConfig, NonFiniteLossError, TaskSampler, meta_train
 
 __all__ = [
@@ -28,7 +29,9 @@ __all__ = [
     "TaskSampler",
     "adapt",
     "adapt_and_predict",
+    "adapt_and_predict_tasks",
     "default_roles",
+    "forward_with",
     "inner_loop",
     "inner_movement",
     "meta_backward",
@@ -38,4 +41,5 @@ __all__ = [
     "norm_grad_ratios",
     "outer_parameters",
     "predict",
+    "weight_norms",
 ]

@@ -5,9 +5,10 @@
 task's graph is alive at a time (the least memory). This is the reference and the default.
 
 ``vmap``: ``torch.func.vmap`` over the task axis of a function that runs the inner loop with
-``torch.func.grad``. It is exact here because ``MetaBatchNorm2d`` is plain tensor ops
-(``nn.BatchNorm2d`` under vmap gives wrong second-order gradients, docs/architecture.md section 8); the
-float64 parity tests in tests/meta/test_maml_backends.py hold it to the loop.
+``torch.func.grad``. At second order it runs ``MetaBatchNorm2d`` in plain tensor ops
+(``norm_statistics(..., fused=False)``): ``F.batch_norm`` (as inside ``nn.BatchNorm2d``) under
+vmap with per-task affine parameters gives wrong second-order gradients (docs/architecture.md
+section 8). The float64 parity tests in tests/meta/test_maml_backends.py hold it to the loop.
 
 ``grouped``: all tasks in one network pass with per-task weights stacked, convolutions with
 ``groups = T``, batch statistics per task and per-task classifier heads
@@ -106,7 +107,7 @@ def _run_vmap(model: nn.Module, run: TaskRun, batch: TaskBatch, keep_adapted: bo
         loss, accuracy = query_loss_and_accuracy(model, {**run.frozen, **fast}, qx, qy)
         return loss, accuracy, fast
 
-    with norm_statistics(model, "batch"):
+    with norm_statistics(model, "batch", fused=run.first_order):
         losses, accuracies, fast = torch.func.vmap(one_task, randomness="error")(
             batch.support_x, batch.support_y, batch.query_x, batch.query_y
         )
@@ -130,7 +131,7 @@ def _run_grouped(model: nn.Module, run: TaskRun, batch: TaskBatch, keep_adapted:
             model, fast, group_images(batch.support_x), batch.support_y, run.steps, run.lr,
             create_graph=not run.first_order, frozen=run.frozen, loss=lambda logits, y: task_losses(logits, y).sum(),
         )
-    with grouped_layers(model, tasks, fast), norm_statistics(model, "batch"):
+    with grouped_layers(model, tasks, fast):
         logits = forward_with(model, {**run.frozen, **fast}, group_images(batch.query_x))
     per_task = ungroup(logits.detach(), tasks)
     accuracies = (per_task.argmax(dim=-1) == batch.query_y).to(logits.dtype).mean(dim=1)

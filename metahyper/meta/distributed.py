@@ -3,7 +3,8 @@
 DDP does not support second-order gradients (pytorch#63929), so each rank backpropagates its
 own tasks and the ``.grad`` tensors are all-reduce-averaged before the optimiser step, as in
 learn2learn's distributed_maml example. Without an initialised process group everything here
-is a no-op for a world of one.
+is a no-op for a world of one. ``world()`` itself lives in ``metahyper.ranks`` (the data layer
+reads it too) and is re-exported here for the meta-training code.
 """
 
 from __future__ import annotations
@@ -14,12 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-
-def world() -> tuple[int, int]:
-    """(rank, world size) of the default process group, or (0, 1) when there is none."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+from metahyper.ranks import world
 
 
 def broadcast_state(module: nn.Module) -> None:

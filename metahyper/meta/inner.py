@@ -20,9 +20,20 @@ from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import Params
 
 
-def forward_with(model: nn.Module, params: Params, x: Tensor) -> Tensor:
-    """Logits [B, classes] of ``model`` on ``x`` [B, C, H, W] with ``params`` overriding its own."""
+def call_with(model: nn.Module, params: Params, x: Tensor) -> Tensor:
+    """Logits [B, classes] of ``model`` on ``x`` [B, C, H, W] with ``params`` overriding its own
+    (batch norm as the caller's ``norm_statistics`` block, or the module's mode, sets it)."""
     return functional_call(model, params, (x,), strict=False)
+
+
+def forward_with(model: nn.Module, params: Params, x: Tensor) -> Tensor:
+    """Logits [B, classes] of ``model`` on ``x`` [B, C, H, W] with ``params`` (name -> tensor, e.g.
+    what ``metahyper.meta.maml.adapt`` returns) in place of those parameters of the model; the
+    others are the model's own. Batch norm uses the statistics of ``x`` and leaves the running
+    statistics alone, as in MAML's inner loop and query loss; ``metahyper.meta.maml.predict``
+    offers the inductive test-time mode."""
+    with norm_statistics(model, "batch"):
+        return call_with(model, params, x)
 
 
 LearningRate = float | Mapping[str, float]  # one lr for every tensor, or key -> lr
@@ -84,7 +95,7 @@ def inner_loop(
     lrs = lrs_by_name(lr, names)
     with norm_statistics(model, "batch"):
         for _ in range(steps):
-            value = loss(forward_with(model, {**frozen, **fast}, x), y)
+            value = loss(call_with(model, {**frozen, **fast}, x), y)
             grads = torch.autograd.grad(
                 value, [fast[n] for n in names], create_graph=create_graph, materialize_grads=True
             )
@@ -111,7 +122,7 @@ def inner_loop_functional(
     """
 
     def support_loss(params: Params) -> Tensor:
-        return F.cross_entropy(forward_with(model, {**frozen, **params}, x), y)
+        return F.cross_entropy(call_with(model, {**frozen, **params}, x), y)
 
     lrs = lrs_by_name(lr, tuple(fast))
     for _ in range(steps):
@@ -124,6 +135,6 @@ def inner_loop_functional(
 
 def query_loss_and_accuracy(model: nn.Module, params: Params, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Cross-entropy and accuracy (both scalars) of ``model`` with ``params`` on x [B, C, H, W], y [B]."""
-    logits = forward_with(model, params, x)
+    logits = call_with(model, params, x)
     accuracy = (logits.detach().argmax(dim=-1) == y).to(logits.dtype).mean()
     return F.cross_entropy(logits, y), accuracy

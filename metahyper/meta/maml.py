@@ -19,7 +19,7 @@ all weights (BODY and CLASSIFIER), which is standard MAML.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -28,10 +28,11 @@ from torch import Tensor
 from metahyper.data.episodes import TaskBatch
 from metahyper.meta.backend_choice import resolve_backend
 from metahyper.meta.backends import BACKENDS, TaskRun, run_tasks
-from metahyper.meta.inner import LearningRate, check_inner_args, forward_with, inner_loop
+from metahyper.meta.inner import LearningRate, call_with, check_inner_args, inner_loop, inner_loop_functional
 from metahyper.meta.metrics import inner_movement
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import MetaModel, ParamRole, Params
+from metahyper.models.wrap import require_meta_model
 
 BN_MODES = ("transductive", "inductive")
 HYPER_ROLES = (("embedding", "classifier"), ("hypernet", "classifier"))
@@ -192,18 +193,32 @@ def meta_backward(model: MetaModel, batch: TaskBatch, cfg: MamlConfig, *, track_
     return meta_forward(model, batch, cfg, backward=True, track_movement=track_movement)
 
 
-def adapt(model: MetaModel, support_x: Tensor, support_y: Tensor, cfg: MamlConfig, steps: int) -> Params:
-    """Adapted (detached) inner-role tensors after ``steps`` steps (test time: the evaluation
-    config's ``inner_steps_eval``).
+def adapt(model: MetaModel, support_x: Tensor, support_y: Tensor, steps: int, lr: float | Mapping[str, float], *,
+          roles: Sequence[str | ParamRole] | None = None, create_graph: bool = True) -> Params:
+    """MAML's inner loop for an outer loop of your own: ``steps`` steps of gradient descent at
+    ``lr`` on the support set's cross-entropy, on the parameters of ``roles``, starting from the
+    model's own parameters (``inner_loop``, as in ``meta_train``). Returns name -> adapted tensor
+    for those parameters only; ``forward_with(model, fast, x)`` reads the others from the model.
 
-    support_x: [S, C, H, W] float, support_y: [S] int64. No outer graph is built.
+    support_x: float [S, C, H, W], support_y: int64 [S]. ``roles`` default to the model's inner
+    roles (``default_roles``: embeddings and classifier of a hyper model, every weight of a plain
+    one); ``lr`` is a number or role -> lr naming exactly those roles. ``create_graph=True`` keeps
+    the graph of the inner gradients (second-order MAML), ``False`` gives first-order MAML. A
+    loss on the result reaches every parameter of the model (the adapted ones through their
+    starting values): the outer optimiser decides what is trained (``outer_parameters(model,
+    MamlConfig())`` is the package's role split). Gradients are on even under ``torch.no_grad()``.
     """
-    run = task_run(model, cfg, steps, outer_grads=False)
+    require_meta_model(model, "adapt")
+    if not isinstance(create_graph, bool):
+        raise TypeError(f"adapt: create_graph must be a bool, got {create_graph!r}")
+    try:
+        cfg = MamlConfig(inner_roles=roles, inner_steps=steps, inner_lr=lr, first_order=not create_graph)
+        names, lrs = role_names(model, cfg)[0], inner_lrs(model, cfg)
+    except ValueError as error:
+        raise ValueError(f"adapt (roles={roles!r}, lr={lr!r}, steps={steps!r}): {error}") from None
+    named = dict(model.named_parameters())
     with torch.enable_grad():
-        fast = inner_loop(
-            model, run.fast, support_x, support_y, run.steps, run.lr, create_graph=False, frozen=run.frozen
-        )
-    return {**run.frozen, **{n: p.detach() for n, p in fast.items()}}
+        return inner_loop(model, {n: named[n] for n in names}, support_x, support_y, steps, lrs, create_graph)
 
 
 @torch.no_grad()
@@ -216,14 +231,42 @@ def predict(model: MetaModel, params: Params, support_x: Tensor, query_x: Tensor
     """
     if bn_mode == "transductive":
         with norm_statistics(model, "batch"):
-            return forward_with(model, params, query_x)
+            return call_with(model, params, query_x)
     if bn_mode == "inductive":
         with norm_statistics(model, "batch", rows=len(support_x)):
-            return forward_with(model, params, torch.cat([support_x, query_x]))[len(support_x):]
+            return call_with(model, params, torch.cat([support_x, query_x]))[len(support_x):]
     raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
 
 
 def adapt_and_predict(model: MetaModel, support_x: Tensor, support_y: Tensor, query_x: Tensor, cfg: MamlConfig,
                       steps: int, bn_mode: str) -> Tensor:
-    """Evaluation: adapt ``steps`` steps on the support set, return query logits [Q, way] (``bn_mode``)."""
-    return predict(model, adapt(model, support_x, support_y, cfg, steps), support_x, query_x, bn_mode)
+    """Evaluation: adapt ``steps`` steps (first order: no outer graph is needed) on ``cfg``'s inner
+    roles on the support set, return query logits [Q, way] (``bn_mode``)."""
+    fast = adapt(model, support_x, support_y, steps, cfg.inner_lr, roles=cfg.inner_roles, create_graph=False)
+    return predict(model, {n: p.detach() for n, p in fast.items()}, support_x, query_x, bn_mode)
+
+
+def adapt_and_predict_tasks(model: MetaModel, support_x: Tensor, support_y: Tensor, query_x: Tensor, cfg: MamlConfig,
+                            steps: int, bn_mode: str) -> Tensor:
+    """``adapt_and_predict`` of T tasks at once: support_x [T, S, C, H, W], support_y [T, S],
+    query_x [T, Q, C, H, W] -> query logits [T, Q, way].
+
+    ``torch.func.vmap`` over the tasks of ``inner_loop_functional`` (first order: no outer graph is
+    built) and ``predict``: each layer runs once for all tasks (a conv with per-task kernels
+    becomes one grouped conv) with each task's own batch statistics, so per-task Python and
+    kernel-launch overhead is paid once per batch. The logits equal the task-by-task ones up to
+    rounding (tests/meta/test_maml_eval.py). The evaluate stage uses it with the ``vmap``
+    backend only: on CPU it was slower than the loop (benchmarks/RESULTS.md).
+    """
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
+    run = task_run(model, cfg, steps, outer_grads=False)
+    start = {n: p.detach() for n, p in run.fast.items()}
+
+    def one_task(sx: Tensor, sy: Tensor, qx: Tensor) -> Tensor:
+        with norm_statistics(model, "batch"):
+            fast = inner_loop_functional(model, start, run.frozen, sx, sy, run.steps, run.lr, first_order=True)
+        return predict(model, {**run.frozen, **fast}, sx, qx, bn_mode)
+
+    with torch.no_grad():
+        return torch.func.vmap(one_task, randomness="error")(support_x, support_y, query_x)

@@ -6,7 +6,10 @@ settings keep their home in that config (``meta_train.maml`` for ``maml`` and ``
 * ``outer_parameters(model)``: the parameters the outer optimiser updates;
 * ``step(model, batch)``: the mean query loss and accuracy of one float ``TaskBatch``, with the
   loss's gradient accumulated into the outer parameters' ``.grad`` (``MetaOutput``);
-* ``predictor(model, inner_steps_eval, bn_mode)``: the ``Predictor`` that evaluates it.
+* ``predictor(model, inner_steps_eval, bn_mode)``: the ``Predictor`` that evaluates it;
+* ``way_agnostic`` (optional; False when absent): whether that predictor classifies tasks of any
+  way, so a run may evaluate at another way than it trains with (``episodes.eval_way``). MAML and
+  ANIL adapt a head of ``way`` outputs and are not; ProtoNet's prototypes are.
 
 Registered methods (``METHODS``; ``METHODS.register(name)`` adds one, its builder called with the
 meta-training config):
@@ -25,7 +28,7 @@ meta-training config):
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -60,14 +63,14 @@ class Settings(Protocol):
     maml: MamlConfig
 
 
-METHODS: Registry[Method] = Registry("meta-learning method")
+METHODS: Registry[Method] = Registry("method")
 
 
 def make_method(name: str, settings: Settings) -> Method:
     """The method ``name`` with its settings from ``settings``; a ValueError names the known methods
     or the setting that does not fit the method."""
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(METHODS.names())}")
+        raise ValueError(METHODS.unknown(name))
     return METHODS.build(name, settings=settings)
 
 
@@ -77,6 +80,7 @@ class Maml:
 
     cfg: MamlConfig
     name: str = "maml"
+    way_agnostic: ClassVar[bool] = False  # the head has `way` outputs
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
         return outer_parameters(model, self.cfg)
@@ -119,6 +123,7 @@ class ProtoNet:
     """Prototypical networks (module docstring)."""
 
     name: str = "protonet"
+    way_agnostic: ClassVar[bool] = True  # prototypes of however many classes the support holds
 
     def outer_parameters(self, model: MetaModel) -> list[nn.Parameter]:
         classifier = model.params_by_role()[ParamRole.CLASSIFIER]

@@ -4,6 +4,10 @@
   averaged over the tasks of a meta-batch; for hyper models also of every *generated* kernel
   (``metahyper.models.hyperize.generated_kernels_from``), which is what the paper compares with
   the movement of plain weights;
+* ``weight_norms``: ||W|| of every layer's weight (plain ``*.weight`` tensors and generated
+  kernels) where the inner loop starts, keyed as the movement is; the report divides the movement
+  by it (layers of different size become comparable), and a layer with a norm but no movement
+  is one the inner loop does not adapt;
 * ``||P|| / ||grad P||`` per parameter role after the outer backward.
 """
 
@@ -33,6 +37,17 @@ def inner_movement(model: MetaModel, start: Params, adapted: Params | None) -> d
     for name, kernel in before.items():
         moved[f"generated/{name}"] = _mean_distance(torch.stack([a[name] for a in after]), kernel)
     return moved
+
+
+@torch.no_grad()
+def weight_norms(model: MetaModel) -> dict[str, float]:
+    """||W|| per layer of ``model`` as it is now (the start of the next inner loop):
+    ``"param/<name>"`` for every parameter named ``*.weight`` and ``"generated/<kernel name>"``
+    for every hypernetwork-generated kernel, the keys ``inner_movement`` uses."""
+    norms = {f"param/{n}": p.norm().item() for n, p in model.named_parameters() if n.endswith(".weight")}
+    if model.params_by_role()[ParamRole.HYPERNET]:
+        norms |= {f"generated/{n}": w.norm().item() for n, w in generated_kernels_from(model, {}).items()}
+    return norms
 
 
 def _mean_distance(stacked: Tensor, reference: Tensor) -> float:

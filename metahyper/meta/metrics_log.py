@@ -117,6 +117,25 @@ class TensorBoardSink:
             self._writer = None
 
 
+def last_record(path: str | os.PathLike, tail_bytes: int = 1 << 16) -> dict[str, Any] | None:
+    """The last complete record of a JSONL file, read from its end (cheap on a long log; for
+    status lines while a run appends), or None when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
+            tail = handle.read()
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:  # a torn last line, or the cut first one
+            continue
+        if isinstance(record, dict):
+            return record
+    return None
+
+
 class MetricsLog:
     """Appends records to ``path`` (a ``.jsonl`` file); does nothing when ``enabled`` is false.
     ``tensorboard=True`` mirrors the records into ``tb/`` beside ``path`` (``TensorBoardSink``;

@@ -21,9 +21,11 @@ from typing import Any
 
 from torch import Tensor
 
+from metahyper.meta.backend_choice import resolve_backend
 from metahyper.meta.inner import check_inner_args
-from metahyper.meta.maml import BN_MODES, MamlConfig, adapt_and_predict, default_roles
+from metahyper.meta.maml import BN_MODES, MamlConfig, adapt_and_predict, adapt_and_predict_tasks, default_roles
 from metahyper.models.roles import MetaModel
+from metahyper.models.wrap import require_meta_model
 
 PredictFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 BatchPredictFn = PredictFn  # the same arguments and result with a leading task dimension
@@ -64,7 +66,14 @@ def maml_predictor(model: MetaModel, maml_cfg: MamlConfig, steps: int = INNER_ST
     ``name`` is the method the report names (``anil`` passes its own). The model must sit on
     the evaluation device and its classifier must have ``way`` outputs (pretraining resets it
     so). The model itself is never changed: adaptation works on copies.
+
+    With ``maml_cfg.backend`` ``vmap`` the predictor's ``batch_fn`` adapts all tasks of an
+    evaluation batch at once (``adapt_and_predict_tasks``); ``loop``, ``grouped`` and ``auto``
+    (unless it resolves to ``vmap`` on the model's device) adapt task by task, which is faster on CPU (benchmarks/RESULTS.md: vmap's batching rules add passes over
+    the activations, and one task's convolutions are already large enough to hide the per-task
+    overhead that batching saves).
     """
+    require_meta_model(model, "maml_predictor")
     check_inner_args(steps, maml_cfg.inner_lr)
     if bn_mode not in BN_MODES:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
@@ -72,6 +81,10 @@ def maml_predictor(model: MetaModel, maml_cfg: MamlConfig, steps: int = INNER_ST
     def predict(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         return adapt_and_predict(model, support_x, support_y, query_x, maml_cfg, steps, bn_mode)
 
+    def predict_tasks(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        return adapt_and_predict_tasks(model, support_x, support_y, query_x, maml_cfg, steps, bn_mode)
+
     roles = maml_cfg.inner_roles or default_roles(model)[0]
     settings = {"inner_steps": steps, "inner_lr": maml_cfg.inner_lr, "inner_roles": roles}
-    return Predictor(predict, name, bn_mode, settings)
+    batched = resolve_backend(maml_cfg.backend, next(model.parameters()).device.type) == "vmap"
+    return Predictor(predict, name, bn_mode, settings, batch_fn=predict_tasks if batched else None)

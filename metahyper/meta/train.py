@@ -36,9 +36,10 @@ from metahyper.data.transforms import Transform
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
 from metahyper.meta.maml import MamlConfig
 from metahyper.meta.methods import Method, make_method
-from metahyper.meta.metrics import norm_grad_ratios
+from metahyper.meta.metrics import norm_grad_ratios, weight_norms
 from metahyper.meta.metrics_log import MetricsLog
 from metahyper.models.roles import MetaModel
+from metahyper.models.wrap import require_meta_model
 from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -139,6 +140,8 @@ def train_step(
               "lr": run.scheduler.get_last_lr()[0], "grad_norm": grad_norm}
     if diagnose:
         record |= {"movement": out.movement, "norm_grad_ratio": norm_grad_ratios(run.model)}
+        if out.movement:  # the inner loop's starting norms, for relative movement (before the outer step)
+            record["weight_norm"] = weight_norms(run.model)
     run.optimizer.step()
     run.scheduler.step()
     return record
@@ -186,6 +189,9 @@ def meta_train(
 ) -> dict[str, Any]:
     """Meta-train ``model`` (on its device) for ``cfg.iterations`` outer steps; returns the last record.
 
+    ``model`` is a ``MetaModel`` (a plain module: ``metahyper.as_meta_model``; anything else is
+    refused before any work with a TypeError that says what to provide).
+
     ``validate(model, iteration)`` runs every ``cfg.validate_every`` iterations on rank 0; its
     numbers go to the log as a ``"val"`` record. ``config_hash`` (default: hash of ``cfg``)
     should cover everything that defines the run (model, data, seeds); resuming under another
@@ -196,6 +202,7 @@ def meta_train(
     when it is not ``maml`` (so MAML runs keep the hash they had before methods existed).
     ``tensorboard`` mirrors the JSONL records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
     """
+    require_meta_model(model, "meta_train")
     rank, size = world()
     if cfg.meta_batch % size:
         raise ValueError(f"MetaTrainConfig.meta_batch={cfg.meta_batch} is not divisible by the world size {size}")

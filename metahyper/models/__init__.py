@@ -10,6 +10,9 @@
   ``shortcuts``, ``block``) for every registered backbone, a user's included;
 * ``bayes_<backbone>`` for the small built-in backbones and users' backbones (Ukai et al.,
   options ``z_dim``, ``h_dim``, ``prior``, ``strategy``, ``activation``).
+
+``as_meta_model(module, classifier="fc")`` makes a ``MetaModel`` of your own ``nn.Module``
+(``metahyper.models.wrap``).
 """
 
 from metahyper.models.backbones import Backbone, conv, conv_site
@@ -40,6 +43,7 @@ from metahyper.models.hyperize import (
 from metahyper.models.norm import MetaBatchNorm2d, norm_statistics
 from metahyper.models.roles import MetaModel, ParamRole, Params, count_parameters, select_roles
 from metahyper.models.static import HaMnistNet, static_hyperize
+from metahyper.models.wrap import WrappedModel, as_meta_model, require_meta_model
 
 __all__ = [
     "MODELS", "Backbone", "BayesianHyperModel", "BayesianHyperNet", "ConvHyperNet",
@@ -48,5 +52,5 @@ __all__ = [
     "compress", "compressed_state", "conv", "conv_site", "count_parameters", "export_plain",
     "generated_convs", "generated_kernels", "generated_kernels_from", "hyperize", "model_options",
     "norm_statistics", "output_norm_penalty", "parameter_counts", "rebuild_compressed", "record_kernels",
-    "select_roles", "static_hyperize",
+    "WrappedModel", "as_meta_model", "require_meta_model", "select_roles", "static_hyperize",
 ]

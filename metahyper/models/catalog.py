@@ -112,7 +112,7 @@ def _builder(name: str):
     try:
         return MODELS.get(name)
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS.names())}") from None
+        raise ValueError(MODELS.unknown(name)) from None
 
 
 def variant_builder(base: str, convert: Callable[..., nn.Module]) -> Callable[..., nn.Module]:

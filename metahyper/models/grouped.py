@@ -11,7 +11,8 @@ Layout: the tasks sit side by side in the channel axis. Images [T, B, C, H, W] b
 * ``MetaBatchNorm2d``: batch statistics per task and channel (the T*C channels are normalised
   apart, so no task sees another task's statistics), in ``batch`` mode and in the inductive
   ``rows`` mode. It runs ``F.batch_norm`` unless ``double_backward`` says the pass will be
-  differentiated twice (second-order inner steps): then plain tensor ops, because
+  differentiated twice (second-order inner steps) or ``norm_statistics(..., fused=False)`` is in
+  force: then plain tensor ops, because
   ``F.batch_norm``'s double backward is the slower one on CPU (measured on [75, 256, 42, 42]
   float32, one thread: forward + backward 0.58 s fused vs 1.09 s plain; forward + double
   backward 3.52 s fused vs 2.46 s plain);
@@ -115,7 +116,7 @@ def _batch_norm(module: MetaBatchNorm2d, tasks: int, stacked: frozenset[str], fu
                            "norm_statistics(model, 'batch') (running statistics cannot be kept per task)")
     weight = _per_task(module.weight, "weight" in stacked, tasks).flatten()
     bias = _per_task(module.bias, "bias" in stacked, tasks).flatten()
-    if module.stat_rows is None and fused:
+    if module.stat_rows is None and fused and module.stat_fused:
         return F.batch_norm(x, None, None, weight, bias, training=True, eps=module.eps)
     var, mean = torch.var_mean(x[: module.stat_rows], dim=(0, 2, 3), correction=0)
     scale = weight * torch.rsqrt(var + module.eps)

@@ -1,7 +1,7 @@
 """Batch normalisation that meta-learning can trust.
 
-``MetaBatchNorm2d`` is ``nn.BatchNorm2d`` written in plain tensor ops, with two switches that
-``norm_statistics`` sets on every such layer of a model for the duration of a ``with`` block:
+``MetaBatchNorm2d`` is ``nn.BatchNorm2d`` with three switches that ``norm_statistics`` sets on
+every such layer of a model for the duration of a ``with`` block:
 
 * ``source="batch"``: always normalise with the statistics of the current batch and never touch
   the running statistics. MAML's inner and outer loops run in this mode (docs/architecture.md section 7:
@@ -11,6 +11,14 @@
   ``cat([support, query])`` with ``rows=len(support)`` is the *inductive* test-time mode: each
   query is normalised with the support set's statistics, so a query's logits do not depend on
   the other queries (the transductive default leaks across queries: learn2learn#207, higher#107).
+* ``fused=False``: compute batch statistics with tensor ops (``var_mean`` and one ``addcmul``)
+  instead of ``F.batch_norm``'s fused kernels. Both give the same numbers up to rounding, also
+  their first and second derivatives, except under ``torch.func.vmap`` with per-task (batched)
+  affine parameters: there the batching rule of ``F.batch_norm``'s backward yields wrong second
+  derivatives (measured ~1e-3 relative in float64; a conv bias before batch norm gets a non-zero
+  meta-gradient, docs/architecture.md section 8), so the vmap backend at second order switches
+  the fused kernels off. Everywhere else the fused kernels are faster (forward and backward in
+  one pass each; benchmarks/RESULTS.md).
 
 Outside such a block the layer behaves exactly like ``nn.BatchNorm2d`` (batch statistics and a
 running-average update in ``train()``, running statistics in ``eval()``), which is what
@@ -23,6 +31,7 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 STAT_SOURCES = ("auto", "batch")
@@ -42,20 +51,28 @@ class MetaBatchNorm2d(nn.Module):
         self.register_buffer("running_var", torch.ones(num_features))
         self.stat_source = "auto"
         self.stat_rows: Optional[int] = None
+        self.stat_fused = True
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, C, H, W] -> [B, C, H, W]."""
-        if self.stat_source == "batch" or self.training:
-            reference = x if self.stat_rows is None else x[: self.stat_rows]
-            mean = reference.mean(dim=(0, 2, 3))
-            var = reference.var(dim=(0, 2, 3), unbiased=False)
-            if self.stat_source == "auto":
-                self._update_running_stats(reference, mean, var)
-        else:
-            mean, var = self.running_mean, self.running_var
+        if not (self.stat_source == "batch" or self.training):
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        if self.stat_rows is not None or not self.stat_fused:
+            return self._normalise_by_reference(x)
+        running = (self.running_mean, self.running_var) if self.stat_source == "auto" else (None, None)
+        return F.batch_norm(x, *running, self.weight, self.bias, True, self.momentum, self.eps)
+
+    def _normalise_by_reference(self, x: Tensor) -> Tensor:
+        """Normalise every row with the statistics of the first ``stat_rows`` rows (all rows when
+        ``None``), in tensor ops: ``F.batch_norm`` takes given statistics only as running
+        statistics, through which no gradient flows."""
+        reference = x if self.stat_rows is None else x[: self.stat_rows]
+        var, mean = torch.var_mean(reference, dim=(0, 2, 3), correction=0)
+        if self.stat_source == "auto":
+            self._update_running_stats(reference, mean, var)
         scale = self.weight * torch.rsqrt(var + self.eps)
         shift = self.bias - mean * scale
-        return x * scale[None, :, None, None] + shift[None, :, None, None]
+        return torch.addcmul(shift[:, None, None], x, scale[:, None, None])
 
     @torch.no_grad()
     def _update_running_stats(self, reference: Tensor, mean: Tensor, var: Tensor) -> None:
@@ -69,23 +86,25 @@ class MetaBatchNorm2d(nn.Module):
 
 
 @contextmanager
-def norm_statistics(model: nn.Module, source: str = "batch", rows: Optional[int] = None) -> Iterator[None]:
-    """Within the block, every ``MetaBatchNorm2d`` in ``model`` uses ``source``/``rows``.
+def norm_statistics(model: nn.Module, source: str = "batch", rows: Optional[int] = None, *,
+                    fused: bool = True) -> Iterator[None]:
+    """Within the block, every ``MetaBatchNorm2d`` in ``model`` uses ``source``/``rows``/``fused``.
 
     ``source="batch"`` uses batch statistics and freezes running statistics; ``rows=n`` takes
-    the statistics from the first ``n`` rows (inductive evaluation). Settings are restored on
-    exit, also when the block raises.
+    the statistics from the first ``n`` rows (inductive evaluation); ``fused=False`` computes
+    batch statistics in tensor ops (module docstring: second derivatives under ``vmap``).
+    Settings are restored on exit, also when the block raises.
     """
     if source not in STAT_SOURCES:
         raise ValueError(f"norm statistics source must be one of {STAT_SOURCES}, got {source!r}")
     if rows is not None and rows < 1:
         raise ValueError(f"norm statistics rows must be >= 1, got {rows}")
     layers = [m for m in model.modules() if isinstance(m, MetaBatchNorm2d)]
-    saved = [(m.stat_source, m.stat_rows) for m in layers]
+    saved = [(m.stat_source, m.stat_rows, m.stat_fused) for m in layers]
     for m in layers:
-        m.stat_source, m.stat_rows = source, rows
+        m.stat_source, m.stat_rows, m.stat_fused = source, rows, fused
     try:
         yield
     finally:
-        for m, (src, r) in zip(layers, saved):
-            m.stat_source, m.stat_rows = src, r
+        for m, (src, r, f) in zip(layers, saved):
+            m.stat_source, m.stat_rows, m.stat_fused = src, r, f

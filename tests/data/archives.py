@@ -9,6 +9,7 @@ import io
 import tarfile
 import threading
 import zipfile
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +44,71 @@ def omniglot_zip(path: Path, alphabets: dict[str, int], per_char: int = 2) -> Pa
                     archive.writestr(f"{path.stem}/{alphabet}/character{c + 1:02d}/{c:04d}_{j + 1:02d}.png",
                                      png_bytes(pixels))
     return path
+
+
+@dataclass
+class LakeRuns:
+    """Generated Lake runs (``lake_runs``): ``files`` {path under the runs' folder: bytes},
+    ``pixels[r][k]`` the binary 105x105 image of run r's class k (0 ink, 255 paper),
+    ``answers[r][m]`` the class index (0-based) that line m of run r's class_labels.txt names
+    for its test image, and ``items[r][m]`` that line's test image index (0-based)."""
+
+    files: dict[str, bytes]
+    pixels: list[list[np.ndarray]]
+    answers: list[list[int]]
+    items: list[list[int]]
+
+    def labels_text(self, r: int) -> str:
+        run = f"run{r + 1:02d}"
+        return "".join(f"{run}/test/item{m + 1:02d}.png {run}/training/class{k + 1:02d}.png\n"
+                       for m, k in zip(self.items[r], self.answers[r]))
+
+    def write(self, folder: Path) -> Path:
+        """The files under ``folder`` (``folder/run01/...``); returns ``folder``."""
+        for name, data in self.files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        return folder
+
+    def zip(self, path: Path, prefix: str = "all_runs/") -> Path:
+        """``path`` holding the files under ``prefix`` (with its folder entries, as zip tools write them)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as archive:
+            for folder in sorted({str(Path(prefix, n).parent) + "/" for n in self.files} | ({prefix} - {""})):
+                archive.writestr(folder, b"")
+            for name, data in self.files.items():
+                archive.writestr(prefix + name, data)
+        return path
+
+
+def lake_runs(correct: list[int] | None = None, seed: int = 0, shuffle_lines: bool = False) -> LakeRuns:
+    """Lake's 20 one-shot runs in the published layout, from random binary 105x105 images.
+
+    Every class of every run is a distinct image (~10% ink). Test image m of run r answers class
+    ``perm_r[m]``; the first ``correct[r]`` (default all 20) test images of a run are copies of
+    their class's training image and the others copies of the next class's (so a pixel nearest
+    neighbour is right on exactly ``correct[r]`` of 20). ``shuffle_lines`` lists the lines in a
+    random order instead of item order."""
+    correct = [20] * 20 if correct is None else correct
+    rng = np.random.default_rng(seed)
+    files, pixels, answers, items = {}, [], [], []
+    for r in range(20):
+        run = f"run{r + 1:02d}"
+        classes = [np.where(rng.random((105, 105)) < 0.1, 0, 255).astype(np.uint8) for _ in range(20)]
+        perm = [int(k) for k in rng.permutation(20)]
+        order = [int(m) for m in (rng.permutation(20) if shuffle_lines else range(20))]
+        for k, image in enumerate(classes):
+            files[f"{run}/training/class{k + 1:02d}.png"] = png_bytes(image)
+        for m, k in enumerate(perm):
+            shown = classes[k] if m < correct[r] else classes[(k + 1) % 20]
+            files[f"{run}/test/item{m + 1:02d}.png"] = png_bytes(shown)
+        pixels.append(classes)
+        answers.append([perm[m] for m in order])
+        items.append(order)
+    runs = LakeRuns(files, pixels, answers, items)
+    for r in range(20):
+        runs.files[f"run{r + 1:02d}/class_labels.txt"] = runs.labels_text(r).encode()
+    return runs
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

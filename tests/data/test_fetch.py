@@ -14,7 +14,7 @@ from metahyper.data import load_store
 from metahyper.data.fetch import FetchError, fetch, fetch_for_spec, resources
 from metahyper.data.splits import split_info
 
-from .archives import LocalServer, cifar100_tarball, cifar10_tarball, md5, mnist_files, omniglot_zip
+from .archives import LocalServer, cifar100_tarball, cifar10_tarball, lake_runs, md5, mnist_files, omniglot_zip
 
 OMNIGLOT_SETS = {"images_background": {"Alpha": 2, "Beta": 1}, "images_evaluation": {"Gamma": 2},
                  "images_background_small1": {"Alpha": 1}, "images_background_small2": {"Beta": 1}}
@@ -192,3 +192,55 @@ def test_corrupt_archive_with_a_supplied_checksum_is_refused(tmp_path):
         fetch("cifar10", tmp_path / "c", server.url, {"cifar-10-python.tar.gz": md5(folder / "cifar-10-python.tar.gz")},
               log=lambda _: None)
     assert leftovers(tmp_path / "c") == [] and list((tmp_path / "c").iterdir()) == []
+
+
+LAKE_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/one-shot-classification/all_runs.zip"
+
+
+def test_lake_runs_fetch_verifies_the_structure_and_places_the_zip(tmp_path, capsys):
+    """``all_runs.zip`` from torchvision's Omniglot URL prefix; no md5 is published, so the zip's
+    CRCs and the reader's own structure check stand in; a rerun leaves it alone."""
+    found = [(r.filename, r.md5, r.urls) for r in resources("omniglot_lake_runs")]
+    assert found == [("all_runs.zip", None, (LAKE_URL,))]
+    folder = tmp_path / "mirror"
+    lake_runs().zip(folder / "all_runs.zip")
+    root = tmp_path / "lake"
+    with LocalServer(folder) as server:
+        assert main(["data", "fetch", "omniglot_lake_runs", "--root", str(root), "--mirror", server.url]) == 0
+        assert "omniglot_lake_runs: all_runs.zip fetched and verified" in capsys.readouterr().out
+        fetch("omniglot_lake_runs", root, server.url, log=print)
+        assert "all_runs.zip already present" in capsys.readouterr().out
+        assert [p.rsplit("/", 1)[-1] for p in server.requests] == ["all_runs.zip"] * 2  # redirect check, GET
+    assert sorted(p.name for p in root.iterdir()) == ["all_runs.zip"]
+    assert load_store("omniglot_lake_runs", root, "test").num_classes == 400
+    (tmp_path / "bare" / "run01").mkdir(parents=True)  # run folders already in the root: --download leaves it
+    assert fetch_for_spec("omniglot_lake_runs", str(tmp_path / "bare"), {}) == []
+
+
+def _crc_broken(path: Path) -> None:
+    """One byte of run01's class_labels.txt changed inside the (stored, uncompressed) zip."""
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"item01.png run01/training", b"item01.png run01/trainin_", 1))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated", "all_runs.zip: not a readable zip archive.*no md5 is published for it, actual md5"),
+    ("crc", "all_runs.zip: member all_runs/run01/class_labels.txt fails its CRC; actual md5"),
+    ("structure", "all_runs.zip: .*run04/class_labels.txt line 2: expected 2 fields .*; actual md5"),
+])
+def test_a_broken_lake_archive_is_refused_and_nothing_placed(tmp_path, damage, message):
+    runs = lake_runs()
+    if damage == "structure":
+        lines = runs.labels_text(3).splitlines(True)
+        runs.files["run04/class_labels.txt"] = "".join([lines[0], "run04/test/item02.png\n", *lines[2:]]).encode()
+    folder = tmp_path / "mirror"
+    path = runs.zip(folder / "all_runs.zip")
+    if damage == "crc":
+        _crc_broken(path)
+    root = tmp_path / "lake"
+    with LocalServer(folder) as server:
+        if damage == "truncated":
+            server.truncated.add("all_runs.zip")
+        with pytest.raises(FetchError, match=message):
+            fetch("omniglot_lake_runs", root, server.url, log=lambda _: None)
+    assert list(root.iterdir()) == []  # no all_runs.zip, no hidden .fetch-* folder

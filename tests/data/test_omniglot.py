@@ -92,3 +92,19 @@ def test_real_native_size_is_binary(omniglot_dir):
     assert set(torch.unique(store.images).tolist()) == {0, 255}
     ink = (store.images == 0).float().mean().item()
     assert 0.01 < ink < 0.3  # strokes are a small part of a white page
+
+
+
+def test_rotations_only_in_the_listed_splits(tmp_path):
+    """``rotations: [train]`` rotates the training split's characters (numpy's rot90 of the
+    written pixels) and leaves the validation split's alone; a bad split name names the option."""
+    written = write_set(tmp_path, "images_background", {"Alpha": 2, "Beta": 1}, per_char=2)
+    options = {"image_size": 105, "images_per_class": 2, "rotations": ["train"]}
+    train = load_store("omniglot", tmp_path, "train", alphabets=["Alpha"], **options)
+    val = load_store("omniglot", tmp_path, "val", alphabets=["Beta"], **options)
+    assert train.num_classes == 8 and train.class_names[2:4] == ["Alpha/character01/rot90", "Alpha/character02/rot90"]
+    assert val.class_names == ["Beta/character01"]
+    np.testing.assert_array_equal(train.images[train.labels == 2][0, 0].numpy(),
+                                  np.rot90(written["Alpha/character01"][0], 1))
+    with pytest.raises(ValueError, match="rotations: split must be one of"):
+        load_store("omniglot", tmp_path, "train", alphabets=["Alpha"], **{**options, "rotations": ["training"]})

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from metahyper.data import DataFormatError, EpisodeSampler, fixed_episodes, load_store
-from metahyper.data.omniglot_full import alphabet_groups
+from metahyper.data.groupings import alphabet_groups
 from metahyper.data.splits import split_info
 
 from .archives import omniglot_zip

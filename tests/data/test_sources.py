@@ -118,7 +118,13 @@ def test_load_store_errors_name_root_and_files(tmp_path):
         load_store("omniglot", tmp_path, "train")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_store("cifar10", tmp_path / "nowhere", "train")
-    with pytest.raises(KeyError, match="known: cifar10, cifar100, fc100, miniimagenet, mnist, omniglot, omniglot_full, synthetic"):
+    known = "cifar10, cifar100, fc100, miniimagenet, mnist, omniglot, omniglot_full, omniglot_lake_runs, synthetic"
+    with pytest.raises(KeyError, match=f"known: {known}"):
         load_store("imagenet", tmp_path, "train")
     with pytest.raises(ValueError, match="split must be one of"):
         load_store("miniimagenet", tmp_path, "training")
+
+
+def test_a_near_miss_data_set_name_gets_a_suggestion(tmp_path):
+    with pytest.raises(KeyError, match=r"unknown data set 'omniglot_ful'; did you mean 'omniglot_full'\? "):
+        load_store("omniglot_ful", tmp_path, "train")

@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 from scipy import stats as sps
 
 from metahyper.config import ConfigError
-from metahyper.eval.plots import layer_movement, series
+from metahyper.eval.movement import layer_movement
+from metahyper.eval.plots import series
 from metahyper.eval.records import ResultRecord, as_record, find_pairs
 from metahyper.eval.report import write_report
 

@@ -33,7 +33,7 @@ def test_one_step_per_role_matches_hand_sgd():
     model, batch = _model(), make_batch(tasks=1)
     x, y = batch.support_x[0], batch.support_y[0]
     expected = _hand_step(model, x, y)
-    adapted = adapt(model, x, y, MamlConfig(inner_lr=LRS), steps=1)
+    adapted = adapt(model, x, y, 1, LRS)
     for name, value in expected.items():
         torch.testing.assert_close(adapted[name], value)
 
@@ -73,7 +73,7 @@ def test_equal_mapping_equals_the_number(backend):
 def test_mapping_must_name_the_model_inner_roles(lr, message):
     model, batch = _model(), make_batch(tasks=1)
     with pytest.raises(ValueError, match=message):
-        adapt(model, batch.support_x[0], batch.support_y[0], MamlConfig(inner_lr=lr), 1)
+        adapt(model, batch.support_x[0], batch.support_y[0], 1, lr)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

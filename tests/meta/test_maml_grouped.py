@@ -14,7 +14,7 @@ from torch import nn
 
 from metahyper.meta import MamlConfig, meta_forward, predict
 from metahyper.meta.backend_choice import CHOICE_FILE, choose_backend, recorded, resolve_backend
-from metahyper.meta.inner import forward_with
+from metahyper.meta.inner import call_with
 from metahyper.models import build_model
 from metahyper.models.backbones import Conv4, ResNet12
 from metahyper.models.grouped import group_images, grouped_layers, ungroup
@@ -95,7 +95,7 @@ def test_grouped_pass_predicts_each_task_as_its_own_model(bn_mode):
     rows = batch.support_x.shape[1] if bn_mode == "inductive" else None
     images = torch.cat([batch.support_x, batch.query_x], dim=1) if rows else batch.query_x
     with torch.no_grad(), grouped_layers(model, tasks, stacked), norm_statistics(model, "batch", rows=rows):
-        logits = ungroup(forward_with(model, stacked, group_images(images)), tasks)[:, rows or 0:]
+        logits = ungroup(call_with(model, stacked, group_images(images)), tasks)[:, rows or 0:]
     torch.testing.assert_close(logits, expected, rtol=1e-10, atol=1e-12)
 
 

@@ -15,6 +15,7 @@ from metahyper.meta import (
     meta_loss,
     norm_grad_ratios,
     outer_parameters,
+    weight_norms,
 )
 from metahyper.models import build_model
 from metahyper.models.roles import ParamRole
@@ -96,6 +97,26 @@ def test_movement_of_params_and_generated_kernels():
     assert all(v > 0 for v in out.movement.values())
     unmoved = meta_forward(model, batch, MamlConfig(inner_steps=0), track_movement=True).movement
     assert unmoved["generated/stages.0.0.0"] == 0
+
+
+def test_weight_norms_cover_every_layer_with_the_movement_keys():
+    """||W|| of each generated kernel is that of conv2d(E, H) computed here; plain weights are
+    the parameters' norms; the not-adapted layers (stem, batch norm) are there too."""
+    torch.manual_seed(0)
+    model = build_model("hyper_conv4", num_classes=3).double()
+    norms = weight_norms(model)
+    named = dict(model.named_parameters())
+    for i in range(3):
+        kernel = torch.nn.functional.conv2d(named[f"stages.0.{i}.0.embedding"], named["hypernets.stage0.filter"],
+                                            padding=1)
+        assert norms[f"generated/stages.0.{i}.0"] == pytest.approx(kernel.norm().item(), rel=1e-12)
+    plain = {n for n in named if n.endswith(".weight")}
+    assert {k for k in norms if k.startswith("param/")} == {f"param/{n}" for n in plain}
+    assert norms["param/stem.0.weight"] == pytest.approx(named["stem.0.weight"].norm().item(), rel=1e-12)
+    moved = meta_forward(model, make_batch(tasks=2, size=16), MamlConfig(inner_steps=1, inner_lr=0.1),
+                         track_movement=True).movement
+    assert {k for k in moved if k.startswith("generated/")} <= set(norms)
+    assert "param/stem.0.weight" in norms and "param/stem.0.weight" not in moved  # not adapted
 
 
 def test_real_hyper_model_outer_gradient_reaches_hypernets_only():

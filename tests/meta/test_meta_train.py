@@ -131,6 +131,11 @@ def test_log_records_diagnostics(tmp_path):
     assert [r["iteration"] for r in records] == [1, 2, 3, 4]
     assert "movement" not in records[0] and set(records[1]["norm_grad_ratio"]) == {"hypernet", "classifier"}
     assert {"param/emb1", "param/classifier.weight"} <= set(records[1]["movement"])
+    # ||W|| of every weight at the start of the inner loop: the layers the inner loop adapts
+    # (classifier) and those it leaves (stem, batch norm) alike
+    norms = records[1]["weight_norm"]
+    assert {"param/stem.weight", "param/bn0.weight", "param/classifier.weight"} <= set(norms)
+    assert "weight_norm" not in records[0] and all(v > 0 for v in norms.values())
 
 
 def test_lr_schedule_halves_every_period_down_to_floor():

@@ -64,8 +64,10 @@ def test_anil_refuses_other_inner_roles_and_names_itself_in_reports():
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown method 'reptile'; known methods: anil, maml, protonet"):
+    with pytest.raises(ValueError, match=r"unknown method 'reptile' \(known: anil, maml, protonet\)"):
         make_method("reptile", MetaTrainConfig())
+    with pytest.raises(ValueError, match=r"unknown method 'mamll'; did you mean 'maml'\? \(known: anil, maml, "):
+        make_method("mamll", MetaTrainConfig())
 
 
 def test_protonet_logits_are_minus_squared_distances_to_the_support_class_means():

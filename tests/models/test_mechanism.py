@@ -12,12 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from metahyper.meta.maml import MamlConfig, adapt
+from metahyper.meta.maml import adapt
 from metahyper.meta.pretrain import PretrainConfig, pretrain
 from metahyper.models import build_model, generated_convs
 
-CFG = MamlConfig(inner_lr=0.01)
-STEPS = 5
+LR, STEPS = 0.01, 5
 
 
 def _pair(init: str):
@@ -37,7 +36,8 @@ def _movement_ratios(init: str) -> list[float]:
     """Per generated conv: ||W_after - W_before|| of the hyper model / that of conv4's conv."""
     hyper, plain = _pair(init)
     x, y = _batch()
-    adapted_hyper, adapted_plain = adapt(hyper, x, y, CFG, STEPS), adapt(plain, x, y, CFG, STEPS)
+    adapted_hyper = adapt(hyper, x, y, STEPS, LR, create_graph=False)
+    adapted_plain = adapt(plain, x, y, STEPS, LR, create_graph=False)
     ratios = []
     for path, conv in generated_convs(hyper).items():
         h = conv.hypernet.filter.detach()

@@ -58,6 +58,8 @@ def test_reset_classifier_keeps_roles_and_names():
     "name, options, message",
     [
         ("resnet50", {}, "unknown model 'resnet50'"),
+        ("hyper_resnt12", {}, r"unknown model 'hyper_resnt12'; did you mean 'hyper_resnet12'\? \(known: .*conv4"),
+        ("wrn28-4", {}, "did you mean 'wrn28_4'"),
         ("wrn28_4", {"widht": 2}, "no option 'widht'"),
         ("hyper_wrn28_4", {"varient": 2}, "no option 'varient'.*variant"),
         ("wrn", {"width": 2}, "needs option 'depth'"),

@@ -1,0 +1,119 @@
+"""The report's settings summary: how each model was pretrained, meta-trained and evaluated.
+
+A suite's result records carry their run's whole config (``config["run"]``: the one-run suite
+that ``metahyper.stages.make_record`` stores). ``settings_section`` condenses it to one table row
+per model (seeds merged; baselines share their run's row) and one line for the evaluation
+settings, which are the suite's and so the same for every run unless the report merges suites.
+Records made outside a suite have no such config; the section then says so in one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from metahyper.eval.markdown import md_table
+from metahyper.eval.plots import ValSetting
+
+
+def run_settings(record: Any) -> dict[str, Any] | None:
+    """``{"run": folder name, "spec": the run's settings, "suite": the one-run suite}`` of a
+    record made by a suite, else None."""
+    suite = record.config.get("run") if isinstance(record.config, dict) else None
+    runs = suite.get("runs") if isinstance(suite, dict) else None
+    if not isinstance(runs, dict) or len(runs) != 1 or not isinstance(suite.get("evaluation"), dict):
+        return None
+    run, spec = next(iter(runs.items()))
+    if not isinstance(spec, dict) or not {"model", "pretrain", "meta_train", "episodes"} <= set(spec):
+        return None
+    return {"run": run, "spec": spec, "suite": suite}
+
+
+def val_settings(records: Sequence[Any]) -> dict[str, ValSetting]:
+    """run folder -> what its validation curve measures (``metahyper.eval.plots.ValSetting``):
+    the model it belongs to, the source's ``val_split`` (and ``val_groups``), the run's
+    evaluation way (``episodes.eval_way``, else its way) and shot, the suite's validation queries
+    and episodes."""
+    found = {}
+    for record in records:
+        settings = run_settings(record)
+        if settings is None or "+" in record.model:
+            continue
+        spec, suite = settings["spec"], settings["suite"]
+        episodes, ev, data = spec["episodes"], suite["evaluation"], suite.get("data", {})
+        split = data.get("val_split")
+        if split and data.get("val_groups"):
+            split = f"{split} (classes within one {data['val_groups']})"
+        found[settings["run"]] = ValSetting(record.model, split, episodes.get("eval_way") or episodes["way"],
+                                            episodes["shot"], ev.get("query"), ev.get("val_episodes"))
+    return found
+
+
+def _g(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def pretraining(spec: dict[str, Any]) -> str:
+    """``"1 epoch, adam lr 0.001, batch 64, weight decay 0.0005"`` (+ schedule, penalty, augmentation)."""
+    p = spec["pretrain"]
+    text = (f"{p['epochs']} epoch{'s' if p['epochs'] != 1 else ''}, {p['optimizer']} lr {_g(p['lr'])}, "
+            f"batch {p['batch_size']}, weight decay {_g(p['weight_decay'])}")
+    if p.get("lr_milestones"):
+        text += f", lr x{_g(p['lr_gamma'])} at epochs {', '.join(map(str, p['lr_milestones']))}"
+    if p.get("output_norm_penalty"):
+        text += f", output-norm penalty {_g(p['output_norm_penalty'])}"
+    return text + (", pad-crop + flip" if spec.get("augment") else "")
+
+
+def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None) -> str:
+    """``"12 it x 2 tasks (5-way 1-shot, 5 queries), Adam 0.001 halved every 1000 it to 0.0001;
+    inner 2 steps x lr 0.1 on embedding, classifier, first order"`` (no inner loop for protonet);
+    ``roles``: the inner roles the model resolved (what evaluation recorded) when the config
+    leaves them to the model's defaults."""
+    m, e = spec["meta_train"], spec["episodes"]
+    text = (f"{m['iterations']} it x {m['meta_batch']} tasks ({e['way']}-way {e['shot']}-shot, {e['query']} "
+            f"queries), Adam {_g(m['outer_lr'])} halved every {m['lr_halve_every']} it to {_g(m['min_lr'])}")
+    if spec.get("method", "maml") == "protonet":
+        return text
+    maml = m["maml"]
+    roles = ", ".join(maml.get("inner_roles") or roles or ["default roles"])
+    lr = maml["inner_lr"]
+    lr_text = ", ".join(f"{k} {_g(v)}" for k, v in lr.items()) if isinstance(lr, dict) else _g(lr)
+    order = "first order" if maml.get("first_order") else "second order"
+    return f"{text}; inner {maml['inner_steps']} steps x lr {lr_text} on {roles}, {order}"
+
+
+def evaluation_line(suite: dict[str, Any]) -> str:
+    """The suite's evaluation settings in one sentence."""
+    ev = suite["evaluation"]
+    text = (f"{ev['episodes']} fixed episodes per target and shot (shots {', '.join(map(str, ev['shots']))}; "
+            f"{ev['query']} queries per class; episode seed {ev['seed']}), at each run's way; "
+            f"{ev['inner_steps_eval']} inner steps at test time (maml, anil); BN mode {ev['bn_mode']}")
+    if ev.get("baselines"):
+        text += f"; baselines on the pretrained features: {', '.join(ev['baselines'])}"
+    data = suite.get("data", {})
+    if data.get("val_split"):
+        text += f"; validation: {ev['val_episodes']} episodes of the source's {data['val_split']} split"
+    return text + "."
+
+
+def settings_section(records: Sequence[Any]) -> list[str]:
+    """The lines of the settings summary: the evaluation line(s) and one row per model."""
+    found = {}
+    for record in records:
+        settings = run_settings(record)
+        if settings is not None and "+" not in record.model:
+            evaluation = record.config.get("evaluation") or {}
+            found.setdefault(record.model, {**settings, "roles": evaluation.get("inner_roles")})
+    if not found:
+        return ["The records carry no run settings (they were not made by a suite)."]
+    lines = dict.fromkeys(evaluation_line(s["suite"]) for s in found.values())
+    rows = [[model, s["spec"].get("method", "maml"), _model_name(s["spec"]), pretraining(s["spec"]),
+             meta_training(s["spec"], s["roles"])] for model, s in found.items()]
+    header = ["model", "method", "architecture", "pretraining", "meta-training (episodes)"]
+    return [f"Evaluation: {line}" for line in lines] + [md_table(header, rows)]
+
+
+def _model_name(spec: dict[str, Any]) -> str:
+    model = spec["model"]
+    options = ", ".join(f"{k}={_g(v)}" for k, v in model.get("options", {}).items())
+    return f"{model['name']}({options})" if options else model["name"]

@@ -1,0 +1,39 @@
+"""Exit statuses of the ``metahyper`` command and of the worker processes its launchers start.
+
+``guarded(prog, action, usage)`` runs ``action()`` and turns the errors a user can fix (a bad
+config, data file or checkpoint, which name the file or field) into exit status 2 with the one
+message and then the command's one-line usage (not argparse's whole banner before it, which
+would bury the line that matters), a non-finite loss into 1 (the message names the iteration
+and the checkpoint kept), and Ctrl-C into 130 with how to resume. One place, so that a run's
+worker process (``metahyper.launch.worker``) exits as the command would.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from metahyper.checkpoint import CheckpointError
+from metahyper.config import ConfigError
+from metahyper.data.sources import DataFormatError
+from metahyper.meta.train import NonFiniteLossError
+
+USER_ERRORS = (ConfigError, CheckpointError, DataFormatError)
+
+
+def guarded(prog: str, action: Callable[[], int], usage: str | None = None) -> int:
+    """``action()``'s exit status, or the one of the error it raised (module docstring);
+    ``prog`` starts each message."""
+    try:
+        return action()
+    except USER_ERRORS as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        if usage:
+            print(f"usage: {usage}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as error:  # names the iteration and what is on disk to resume from
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
