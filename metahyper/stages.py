@@ -114,8 +114,9 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
         validation = {"split": suite.data.val_split, "episodes": ev.val_episodes, "query": ev.query, "seed": ev.seed,
                       "bn_mode": ev.bn_mode, **groups, **eval_way} if suite.data.val_split else None
         method = {} if spec.method == "maml" else {"method": spec.method}
+        augment = {} if spec.meta_augment is None else {"augment": spec.meta_augment}
         episodes = {k: v for k, v in set_only(spec.episodes, "groups").items() if k != "eval_way"}
-        return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method,
+        return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method, **augment,
                         "meta_train": hashed_meta_train(spec, ev), "validation": validation})
     evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
     targets = {name: set_only(target, "groups", "optional") for name, target in suite.targets.items()}
@@ -243,7 +244,7 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
     model = ws.model(run, store.image_shape[0], ("pretrain", PRETRAINED_NAME))
     sampler = EpisodeSampler(store, episodes.way, episodes.shot, episodes.query, episodes.seed,
                              split_name=ws.suite.data.split, groups=episodes.groups)
-    meta_train(model, sampler, train_transform(store.image_shape[0], False), spec.meta_train, folder,
+    meta_train(model, sampler, train_transform(store.image_shape[0], spec.meta_augment or False), spec.meta_train, folder,
                validate=validator(ws, run), resume=True,
                config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress,
                name=f"meta-train of {run}", method=spec.method, tensorboard=ws.suite.logging.tensorboard)
@@ -273,11 +274,12 @@ def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: i
 
 def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
     """Report name -> predictor: the meta-trained model (``run``) and each baseline on the
-    pretrained model (``run+method``; the baselines share one ``FeatureCache``)."""
+    pretrained model (``run+method``; the baselines share one ``FeatureCache``). A run without
+    pretraining (``pretrain.epochs: 0``) has no pretrained features, so no baselines."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
     model = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME))
     found = {run: make_method(spec.method, spec.meta_train).predictor(model, ev.inner_steps_eval, ev.bn_mode)}
-    if ev.baselines:
+    if ev.baselines and spec.pretrain.epochs > 0:
         pretrained, cache = ws.model(run, channels, ("pretrain", PRETRAINED_NAME)), baselines.FeatureCache()
         for method, options in ev.baselines.items():
             found[f"{run}+{method}"] = baseline_predictor(ws.suite, method, pretrained, options, cache)

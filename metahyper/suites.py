@@ -173,7 +173,9 @@ class RunSpec:
     ``seed`` seeds the model's initialisation and is the seed reported with its results.
     ``compare_with`` names the plain run this one is paired with in the report (default: a
     run named ``hyper_X`` pairs with ``X``; a name without such a run leaves a note).
-    ``augment`` adds pad-4 crops and flips in pretraining.
+    ``augment`` augments the pretraining images: ``true`` or ``crop_flip`` (pad-4 crops and flips),
+    ``affine`` (Koch et al.'s affine distortions, for handwritten characters);
+    ``meta_augment`` augments the meta-training episodes (support and query) the same way.
     ``seeds`` (optional) lists several seeds: the run expands into one run per seed (see
     ``expand_seeds``); ``report_name`` is set by that expansion (the name results carry).
     """
@@ -185,7 +187,8 @@ class RunSpec:
     episodes: EpisodeSpec = field(default_factory=EpisodeSpec)
     seed: int = 0
     compare_with: str | None = None
-    augment: bool = False
+    augment: bool | Literal["crop_flip", "affine"] = False
+    meta_augment: Literal["crop_flip", "affine"] | None = None
     seeds: tuple[int, ...] | None = None
     report_name: str | None = None
 

@@ -179,6 +179,8 @@ def test_built_in_suites_keep_their_stage_hashes():
     ([], "targets.*.groups=alphabet", {"evaluate"}),
     ([], "runs.wrn10_1-protonet.episodes.eval_way=3", {"meta_train", "evaluate"}),  # meta_train: its validation
     (["data.val_split=null"], "runs.wrn10_1-protonet.episodes.eval_way=3", {"evaluate"}),
+    ([], "runs.wrn10_1-protonet.meta_augment=affine", {"meta_train", "evaluate"}),
+    ([], "runs.wrn10_1-protonet.augment=affine", {"pretrain", "meta_train", "evaluate"}),
 ])
 def test_each_setting_enters_the_hashes_of_the_stages_it_changes(base, override, changed):
     base, edited = load_suite("smoke-methods", base), load_suite("smoke-methods", [*base, override])

@@ -6,8 +6,9 @@
 * Classification (``metahyper.classify.train``): ``store_transforms`` normalises with the
   training store's own per-channel mean and std (``channel_stats``), as CIFAR recipes do.
 
-Augmentation in both: a zero-pad-``pad`` random crop and a horizontal flip, on uint8 before the
-conversion to float (so padding is black, as torchvision's ``RandomCrop(padding=4)``).
+Augmentation in both (``normalized``): a zero-pad-``pad`` random crop and a horizontal flip, on
+uint8 before the conversion to float (so padding is black, as torchvision's
+``RandomCrop(padding=4)``); for handwritten characters, Koch et al.'s random affine distortions.
 """
 
 from __future__ import annotations
@@ -21,10 +22,21 @@ from metahyper.data import transforms
 from metahyper.data.stores import ImageStore
 
 
-def normalized(mean: Sequence[float], std: Sequence[float], augment: bool = False, pad: int = 4) -> transforms.Compose:
-    """uint8 -> (pad-crop + flip when ``augment``) -> float in [0, 1] -> ``(x - mean[c]) / std[c]``."""
-    steps = [transforms.RandomPadCrop(pad), transforms.RandomHFlip()] if augment else []
-    return transforms.Compose(steps + [transforms.ToFloat(), transforms.Normalize(mean, std)])
+AUGMENTATIONS = ("crop_flip", "affine")  # the named augmentations; True means crop_flip
+
+
+def normalized(mean: Sequence[float], std: Sequence[float], augment: bool | str = False,
+               pad: int = 4) -> transforms.Compose:
+    """uint8 -> augmentation -> float in [0, 1] -> ``(x - mean[c]) / std[c]``. ``augment``:
+    ``False`` none; ``True`` or ``"crop_flip"`` a zero-pad-``pad`` random crop and a horizontal
+    flip on uint8 (natural images); ``"affine"`` Koch et al.'s random affine distortions on the
+    float images (``transforms.RandomAffine``: handwritten characters, which a flip would turn
+    into other characters)."""
+    if augment not in (False, True, *AUGMENTATIONS):
+        raise ValueError(f"augment must be true, false or one of {AUGMENTATIONS}, got {augment!r}")
+    crop_flip = [transforms.RandomPadCrop(pad), transforms.RandomHFlip()] if augment in (True, "crop_flip") else []
+    affine = [transforms.RandomAffine()] if augment == "affine" else []
+    return transforms.Compose([*crop_flip, transforms.ToFloat(), *affine, transforms.Normalize(mean, std)])
 
 
 def test_transform(channels: int) -> transforms.Compose:
@@ -32,8 +44,8 @@ def test_transform(channels: int) -> transforms.Compose:
     return normalized([0.5] * channels, [0.25] * channels)
 
 
-def train_transform(channels: int, augment: bool) -> transforms.Compose:
-    """``test_transform``, after pad-4 random crops and horizontal flips when ``augment``."""
+def train_transform(channels: int, augment: bool | str) -> transforms.Compose:
+    """``test_transform`` with the augmentation ``augment`` (``normalized``)."""
     return normalized([0.5] * channels, [0.25] * channels, augment)
 
 

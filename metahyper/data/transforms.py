@@ -10,6 +10,7 @@ support and query images of a task batch. ``Transform`` is the one type of such 
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -78,6 +79,53 @@ def color_jitter(x: Tensor, generator: torch.Generator, brightness: float = 0.4,
 
 
 
+def affine_matrices(n: int, generator: torch.Generator, degrees: float, shear: float, scale: tuple[float, float],
+                    translate: float, p: float) -> tuple[Tensor, Tensor]:
+    """Koch et al.'s (2015) random affine distortions of ``n`` images: a rotation by theta in
+    [-degrees, degrees], shears rho_x, rho_y in [-shear, shear], scales s_x, s_y in ``scale`` and
+    a shift t_x, t_y in [-translate, translate] (a fraction of the image side), each component
+    drawn uniformly and kept with probability ``p`` (else neutral). Returns the linear parts
+    M = R(theta) @ [[1, rho_x], [rho_y, 1]] @ diag(s_x, s_y) [n, 2, 2] and the shifts [n, 2] in
+    ``affine_grid``'s coordinates (the side spans 2), in the order x, y."""
+
+    def component(low: float, high: float, neutral: float) -> Tensor:
+        value = torch.rand(n, generator=generator, dtype=torch.float64) * (high - low) + low
+        kept = torch.rand(n, generator=generator) < p
+        return torch.where(kept, value, torch.full_like(value, neutral))
+
+    theta = component(-degrees, degrees, 0.0) * (math.pi / 180)
+    rho_x, rho_y = component(-shear, shear, 0.0), component(-shear, shear, 0.0)
+    s_x, s_y = component(*scale, 1.0), component(*scale, 1.0)
+    t_x, t_y = component(-translate, translate, 0.0), component(-translate, translate, 0.0)
+    cos, sin, one = torch.cos(theta), torch.sin(theta), torch.ones(n, dtype=torch.float64)
+    rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    shearing = torch.stack([torch.stack([one, rho_x], -1), torch.stack([rho_y, one], -1)], -2)
+    return rotation @ shearing @ torch.diag_embed(torch.stack([s_x, s_y], -1)), 2 * torch.stack([t_x, t_y], -1)
+
+
+def warp_affine(x: Tensor, linear: Tensor, shift: Tensor) -> Tensor:
+    """Float images [N, C, H, W] moved by x -> linear @ x + shift about the image centre (in
+    ``affine_grid`` coordinates): each output pixel samples the input bilinearly at
+    linear^-1 @ (x - shift); outside the image the border pixel is repeated (Omniglot's white
+    margin stays white, where zero padding would draw ink)."""
+    inverse = torch.linalg.inv(linear)
+    theta = torch.cat([inverse, -(inverse @ shift.unsqueeze(-1))], dim=-1).to(x.device, x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_affine(x: Tensor, generator: torch.Generator, degrees: float = 10.0, shear: float = 0.3,
+                  scale: tuple[float, float] = (0.8, 1.2), translate: float = 2 / 105, p: float = 0.5) -> Tensor:
+    """Float images [..., C, H, W]: each image distorted by its own ``affine_matrices`` draw
+    (defaults: Koch et al.'s ranges, their 2-pixel shift on 105-pixel Omniglot images as a
+    fraction of the side) and resampled by ``warp_affine``."""
+    if not x.is_floating_point():
+        raise ValueError(f"random_affine expects float images (after ToFloat), got {x.dtype}")
+    flat = _flat(x)
+    linear, shift = affine_matrices(flat.shape[0], generator, degrees, shear, scale, translate, p)
+    return warp_affine(flat, linear, shift).reshape(x.shape)
+
+
 class Compose:
     """Applies transforms in order. Each step is ``fn(x, generator)``; build steps with the
     helpers below (``ToFloat()``, ``Normalize(...)``, ``RandomPadCrop(4)``, ...)."""
@@ -126,6 +174,18 @@ class RandomHFlip:
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return random_hflip(x, _need_generator(generator, "RandomHFlip"), self.p)
+
+
+class RandomAffine:
+    """``random_affine`` as a step (after ``ToFloat``); defaults are Koch et al.'s distortions."""
+
+    def __init__(self, degrees: float = 10.0, shear: float = 0.3, scale: tuple[float, float] = (0.8, 1.2),
+                 translate: float = 2 / 105, p: float = 0.5):
+        self.degrees, self.shear, self.scale, self.translate, self.p = degrees, shear, tuple(scale), translate, p
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return random_affine(x, _need_generator(generator, "RandomAffine"), self.degrees, self.shear, self.scale,
+                             self.translate, self.p)
 
 
 class ColorJitter:

@@ -55,13 +55,19 @@ def _g(value: Any) -> str:
 def pretraining(spec: dict[str, Any]) -> str:
     """``"1 epoch, adam lr 0.001, batch 64, weight decay 0.0005"`` (+ schedule, penalty, augmentation)."""
     p = spec["pretrain"]
+    if p["epochs"] == 0:
+        return "none (0 epochs: meta-training starts from the initialisation; no baselines)"
     text = (f"{p['epochs']} epoch{'s' if p['epochs'] != 1 else ''}, {p['optimizer']} lr {_g(p['lr'])}, "
             f"batch {p['batch_size']}, weight decay {_g(p['weight_decay'])}")
     if p.get("lr_milestones"):
         text += f", lr x{_g(p['lr_gamma'])} at epochs {', '.join(map(str, p['lr_milestones']))}"
     if p.get("output_norm_penalty"):
         text += f", output-norm penalty {_g(p['output_norm_penalty'])}"
-    return text + (", pad-crop + flip" if spec.get("augment") else "")
+    return text + AUGMENT_TEXT[spec.get("augment") or False]
+
+
+AUGMENT_TEXT = {False: "", True: ", pad-crop + flip", "crop_flip": ", pad-crop + flip",
+                "affine": ", affine distortions (Koch et al.)"}
 
 
 def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None) -> str:
@@ -71,7 +77,8 @@ def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None) -> s
     leaves them to the model's defaults."""
     m, e = spec["meta_train"], spec["episodes"]
     text = (f"{m['iterations']} it x {m['meta_batch']} tasks ({e['way']}-way {e['shot']}-shot, {e['query']} "
-            f"queries), Adam {_g(m['outer_lr'])} halved every {m['lr_halve_every']} it to {_g(m['min_lr'])}")
+            f"queries{', within one ' + e['groups'] if e.get('groups') else ''}), Adam {_g(m['outer_lr'])} "
+            f"halved every {m['lr_halve_every']} it to {_g(m['min_lr'])}{AUGMENT_TEXT[spec.get('meta_augment') or False]}")
     if spec.get("method", "maml") == "protonet":
         return text
     maml = m["maml"]

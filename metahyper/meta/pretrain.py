@@ -41,7 +41,9 @@ METRICS_NAME = "pretrain_metrics.jsonl"
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Pretraining settings; ``lr_milestones`` are epochs where the lr is multiplied by ``lr_gamma``."""
+    """Pretraining settings; ``lr_milestones`` are epochs where the lr is multiplied by ``lr_gamma``.
+    ``epochs: 0`` means no pretraining: the stage saves the seeded initial model (with its fresh
+    ``way``-output head), for methods that train better from scratch (ProtoNet on Omniglot)."""
 
     epochs: int = 100
     batch_size: int = 128
@@ -56,7 +58,9 @@ class PretrainConfig:
     checkpoint_every: int = 1  # epochs
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "checkpoint_every"):
+        if self.epochs < 0:
+            raise ValueError(f"PretrainConfig.epochs must be >= 0 (0: no pretraining), got {self.epochs}")
+        for name in ("batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PretrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.optimizer not in OPTIMIZERS:

@@ -2,10 +2,11 @@
 pipelines, the training store's own channel statistics (numpy) for classification."""
 
 import numpy as np
+import pytest
 import torch
 
 from metahyper.data import ImageStore
-from metahyper.data import presets
+from metahyper.data import presets, transforms
 
 
 def _images(seed=0, n=6, channels=3, size=5):
@@ -28,6 +29,17 @@ def test_augmented_preset_flips_or_shifts_by_at_most_pad_pixels():
         padded = torch.nn.functional.pad(image, (4, 4, 4, 4), value=black)
         crops = [padded[:, i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
         assert any(torch.allclose(got, c, atol=1e-6) or torch.allclose(got, c.flip(-1), atol=1e-6) for c in crops)
+
+
+def test_affine_preset_warps_the_float_image_before_normalising():
+    """``affine``: the same draws as ``RandomAffine`` on the [0, 1] image (its generator state
+    after nothing else), then (x - 0.5) / 0.25; unknown names are refused naming the values."""
+    x = _images(size=8)
+    out = presets.train_transform(3, "affine")(x, torch.Generator().manual_seed(2))
+    warped = transforms.random_affine(x.float() / 255, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(out, (warped - 0.5) / 0.25, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="crop_flip"):
+        presets.train_transform(3, "flip")
 
 
 def test_classification_presets_use_the_training_store_statistics():

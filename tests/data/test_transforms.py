@@ -106,3 +106,47 @@ def test_compose_on_task_batch_keeps_labels_and_shapes(device):
     assert torch.allclose(plain.support_x, (support.float() / 255 - 0.5) / 0.25)
     with pytest.raises(ValueError, match="RandomHFlip is random: pass a torch.Generator"):
         T.RandomHFlip()(support.float())
+
+
+def test_warp_affine_by_hand():
+    """Hand-computed warps: the identity, a quarter turn ([[0, -1], [1, 0]] with y pointing down
+    is a clockwise turn: numpy's rot90 with k=-1) and a one-pixel shift to the right whose
+    uncovered column repeats the border pixels."""
+    x = torch.rand(3, 2, 6, 6)
+    identity, still = torch.eye(2, dtype=torch.float64).expand(3, 2, 2), torch.zeros(3, 2, dtype=torch.float64)
+    torch.testing.assert_close(T.warp_affine(x, identity, still), x, atol=1e-6, rtol=0)
+    quarter = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64).expand(3, 2, 2)
+    turned = np.rot90(x.numpy(), k=-1, axes=(2, 3))
+    np.testing.assert_allclose(T.warp_affine(x, quarter, still).numpy(), turned, atol=1e-6)
+    one_pixel = torch.tensor([2 / 6, 0.0], dtype=torch.float64).expand(3, 2)
+    shifted = T.warp_affine(x, identity, one_pixel)
+    torch.testing.assert_close(shifted[..., 1:], x[..., :-1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(shifted[..., 0], x[..., 0], atol=1e-6, rtol=0)
+
+
+def test_affine_draws_koch_components_each_with_probability_p():
+    """Koch et al.'s ranges: with p=0 every draw is the identity; with p=1 every component lies
+    in its range and differs from neutral; at p=0.5 about half the rotations are kept; the same
+    generator seed gives the same draws."""
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    linear, shift = T.affine_matrices(500, gen(), 10.0, 0.3, (0.8, 1.2), 2 / 105, p=0.0)
+    assert torch.equal(linear, torch.eye(2, dtype=torch.float64).expand(500, 2, 2)) and not shift.any()
+    linear, shift = T.affine_matrices(500, gen(), 10.0, 0.0, (1.0, 1.0), 0.0, p=1.0)
+    angles = torch.rad2deg(torch.atan2(linear[:, 1, 0], linear[:, 0, 0]))  # a pure rotation here
+    assert angles.abs().max() <= 10 and (angles != 0).all() and angles.std() > 4
+    _, shift = T.affine_matrices(500, gen(), 0.0, 0.0, (1.0, 1.0), 2 / 105, p=1.0)
+    assert shift.abs().max() <= 2 * 2 / 105 + 1e-12
+    linear, _ = T.affine_matrices(4000, gen(), 10.0, 0.0, (1.0, 1.0), 0.0, p=0.5)
+    assert abs((linear[:, 1, 0] != 0).double().mean().item() - 0.5) < 0.03
+    again, _ = T.affine_matrices(4000, gen(), 10.0, 0.0, (1.0, 1.0), 0.0, p=0.5)
+    assert torch.equal(linear, again)
+
+
+def test_random_affine_step_needs_float_and_a_generator():
+    step = T.RandomAffine()
+    with pytest.raises(ValueError, match="float images"):
+        step(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.Generator())
+    with pytest.raises(ValueError, match="pass a torch.Generator"):
+        step(torch.zeros(2, 1, 4, 4))
+    images = torch.rand(2, 5, 1, 8, 8)  # [tasks, n, C, H, W] keeps its shape
+    assert step(images, torch.Generator().manual_seed(0)).shape == images.shape

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_run import run_cli
 from tb_events import assert_mirrors, needs_tensorboard
 
 from metahyper import cli
@@ -147,12 +148,12 @@ def test_language_model_suite_runs_from_the_command_line(tmp_path, capsys):
     assert (tmp_path / "out" / "weight_changes_HyperLSTM.png").stat().st_size > 0
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
     assert len(rows) == 4 and all(row["test_bpc"] > 0 for row in rows)
-    with pytest.raises(SystemExit) as error:
-        cli.main(["run", str(suite), "models=[{label: A, cell: lstm, options: {hidden_size: 8, width: 3}}]"])
-    assert error.value.code == 2 and "models[0].options.width" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as error:
-        cli.main(["run", str(suite), f"data.root={tmp_path / 'missing'}"])
-    assert error.value.code == 2 and "data.root" in capsys.readouterr().err
+    capsys.readouterr()
+    status, _, err = run_cli(capsys, "run", str(suite),
+                             "models=[{label: A, cell: lstm, options: {hidden_size: 8, width: 3}}]")
+    assert status == 2 and "models[0].options.width" in err
+    status, _, err = run_cli(capsys, "run", str(suite), f"data.root={tmp_path / 'missing'}")
+    assert status == 2 and "data.root" in err
 
 
 @pytest.mark.parametrize("name", ["lm-tinyshakespeare", "ha-ptb-char", "ha-enwik8"])

@@ -117,9 +117,23 @@ def test_hyper_models_use_output_norm_penalty():
     assert losses[1] - losses[0] == pytest.approx(expected, rel=0.05)
 
 
+def test_zero_epochs_saves_the_initial_body_with_a_fresh_head(tmp_path):
+    """``epochs: 0`` (no pretraining) leaves every body weight at its seeded initial value and
+    saves that model with a ``way``-output head."""
+    torch.manual_seed(1)
+    initial = {n: p.detach().clone() for n, p in TinyConvNet(way=64).named_parameters()}
+    model, history = _run(PretrainConfig(**{**CFG.__dict__, "epochs": 0}), tmp_path, way=5)
+    assert history == [] and model.classifier.out_features == 5
+    saved = load_checkpoint(tmp_path / pretrain_module.PRETRAINED_NAME)["model"]
+    for name, value in initial.items():
+        if not name.startswith("classifier"):
+            assert torch.equal(saved[name], value), name
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"optimizer": "rmsprop"}, "optimizer"), ({"batch_size": 0}, "batch_size"), ({"lr": 0}, "lr > 0")],
+    [({"optimizer": "rmsprop"}, "optimizer"), ({"batch_size": 0}, "batch_size"), ({"lr": 0}, "lr > 0"),
+     ({"epochs": -1}, "epochs must be >= 0")],
 )
 def test_config_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
