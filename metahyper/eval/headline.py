@@ -122,12 +122,18 @@ def headline_table(records: Sequence[Any], summaries: Sequence[SeedSummary], met
             body.append([f"{result.model} ({result.source})", "paper", *pad, *found])
     lines = [fixed, CELL_NOTES[any(c.n_seeds > 1 for c in cells.values())], md_table(header, body)]
     notes = [f"{p.model} ({p.source}): {p.note}" for p in paper if p.note and _placed(p, cols)]
-    lost = [f"{p.model} ({p.source}, {p.way}-way {p.shot}-shot)" for p in paper if not _placed(p, cols)]
+    lost = [f"{p.model}: {p.cell()} ({p.source}; {p.way}-way {p.shot}-shot{_on(p)})" for p in paper
+            if not _placed(p, cols)]
     if notes:
         lines.append("Paper numbers: " + "; ".join(notes) + ".")
     if lost:
         lines.append(f"Paper numbers with no column at their setting here: {'; '.join(lost)}.")
     return lines
+
+
+def _on(result: PaperResult) -> str:
+    """ " on TARGET" for a published number tied to one target, else ""."""
+    return f" on {result.target}" if result.target else ""
 
 
 def _ours(cell: Cell | None, model: str, column: Column, paper: Sequence[PaperResult]) -> str:

@@ -46,7 +46,8 @@ def three_seed_records():
 def test_headline_cells_are_means_and_t_cis_over_seeds_and_chance_per_column(tmp_path):
     paper = [PaperResult("hyper_a", 5, 1, "Paper T7", accuracy=62.5),
              PaperResult("people", 5, 1, "Lake 2015", error=4.5, note="within one alphabet"),
-             PaperResult("a", 20, 1, "Paper T7", accuracy=30.0)]
+             PaperResult("a", 20, 1, "Paper T7", accuracy=30.0),
+             PaperResult("BPL", 20, 1, "Lake 2015", error=4.3, target="lake-runs")]
     write_report(three_seed_records() + [record("b", 0, 1, SINGLE)], tmp_path, environment=ENV, n_boot=50,
                  paper=paper)
     text = (tmp_path / "report.md").read_text()
@@ -61,7 +62,8 @@ def test_headline_cells_are_means_and_t_cis_over_seeds_and_chance_per_column(tmp
     assert "| people (Lake 2015) | paper |  | 95.5 (error 4.5) | – |" in headline
     assert "Source domain: src · BN mode: transductive" in headline
     assert "people (Lake 2015): within one alphabet." in headline
-    assert "no column at their setting here: a (Paper T7, 20-way 1-shot)" in headline
+    assert "no column at their setting here: a: 30 (Paper T7; 20-way 1-shot); " in headline
+    assert "BPL: 95.7 (error 4.3) (Lake 2015; 20-way 1-shot on lake-runs)." in headline
     assert json.loads((tmp_path / "results.json").read_text())["paper"][1]["error"] == 4.5
 
 
