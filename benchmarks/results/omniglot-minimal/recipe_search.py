@@ -3,15 +3,17 @@
 Trains on the small1 training alphabets (Balinese, Early_Aramaic, Greek, Korean; rotations as
 classes) and prints the accuracy on 50 fixed within-alphabet 20-way 1-shot episodes of the
 held-out Latin alphabet (15 queries per class) every ``--val-every`` iterations. The test
-alphabets are never read. The runs in recipe_logs/ (NOTES.md) were made with this script before
-fused batch norm landed (one torch thread; their ``--affine`` drew Koch et al.'s distortions
-with the same ranges from an inline copy of ``transforms.random_affine``, in float32), so a
-rerun now gives nearby, not identical, numbers. Examples (the logged runs):
+alphabets are never read. The runs in recipe_logs/ (NOTES.md) ran on one torch thread. All but
+pn60g_aff_h400 (tried after the suite runs, with today's code) were made before fused batch norm
+landed, and their ``--affine`` drew Koch et al.'s distortions with the same ranges from an inline
+copy of ``transforms.random_affine`` in float32, so a rerun of those gives nearby, not identical,
+numbers. Examples (the logged runs):
 
     python recipe_search.py --way 60 --query 5 --iters 1000 --grouped 1 --out runs/pn60g         # pn60g
     python recipe_search.py --way 60 --query 5 --iters 1000 --grouped 1 --affine 1 --out runs/a  # pn60g_aff
     python recipe_search.py --method maml --way 20 --query 5 --iters 600 --meta-batch 4 --val-every 100 \\
         --val-episodes 30 --grouped 1 --pre-epochs 10 --inner-lr 0.1 --inner-steps 3 --halve 200 --out runs/m
+    python recipe_search.py --way 60 --query 5 --iters 1200 --grouped 1 --affine 1 --halve 400 --out runs/h  # pn60g_aff_h400
 """
 import argparse
 import json
