@@ -13,7 +13,7 @@ numbers. Examples (the logged runs):
     python recipe_search.py --way 60 --query 5 --iters 1000 --grouped 1 --affine 1 --out runs/a  # pn60g_aff
     python recipe_search.py --method maml --way 20 --query 5 --iters 600 --meta-batch 4 --val-every 100 \\
         --val-episodes 30 --grouped 1 --pre-epochs 10 --inner-lr 0.1 --inner-steps 3 --halve 200 --out runs/m
-    python recipe_search.py --way 60 --query 5 --iters 1200 --grouped 1 --affine 1 --halve 400 --out runs/h  # pn60g_aff_h400
+    python recipe_search.py --way 60 --iters 1200 --grouped 1 --affine 1 --halve 400 --out runs/h  # pn60g_aff_h400
 """
 import argparse
 import json
