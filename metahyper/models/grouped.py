@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from metahyper.models.hyperconv import GeneratedConv2d
-from metahyper.models.norm import MetaBatchNorm2d
+from metahyper.models.norm import MetaBatchNorm2d, normalise_by_rows
 
 PER_CHANNEL_LEAVES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity,
                       nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -118,9 +118,7 @@ def _batch_norm(module: MetaBatchNorm2d, tasks: int, stacked: frozenset[str], fu
     bias = _per_task(module.bias, "bias" in stacked, tasks).flatten()
     if module.stat_rows is None and fused and module.stat_fused:
         return F.batch_norm(x, None, None, weight, bias, training=True, eps=module.eps)
-    var, mean = torch.var_mean(x[: module.stat_rows], dim=(0, 2, 3), correction=0)
-    scale = weight * torch.rsqrt(var + module.eps)
-    return x * scale[:, None, None] + (bias - mean * scale)[:, None, None]
+    return normalise_by_rows(x, weight, bias, module.eps, module.stat_rows)[0]
 
 
 def _linear(module: nn.Linear, tasks: int, stacked: frozenset[str], x: Tensor) -> Tensor:
@@ -191,8 +189,9 @@ def grouped_layers(model: nn.Module, tasks: int, stacked: Iterable[str], double_
 
     ``stacked``: names (as in ``named_parameters()``) of the parameters that will be passed per
     task, [T, *shape]. ``double_backward``: the passes will be differentiated twice (picks the
-    batch norm formulation, module docstring). Raises a ValueError naming the layer when the model has one that cannot be
-    run per task; the modules are restored on exit, also when the block raises.
+    batch norm formulation, module docstring). Raises a ValueError naming the layer when the
+    model has one that cannot be run per task; the modules are restored on exit, also when the
+    block raises.
     """
     if isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1:
         raise ValueError(f"grouped layers: tasks must be an int >= 1, got {tasks!r}")

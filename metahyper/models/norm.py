@@ -63,16 +63,12 @@ class MetaBatchNorm2d(nn.Module):
         return F.batch_norm(x, *running, self.weight, self.bias, True, self.momentum, self.eps)
 
     def _normalise_by_reference(self, x: Tensor) -> Tensor:
-        """Normalise every row with the statistics of the first ``stat_rows`` rows (all rows when
-        ``None``), in tensor ops: ``F.batch_norm`` takes given statistics only as running
-        statistics, through which no gradient flows."""
-        reference = x if self.stat_rows is None else x[: self.stat_rows]
-        var, mean = torch.var_mean(reference, dim=(0, 2, 3), correction=0)
+        """``normalise_by_rows`` with this layer's parameters and ``stat_rows``; in ``auto`` mode
+        the running statistics follow the reference rows."""
+        out, mean, var = normalise_by_rows(x, self.weight, self.bias, self.eps, self.stat_rows)
         if self.stat_source == "auto":
-            self._update_running_stats(reference, mean, var)
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        shift = self.bias - mean * scale
-        return torch.addcmul(shift[:, None, None], x, scale[:, None, None])
+            self._update_running_stats(x if self.stat_rows is None else x[: self.stat_rows], mean, var)
+        return out
 
     @torch.no_grad()
     def _update_running_stats(self, reference: Tensor, mean: Tensor, var: Tensor) -> None:
@@ -83,6 +79,20 @@ class MetaBatchNorm2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+def normalise_by_rows(x: Tensor, weight: Tensor, bias: Tensor, eps: float, rows: Optional[int] = None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """Batch norm in tensor ops: x [B, C, H, W] normalised per channel with the mean and biased
+    variance of its first ``rows`` rows (all rows when ``None``), scaled by ``weight`` [C] and
+    shifted by ``bias`` [C]. Gradients flow through the statistics, which ``F.batch_norm`` cannot
+    do for given statistics (it takes them only as running statistics). Returns (output
+    [B, C, H, W], mean [C], var [C])."""
+    reference = x if rows is None else x[:rows]
+    var, mean = torch.var_mean(reference, dim=(0, 2, 3), correction=0)
+    scale = weight * torch.rsqrt(var + eps)
+    shift = bias - mean * scale
+    return torch.addcmul(shift[:, None, None], x, scale[:, None, None]), mean, var
 
 
 @contextmanager
