@@ -17,9 +17,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from metahyper.atomic import write_text_atomic
+from metahyper.meta.backend_choice import BENCHMARK_LABELS as LIKE_FOR_LIKE
 from metahyper.meta.backend_choice import choose_backend
 
-LIKE_FOR_LIKE = {"metahyper loop": "loop", "metahyper vmap": "vmap", "metahyper grouped": "grouped"}
 PEERS = ("learn2learn", "higher", "learn2learn, own model", "higher, own model")
 
 

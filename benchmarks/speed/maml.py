@@ -36,6 +36,7 @@ from _peer_models import FULL_WIDTHS, importable, own_models
 
 from metahyper.atomic import write_text_atomic
 from metahyper.data.episodes import TaskBatch
+from metahyper.meta.backend_choice import BENCHMARK_LABELS as LIKE_FOR_LIKE
 from metahyper.meta.backend_choice import CHOICE_FILE, choose_backend, recorded
 from metahyper.meta.maml import MamlConfig, meta_backward
 from metahyper.meta.peers import higher_maml, learn2learn_maml
@@ -49,7 +50,6 @@ FULL = [("conv4", 84), ("conv4", 32), ("resnet12", 84), ("hyper_resnet12", 84)]
 QUICK = [("conv4", 32), ("conv4", 84), ("hyper_conv4", 84)]
 ALL_ROLES = tuple(r.value for r in ParamRole)
 PEERS, OWN_PEERS = ("learn2learn", "higher"), ("learn2learn, own model", "higher, own model")
-LIKE_FOR_LIKE = {"metahyper loop": "loop", "metahyper vmap": "vmap", "metahyper grouped": "grouped"}
 Step = Callable[[torch.nn.Module, TaskBatch, bool], None]
 
 

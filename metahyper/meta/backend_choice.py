@@ -24,6 +24,8 @@ from metahyper.meta.backends import BACKENDS
 
 CHOICE_FILE = Path(__file__).with_name("backend_choice.json")
 CANDIDATES = tuple(b for b in BACKENDS if b != "auto")  # the loop first: the reference
+# the method label each backend's rows carry in benchmarks/speed/maml.py (and the GPU check's summary)
+BENCHMARK_LABELS = {f"metahyper {b}": b for b in CANDIDATES}
 LOGGER = logging.getLogger("metahyper")
 _UNRECORDED_SAID: set[str] = set()
 
