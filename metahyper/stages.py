@@ -244,7 +244,8 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
     model = ws.model(run, store.image_shape[0], ("pretrain", PRETRAINED_NAME))
     sampler = EpisodeSampler(store, episodes.way, episodes.shot, episodes.query, episodes.seed,
                              split_name=ws.suite.data.split, groups=episodes.groups)
-    meta_train(model, sampler, train_transform(store.image_shape[0], spec.meta_augment or False), spec.meta_train, folder,
+    augmented = train_transform(store.image_shape[0], spec.meta_augment or False)
+    meta_train(model, sampler, augmented, spec.meta_train, folder,
                validate=validator(ws, run), resume=True,
                config_hash=config_hash(stage_config(ws.suite, run, "meta_train")), progress=ws.progress,
                name=f"meta-train of {run}", method=spec.method, tensorboard=ws.suite.logging.tensorboard)

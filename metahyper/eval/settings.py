@@ -76,9 +76,10 @@ def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None) -> s
     ``roles``: the inner roles the model resolved (what evaluation recorded) when the config
     leaves them to the model's defaults."""
     m, e = spec["meta_train"], spec["episodes"]
+    within = f", within one {e['groups']}" if e.get("groups") else ""
     text = (f"{m['iterations']} it x {m['meta_batch']} tasks ({e['way']}-way {e['shot']}-shot, {e['query']} "
-            f"queries{', within one ' + e['groups'] if e.get('groups') else ''}), Adam {_g(m['outer_lr'])} "
-            f"halved every {m['lr_halve_every']} it to {_g(m['min_lr'])}{AUGMENT_TEXT[spec.get('meta_augment') or False]}")
+            f"queries{within}), Adam {_g(m['outer_lr'])} halved every {m['lr_halve_every']} it to "
+            f"{_g(m['min_lr'])}{AUGMENT_TEXT[spec.get('meta_augment') or False]}")
     if spec.get("method", "maml") == "protonet":
         return text
     maml = m["maml"]

@@ -69,9 +69,10 @@ def maml_predictor(model: MetaModel, maml_cfg: MamlConfig, steps: int = INNER_ST
 
     With ``maml_cfg.backend`` ``vmap`` the predictor's ``batch_fn`` adapts all tasks of an
     evaluation batch at once (``adapt_and_predict_tasks``); ``loop``, ``grouped`` and ``auto``
-    (unless it resolves to ``vmap`` on the model's device) adapt task by task, which is faster on CPU (benchmarks/RESULTS.md: vmap's batching rules add passes over
-    the activations, and one task's convolutions are already large enough to hide the per-task
-    overhead that batching saves).
+    (unless it resolves to ``vmap`` on the model's device) adapt task by task, which is faster
+    on CPU (benchmarks/RESULTS.md: vmap's batching rules add passes over the activations, and
+    one task's convolutions are already large enough to hide the per-task overhead that
+    batching saves).
     """
     require_meta_model(model, "maml_predictor")
     check_inner_args(steps, maml_cfg.inner_lr)
