@@ -49,38 +49,22 @@ from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
-from metahyper.paper import paper_results
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
+from metahyper.markers import FAILED, MARKER, STAGE_CONFIG, is_done, read_marker
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
+from metahyper.paper import paper_results
+from metahyper.shared_pretraining import check_shared_pretraining, share_pretraining
 from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor,
-                              device_description, log, resolve_device, stage_config, stage_dir)
+                              device_description, eval_shots, log, resolve_device, stage_config, stage_dir)
 from metahyper.suites import SuiteConfig, resolve_data_paths
-from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
-
-MARKER, STAGE_CONFIG, FAILED = "done.json", "config.yaml", "failed.json"
+from metahyper.targets import absent_targets, data_episodes, read_skipped
 
 
-# --- stage folders and markers ---------------------------------------------------------------------------
-
-
-def read_marker(folder: Path) -> dict[str, Any] | None:
-    """The ``done.json`` of a stage folder, or None when the stage has not finished."""
-    path = folder / MARKER
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
-    """Whether the stage finished under its current config (an evaluation that skipped an
-    optional target whose data is there now is not: ``metahyper.targets.evaluation_outdated``)."""
-    folder = stage_dir(out, run, stage)
-    marker = read_marker(folder)
-    if marker is None or marker["config_hash"] != config_hash(stage_config(suite, run, stage)):
-        return False
-    return stage != "evaluate" or not evaluation_outdated(suite, folder)
+# --- stage folders and markers (metahyper.markers) -------------------------------------------------------
 
 
 def check_stage_folder(suite: SuiteConfig, out: Path, run: str, stage: str) -> None:
@@ -102,12 +86,16 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, started: float, device: torch.device) -> None:
+def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, started: float, device: torch.device,
+                 shared_from: str | None = None) -> None:
     """Write the ``done.json`` marker (atomically; the last file a stage writes). ``threads``:
-    CPU results depend on the thread count (reductions run in another order)."""
+    CPU results depend on the thread count (reductions run in another order). ``shared_from``:
+    the run whose finished stage this one links (``share_pretraining``)."""
     marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(suite, run, stage)),
               "finished_at": now_utc(), "seconds": round(time.perf_counter() - started, 3),
               "device": device_description(device), "threads": torch.get_num_threads()}
+    if shared_from is not None:
+        marker["shared_from"] = shared_from
     write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
 
 
@@ -147,12 +135,13 @@ def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, Im
     _checked(f"suite {name!r}: runs.{run}.episodes (data)",
              lambda: check_episode_args(source, way, spec.episodes.shot, spec.episodes.query))
     _check_groups(f"suite {name!r}: runs.{run}.episodes.groups", source, spec.episodes.groups, way)
+    check_shared_pretraining(ws.suite, run)
     model = ws.model(run, channels)
     for method, options in ev.baselines.items():
         baseline_predictor(ws.suite, method, model, options)
     checks = [("data.val_split", ws.validation(), spec.episodes.shot, "data.val_groups", data.val_groups)] \
         if data.val_split else []
-    checks += target_checks(ws, targets)
+    checks += target_checks(ws, targets, eval_shots(ws.suite, run))
     for where, store, shot, groups_field, groups in checks:
         if store.image_shape[0] != channels:
             raise ConfigError(f"suite {name!r}: {where} has {store.image_shape[0]}-channel images, "
@@ -164,8 +153,8 @@ def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, Im
         _check_groups(f"suite {name!r}: {groups_field}", store, groups, eval_way, run)
 
 
-def target_checks(ws: Workspace, targets: dict[str, ImageStore]) -> list[tuple]:
-    """(field, store, shot, groups field, groups) of every target and shot to check against a run;
+def target_checks(ws: Workspace, targets: dict[str, ImageStore], shots: tuple[int, ...]) -> list[tuple]:
+    """(field, store, shot, groups field, groups) of every target and shot of ``shots`` to check against a run;
     a target whose data set defines its own episodes has shot None, its episodes are built here
     (on this store) as the check, and it refuses ``groups``."""
     checks, name = [], ws.suite.name
@@ -173,7 +162,7 @@ def target_checks(ws: Workspace, targets: dict[str, ImageStore]) -> list[tuple]:
         fixed, spec = data_episodes(ws.suite, target), ws.suite.targets[target]
         if fixed is None:
             checks += [(f"targets.{target}", store, shot, f"targets.{target}.groups", spec.groups)
-                       for shot in ws.suite.evaluation.shots]
+                       for shot in shots]
             continue
         if spec.groups is not None:
             raise ConfigError(f"suite {name!r}: targets.{target}.groups = {spec.groups!r}, but {spec.dataset} defines "
@@ -239,13 +228,17 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
             (folder / FAILED).unlink(missing_ok=True)
             save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
         try:
-            STAGE_RUNNERS[stage](ws, run, folder)
+            shared = share_pretraining(ws, run, folder) if stage == "pretrain" and rank0 else None
+            if shared is None:
+                STAGE_RUNNERS[stage](ws, run, folder)
+            else:
+                log(f"{prefix}: the pretraining of {shared} (the same model and seed), linked")
         except Exception as error:
             if rank0:
                 record_failure(folder, run, stage, error, log_file)
             raise
         if rank0:
-            finish_stage(folder, ws.suite, run, stage, started, ws.device)
+            finish_stage(folder, ws.suite, run, stage, started, ws.device, shared_from=shared)
     log(f"{prefix} done in {time.perf_counter() - started:.1f} s")
 
 

@@ -104,7 +104,8 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
     if stage == "pretrain":
         data = {k: v for k, v in to_dict(suite.data).items() if k not in ("val_split", "val_groups")}
         pretrain = {**to_dict(spec.pretrain), "way": spec.episodes.way}  # the head size, hashed where it was
-        return to_dict({"stage": stage, "run": run, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
+        owner = spec.pretrain_from or run  # runs of one model at several shots share its pretraining
+        return to_dict({"stage": stage, "run": owner, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
                         "data": data, "pretrain": pretrain})
     before = config_hash(stage_config(suite, run, STAGES[STAGES.index(stage) - 1]))
     # a setting added after run folders existed enters a hash only when it is set (and changes the stage)
@@ -118,10 +119,25 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
         episodes = {k: v for k, v in set_only(spec.episodes, "groups").items() if k != "eval_way"}
         return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method, **augment,
                         "meta_train": hashed_meta_train(spec, ev), "validation": validation})
-    evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
     targets = {name: set_only(target, "groups", "optional") for name, target in suite.targets.items()}
+    shots = {} if spec.eval_shots is None else {"shots": list(spec.eval_shots)}
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
-                    "targets": targets, "evaluation": evaluation, **eval_way})
+                    "targets": targets, "evaluation": hashed_evaluation(ev), **eval_way, **shots})
+
+
+def hashed_evaluation(ev: EvaluationConfig) -> dict[str, Any]:
+    """The evaluation settings as the evaluate stage hashes them: without ``inner_steps_eval``
+    (meta_train hashes it) and without ``baseline_bn_mode`` where it changes nothing (no
+    baselines) or gives what folders from before the setting did (the suite's ``bn_mode``)."""
+    settings = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}
+    if not ev.baselines or ev.baseline_bn_mode == ev.bn_mode:
+        del settings["baseline_bn_mode"]
+    return settings
+
+
+def eval_shots(suite: SuiteConfig, run: str) -> tuple[int, ...]:
+    """The shots run ``run`` is evaluated at: its own (a per-shot run's) or ``evaluation.shots``."""
+    return suite.runs[run].eval_shots or suite.evaluation.shots
 
 
 def set_only(config: Any, *late: str) -> dict[str, Any]:
@@ -137,7 +153,8 @@ def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
     one home per setting (``maml`` holding ``inner_steps_eval`` and ``bn_mode``), so that an
     unchanged MAML suite keeps the hashes of its run folders and resumes them."""
     settings = to_dict(spec.meta_train)
-    settings["maml"] = {**settings["maml"], "inner_steps_eval": ev.inner_steps_eval, "bn_mode": LEGACY_BN_MODE}
+    maml = {k: v for k, v in settings["maml"].items() if not (k == "other_weights" and v == "frozen")}  # as before it
+    settings["maml"] = {**maml, "inner_steps_eval": ev.inner_steps_eval, "bn_mode": LEGACY_BN_MODE}
     return settings
 
 
@@ -289,22 +306,24 @@ def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
 
 def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any],
                        cache: baselines.FeatureCache | None = None) -> Predictor:
-    """A baseline's predictor (BN mode: the suite's, unless ``options`` name one, e.g.
-    ``running``; features through ``cache``); bad options raise ``ConfigError`` naming the field."""
+    """A baseline's predictor (BN mode: ``evaluation.baseline_bn_mode``, unless ``options`` name
+    one; features through ``cache``); bad options raise ``ConfigError`` naming the field."""
     try:
-        return BASELINE_FACTORIES[method](model, **{"bn_mode": suite.evaluation.bn_mode, **options}, cache=cache)
+        return BASELINE_FACTORIES[method](model, **{"bn_mode": suite.evaluation.baseline_bn_mode, **options},
+                                          cache=cache)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"suite {suite.name!r}: evaluation.baselines.{method}: {error}") from None
 
 
-def target_episodes(ws: Workspace, target: str, store: ImageStore, way: int) -> list[tuple[EpisodeSet, dict]]:
-    """The episode sets ``target`` is scored on, each with what its records add to their
-    metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with their
-    ``metric``), else one drawn set per shot of ``evaluation.shots`` at ``way``."""
+def target_episodes(ws: Workspace, run: str, target: str, store: ImageStore) -> list[tuple[EpisodeSet, dict]]:
+    """The episode sets ``target`` is scored on by ``run``, each with what its records add to
+    their metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with
+    their ``metric``), else one drawn set per shot of the run (``eval_shots``) at its way."""
+    way = ws.suite.runs[run].episodes.eval_way_or_way
     fixed = data_episodes(ws.suite, target)
     if fixed is not None:
         return [(fixed(store), {"episodes_from": ws.suite.targets[target].dataset, "metric": fixed.metric})]
-    return [(episode_set(ws, target, store, way, shot), {}) for shot in ws.suite.evaluation.shots]
+    return [(episode_set(ws, target, store, way, shot), {}) for shot in eval_shots(ws.suite, run)]
 
 
 def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
@@ -319,7 +338,7 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
         store = ws.store(f"targets.{target}", target_spec)
         transform = test_transform(store.image_shape[0])
         found = predictors(ws, run, store.image_shape[0])
-        for episodes, extra in target_episodes(ws, target, store, spec.episodes.eval_way_or_way):
+        for episodes, extra in target_episodes(ws, run, target, store):
             usable, skipped = fitting(ws.suite, run, found, target, episodes.way)
             for note in skipped:
                 log(f"  {note}")

@@ -17,9 +17,10 @@ with the value parsed as YAML, plus three conveniences on top of ``config.apply_
 Settings that moved (``pretrain.way``, ``meta_train.maml.inner_steps_eval``/``bn_mode``) are
 migrated or refused naming their new key (``metahyper.suite_keys``).
 
-Seeds: ``seeds: [0, 1, 2]`` on a run, or on the suite for every run without its own, expands
-the run into one run per seed after the overrides (``expand_seeds``); ``seeds=[0,1]`` on the
-command line sets the suite's.
+Seeds and shots: ``seeds: [0, 1, 2]`` on a run, or on the suite for every run without its own,
+expands the run into one run per seed after the overrides; ``per_shot: true`` into one run per
+evaluated shot, each meta-trained at its shot (``metahyper.run_expansion``). ``seeds=[0,1]`` and
+``per_shot=true`` on the command line set the suite's.
 
 Data roots may name environment variables (``${METAHYPER_DATA}/omniglot``); ``check_data_paths``
 expands them and checks every folder before any work starts.
@@ -40,6 +41,7 @@ from metahyper.data.groupings import check_grouping
 from metahyper.data.sources import DATASETS
 from metahyper.launch.config import LauncherConfig
 from metahyper.paper import PaperResult
+from metahyper.meta.baselines import FEATURE_BN_MODES
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
@@ -47,6 +49,7 @@ from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.plugins import import_suite_modules
 from metahyper.resources import SUITES_DIR
+from metahyper.run_expansion import expand_runs
 from metahyper.suite_keys import check_override, migrate
 
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
@@ -176,8 +179,12 @@ class RunSpec:
     ``augment`` augments the pretraining images: ``true`` or ``crop_flip`` (pad-4 crops and flips),
     ``affine`` (Koch et al.'s affine distortions, for handwritten characters);
     ``meta_augment`` augments the meta-training episodes (support and query) the same way.
-    ``seeds`` (optional) lists several seeds: the run expands into one run per seed (see
-    ``expand_seeds``); ``report_name`` is set by that expansion (the name results carry).
+    ``seeds`` (optional) lists several seeds: the run expands into one run per seed;
+    ``per_shot`` (default: the suite's) expands it into one run per shot of ``evaluation.shots``,
+    each meta-trained on episodes of that shot and evaluated at it. The expansion
+    (``metahyper.run_expansion``) sets ``report_name`` (the name results carry), ``eval_shots``
+    (the shots the run is evaluated at; default ``evaluation.shots``) and ``pretrain_from`` (the
+    run whose pretraining this one shares).
     """
 
     model: ModelSpec
@@ -190,7 +197,10 @@ class RunSpec:
     augment: bool | Literal["crop_flip", "affine"] = False
     meta_augment: Literal["crop_flip", "affine"] | None = None
     seeds: tuple[int, ...] | None = None
+    per_shot: bool | None = None
     report_name: str | None = None
+    eval_shots: tuple[int, ...] | None = None
+    pretrain_from: str | None = None
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
@@ -210,10 +220,14 @@ class EvaluationConfig:
     """Evaluation on fixed episode sets of every target, at each run's evaluation way
     (``episodes.eval_way``, default its ``way``) and each shot.
 
-    ``bn_mode`` (transductive | inductive) applies to every method and the baselines;
+    ``bn_mode`` (transductive | inductive) applies to every meta-trained model;
     ``inner_steps_eval`` is the test-time inner-loop steps of maml and anil. ``baselines`` maps
     a method (``BASELINES``) to its options (see ``metahyper.meta.baselines``); they use each
-    run's pretrained model.
+    run's pretrained model, with features extracted under ``baseline_bn_mode``: ``running``
+    (default; eval mode, pretraining's running statistics, as Chen et al. and Tian et al.
+    extract them and as their published numbers assume), or ``transductive``/``inductive``
+    (batch statistics of the episode, as the meta-trained models use); a baseline's own
+    ``bn_mode`` option wins.
     ``val_episodes`` validation episodes of the source ``val_split`` are scored every
     ``meta_train.validate_every`` iterations.
     """
@@ -223,6 +237,7 @@ class EvaluationConfig:
     episodes: int = 600
     seed: int = 0
     bn_mode: str = "transductive"
+    baseline_bn_mode: str = "running"
     inner_steps_eval: int = 10
     batch_tasks: int = 16
     val_episodes: int = 100
@@ -237,6 +252,8 @@ class EvaluationConfig:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode must be one of {list(BN_MODES)}, got {self.bn_mode!r}")
+        if self.baseline_bn_mode not in FEATURE_BN_MODES:
+            raise ValueError(f"baseline_bn_mode must be one of {list(FEATURE_BN_MODES)}, got {self.baseline_bn_mode!r}")
         unknown = sorted(set(self.baselines) - set(BASELINES))
         if unknown:
             raise ValueError(f"baselines: unknown method {unknown[0]!r}; known: {', '.join(BASELINES)}")
@@ -248,7 +265,8 @@ class SuiteConfig:
 
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``kind`` tells
     these suites from classification suites (``kind: classify``, ``metahyper.classify.suite``).
-    ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
+    ``seeds`` applies to every run that lists no ``seeds`` of its own, ``per_shot`` to every run
+    that does not set its own (``metahyper.run_expansion``).
     ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
     validated (``metahyper.plugins``).
     ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) and
@@ -267,6 +285,7 @@ class SuiteConfig:
     kind: Literal["meta"] = "meta"
     description: str = ""
     seeds: tuple[int, ...] | None = None
+    per_shot: bool = False
     imports: tuple[str, ...] = ()
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
@@ -294,8 +313,9 @@ class SuiteConfig:
         return dataclasses.replace(self, runs={run: self.runs[run]})
 
     def select(self, name: str) -> list[str]:
-        """The runs ``name`` stands for: itself, or every seed of a run expanded by
-        ``expand_seeds`` (``wrn-s0``, ``wrn-s1`` for ``wrn``); raises naming the runs there are."""
+        """The runs ``name`` stands for: itself, or every seed and shot of a run expanded by
+        ``metahyper.run_expansion`` (``wrn-s0``, ``wrn-s1`` for ``wrn``); raises naming the runs
+        there are."""
         if name in self.runs:
             return [name]
         seeded = [run for run, spec in self.runs.items() if spec.report_name == name]
@@ -304,40 +324,13 @@ class SuiteConfig:
         return seeded
 
     def run_groups(self) -> list[str]:
-        """The runs as a user named them (one name per seeded run)."""
+        """The runs as a user named them (one name per expanded run)."""
         return list(dict.fromkeys(spec.report_name or run for run, spec in self.runs.items()))
 
 
 def _check_seeds(seeds: tuple[int, ...] | None) -> None:
     if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
         raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {list(seeds)}")
-
-
-def seeded_run(spec: RunSpec, name: str, seed: int) -> RunSpec:
-    """``spec`` at ``seed``: the model's init (``seed``), pretraining (``pretrain.seed``), the
-    training episodes (``episodes.seed``) and meta-training (``meta_train.seed``) all take it."""
-    return dataclasses.replace(
-        spec, seed=seed, seeds=None, report_name=name,
-        pretrain=dataclasses.replace(spec.pretrain, seed=seed),
-        episodes=dataclasses.replace(spec.episodes, seed=seed),
-        meta_train=dataclasses.replace(spec.meta_train, seed=seed))
-
-
-def expand_seeds(suite: SuiteConfig) -> SuiteConfig:
-    """One run per seed: a run with ``seeds`` (its own, else the suite's) becomes runs
-    ``<run>-s<seed>`` (their folders ``runs/<run>-s<seed>``) built by ``seeded_run``; a run
-    without seeds stays as it is. The evaluation settings (``evaluation.seed``: the fixed
-    episode sets) are the suite's and shared by every seed, so hyper and plain stay paired."""
-    runs: dict[str, RunSpec] = {}
-    for name, spec in suite.runs.items():
-        seeds = spec.seeds or suite.seeds
-        expanded = {name: spec} if seeds is None else {f"{name}-s{s}": seeded_run(spec, name, s) for s in seeds}
-        for run, run_spec in expanded.items():
-            if run in runs or (run != name and run in suite.runs):
-                raise ConfigError(f"suite {suite.name!r}: runs.{name}: seed expansion names run {run!r} twice; "
-                                  "rename one of the runs")
-            runs[run] = run_spec
-    return dataclasses.replace(suite, runs=runs, seeds=None)
 
 
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))
@@ -373,7 +366,7 @@ def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteCo
     suite = from_dict(SuiteConfig, migrate(raw, f"suite {path}"), where=f"suite {path}")
     overrides = list(overrides)
     if not overrides:
-        return expand_seeds(suite)
+        return expand_runs(suite)
     data = to_dict(suite)
     expanded = [item for override in overrides for item in expand_override(data, override)]
     for item in expanded:
@@ -381,7 +374,7 @@ def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteCo
     where = f"suite {suite.name!r} ({path}) with overrides"
     data = apply_overrides(data, expanded, where)
     import_suite_modules(data, where)
-    return expand_seeds(from_dict(SuiteConfig, data, where=where))
+    return expand_runs(from_dict(SuiteConfig, data, where=where))
 
 
 def expand_override(data: dict[str, Any], override: str) -> list[str]:

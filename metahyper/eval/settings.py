@@ -87,7 +87,15 @@ def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None) -> s
     lr = maml["inner_lr"]
     lr_text = ", ".join(f"{k} {_g(v)}" for k, v in lr.items()) if isinstance(lr, dict) else _g(lr)
     order = "first order" if maml.get("first_order") else "second order"
-    return f"{text}; inner {maml['inner_steps']} steps x lr {lr_text} on {roles}, {order}"
+    text = f"{text}; inner {maml['inner_steps']} steps x lr {lr_text} on {roles}, {order}"
+    if "embedding" in roles:  # a hyper model: say what its other weights did (metahyper.meta.maml)
+        other = OTHER_WEIGHTS_TEXT[maml.get("other_weights", "frozen")]
+        text += f"; other weights (BN, stem, shortcuts, ungenerated convs) {other}"
+    return text
+
+
+OTHER_WEIGHTS_TEXT = {"frozen": "frozen at their pretrained values", "outer": "meta-trained in the outer loop",
+                      "both": "adapted in the inner loop and meta-trained in the outer loop"}
 
 
 def evaluation_line(suite: dict[str, Any]) -> str:

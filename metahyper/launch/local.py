@@ -38,7 +38,9 @@ from metahyper.config import ConfigError
 from metahyper.launch.status import current, duration, read_json, run_status
 from metahyper.launch.worker import POOL_PID_ENV
 from metahyper.progress import LOGGER
-from metahyper.runs import FAILED, Plan, rebuild_report, write_suite_files
+from metahyper.markers import FAILED, is_done
+from metahyper.runs import Plan, rebuild_report, write_suite_files
+from metahyper.shared_pretraining import pretraining_siblings
 from metahyper.stages import STAGES, resolve_device, stage_dir
 
 LOG_NAME = "run.log"
@@ -210,7 +212,7 @@ class Pool:
 
     def __init__(self, plan: Plan, devices: list[str], jobs: int, threads: int, imports: tuple[str, ...],
                  display: Display):
-        self.out, self.name = plan.ws.out, plan.ws.suite.name
+        self.out, self.name, self.suite = plan.ws.out, plan.ws.suite.name, plan.ws.suite
         self.slots = [devices[i % len(devices)] for i in range(jobs)]
         self.threads, self.imports, self.display = threads, imports, display
         self.runs = plan.unfinished()
@@ -231,12 +233,22 @@ class Pool:
         width = max(len(r) for r in self.runs)
         return f"[{self.name}] {run:<{width}} {child.device if child else '':<7} {state}"
 
+    def startable(self, run: str) -> bool:
+        """Whether ``run`` may start: not while a run sharing its pretraining
+        (``metahyper.runs.pretraining_siblings``) is running and has not finished that stage,
+        so the shared pretraining is done once and then linked."""
+        siblings = set(pretraining_siblings(self.suite, run))
+        return not any(c.ended is None and c.run in siblings and not is_done(self.suite, self.out, c.run, "pretrain")
+                       for c in self.children)
+
     def fill(self) -> None:
-        """Start queued runs in the free slots."""
+        """Start queued runs in the free slots (the first queued run that may start)."""
         busy = {c.slot for c in self.children if c.ended is None}
         for slot, device in enumerate(self.slots):
-            if slot not in busy and self.queue:
-                child = start_child(self.out, self.queue.pop(0), slot, device, self.threads, self.imports)
+            ready = [run for run in self.queue if self.startable(run)]
+            if slot not in busy and ready:
+                self.queue.remove(ready[0])
+                child = start_child(self.out, ready[0], slot, device, self.threads, self.imports)
                 self.children.append(child)
                 self.display.event(f"[{self.name}] {child.run}: started on {device} ({self.threads} thread(s)); "
                                    f"log: {child.log}")

@@ -28,7 +28,8 @@ from typing import Any
 from metahyper.config import ConfigError, load_yaml
 from metahyper.meta.metrics_log import last_record
 from metahyper.outdir import describe_holder, lock_holder
-from metahyper.runs import FAILED, STAGE_CONFIG, read_marker, run_names
+from metahyper.markers import FAILED, STAGE_CONFIG, read_marker
+from metahyper.runs import run_names
 from metahyper.stages import STAGE_METRICS, STAGES, stage_dir
 
 LAUNCH_FILE = "launch.json"  # what a launcher submitted: {"launcher", "jobs": {run: job id}, "report_job"}
