@@ -78,14 +78,14 @@ def alphabet(class_name: str) -> str:
 
 def test_training_validation_and_evaluation_episodes_lie_in_one_alphabet(capsys, monkeypatch, tmp_path, suite_file):
     drawn = []  # (split name, class names of the episode's rows), for every episode the suite draws
-    original = EpisodeSampler.episode_rows
+    original = EpisodeSampler.episode_task
 
     def spy(self, index):
-        rows = original(self, index)
+        rows, labels = original(self, index)
         drawn.append((self.split_name, [self.store.class_names[int(self.store.labels[r])] for r in rows]))
-        return rows
+        return rows, labels
 
-    monkeypatch.setattr(EpisodeSampler, "episode_rows", spy)
+    monkeypatch.setattr(EpisodeSampler, "episode_task", spy)
     status, _, err = run_cli(capsys, "run", str(suite_file), "--out", str(tmp_path))
     assert status == 0, err
     expected = {"train": (10, {"Balinese", "Greek"}), "val": (5, {"Latin"}),
