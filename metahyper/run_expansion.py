@@ -81,16 +81,24 @@ def expand_runs(suite: Any) -> Any:
     """``suite`` (a ``SuiteConfig``) with every run expanded (``expand_run``); refuses an
     expansion that names a run twice."""
     runs: dict[str, Any] = {}
+    owners = _names(suite)
     for name, spec in suite.runs.items():
+        if spec.report_name is not None:  # expanded before (a run folder's one-run suite): as it is
+            runs[name] = spec
+            continue
         for run, run_spec in expand_run(suite, name, spec).items():
             if run in runs or (run != name and run in suite.runs):
                 raise ConfigError(f"suite {suite.name!r}: runs.{name}: seed or shot expansion names run {run!r} "
                                   "twice; rename one of the runs")
+            if run_spec.pretrain_from is not None and run_spec.pretrain_from not in owners:
+                raise ConfigError(f"suite {suite.name!r}: runs.{name}.pretrain_from = {spec.pretrain_from!r}: no run "
+                                  f"{run_spec.pretrain_from!r} to share the pretraining of (it must name a run of the "
+                                  "suite with the same seeds and per_shot setting)")
             runs[run] = run_spec
-    for run, run_spec in runs.items():
-        if run_spec.pretrain_from is not None and run_spec.pretrain_from not in runs:
-            named = suite.runs[run_spec.report_name or run].pretrain_from
-            raise ConfigError(f"suite {suite.name!r}: runs.{run_spec.report_name or run}.pretrain_from = {named!r}: "
-                              f"no run {run_spec.pretrain_from!r} to share the pretraining of (it must name a run of "
-                              "the suite with the same seeds and per_shot setting)")
     return dataclasses.replace(suite, runs=runs, seeds=None, per_shot=False)
+
+
+def _names(suite: Any) -> set[str]:
+    """Every run name ``suite`` expands to (the runs ``pretrain_from`` may name)."""
+    return {run for name, spec in suite.runs.items() if spec.report_name is None
+            for run in expand_run(suite, name, spec)}

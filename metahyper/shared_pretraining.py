@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from metahyper.config import ConfigError, config_hash
-from metahyper.markers import FAILED, MARKER, STAGE_CONFIG, is_done
+from metahyper.markers import FAILED, MARKER, STAGE_CONFIG, read_marker
 from metahyper.stages import Workspace, stage_config, stage_dir
 from metahyper.suites import SuiteConfig
 
@@ -28,9 +28,10 @@ def pretraining_siblings(suite: SuiteConfig, run: str) -> list[str]:
 
 
 def check_shared_pretraining(suite: SuiteConfig, run: str) -> None:
-    """Refuse a run whose ``pretrain_from`` names a run pretrained under other settings."""
+    """Refuse a run whose ``pretrain_from`` names a run of ``suite`` pretrained under other
+    settings (a run folder's one-run suite does not hold that run: the whole suite was checked)."""
     owner = suite.runs[run].pretrain_from
-    if owner is None or owner == run:
+    if owner is None or owner == run or owner not in suite.runs:
         return
     mine, theirs = stage_config(suite, run, "pretrain"), stage_config(suite, owner, "pretrain")
     differ = sorted(key for key in {*mine, *theirs} if mine.get(key) != theirs.get(key))
@@ -41,14 +42,20 @@ def check_shared_pretraining(suite: SuiteConfig, run: str) -> None:
 
 
 def share_pretraining(ws: Workspace, run: str, folder: Path) -> str | None:
-    """Link into ``folder`` the files of a sibling's finished pretraining (the same stage
-    config, so the same weights: ``pretraining_siblings``); returns that sibling, or None when
-    none has finished (then ``run`` pretrains itself)."""
+    """Link into ``folder`` the files of a finished pretraining of this very stage config (so
+    the same weights) in another run folder of the suite folder: the owner's first, then any
+    sibling's (``pretraining_siblings``; found on disk, so a worker that holds only its own run
+    finds them too). Returns that run, or None when none has finished (then ``run`` pretrains
+    itself). The stage config names the owner, so only the runs that share it can match."""
+    owner = ws.suite.runs[run].pretrain_from
+    if owner is None:
+        return None
     mine = config_hash(stage_config(ws.suite, run, "pretrain"))
-    for sibling in pretraining_siblings(ws.suite, run):
+    folders = sorted((ws.out / "runs").iterdir(), key=lambda path: (path.name != owner, path.name))
+    for sibling in (path.name for path in folders if path.name != run):
         source = stage_dir(ws.out, sibling, "pretrain")
-        if config_hash(stage_config(ws.suite, sibling, "pretrain")) == mine and is_done(ws.suite, ws.out, sibling,
-                                                                                         "pretrain"):
+        marker = read_marker(source)
+        if marker is not None and marker.get("config_hash") == mine:
             for path in sorted(source.iterdir()):
                 if path.is_file() and path.name not in (MARKER, STAGE_CONFIG, FAILED) and not path.name.startswith("."):
                     link_or_copy(path, folder / path.name)

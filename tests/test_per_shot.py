@@ -13,7 +13,7 @@ import torch
 import yaml
 from tiny_suites import SMOKE
 
-from metahyper.config import ConfigError, config_hash
+from metahyper.config import ConfigError, config_hash, save_yaml
 from metahyper.runs import plan_suite, run_suite
 from metahyper.shared_pretraining import pretraining_siblings
 from metahyper.stages import stage_config
@@ -140,3 +140,16 @@ def test_a_variant_pretrained_otherwise_or_naming_no_run_is_refused(tmp_path):
         plan_suite(suite, tmp_path / "out", runs=["hyper_outer"])
     with pytest.raises(ConfigError, match="runs.wrn10_1.pretrain_from = 'nothing': no run 'nothing'"):
         load_suite("smoke", [*SMOKE, "runs.wrn10_1.pretrain_from=nothing"])
+
+
+def test_a_worker_holding_only_its_run_links_the_pretraining_found_in_the_suite_folder(tmp_path):
+    """``--jobs`` workers load a run folder's one-run suite (``config.yaml``), which does not hold
+    the sibling whose pretraining the run shares: the sibling is found on disk by its stage hash."""
+    suite = load_suite("smoke", PER_SHOT)
+    run_suite(suite, tmp_path, runs=["wrn10_1-1shot"], stages=["pretrain"], progress=False, report=False)
+    save_yaml(suite.only("wrn10_1-2shot"), tmp_path / "runs" / "wrn10_1-2shot" / "config.yaml")  # as the pool does
+    one_run = load_suite(tmp_path / "runs" / "wrn10_1-2shot" / "config.yaml")
+    assert list(one_run.runs) == ["wrn10_1-2shot"] and one_run.runs["wrn10_1-2shot"].pretrain_from == "wrn10_1-1shot"
+    run_suite(one_run, tmp_path, runs=["wrn10_1-2shot"], stages=["pretrain"], progress=False, report=False)
+    marker = json.loads((tmp_path / "runs/wrn10_1-2shot/pretrain/done.json").read_text())
+    assert marker["shared_from"] == "wrn10_1-1shot"

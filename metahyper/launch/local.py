@@ -235,7 +235,7 @@ class Pool:
 
     def startable(self, run: str) -> bool:
         """Whether ``run`` may start: not while a run sharing its pretraining
-        (``metahyper.runs.pretraining_siblings``) is running and has not finished that stage,
+        (``metahyper.shared_pretraining``) is running and has not finished that stage,
         so the shared pretraining is done once and then linked."""
         siblings = set(pretraining_siblings(self.suite, run))
         return not any(c.ended is None and c.run in siblings and not is_done(self.suite, self.out, c.run, "pretrain")
