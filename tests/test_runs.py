@@ -19,6 +19,9 @@ REPORT_FILES = ("report.md", "results.csv", "results.json", "accuracy_vs_shots.p
                 "norm_ratio.png", "movement_curves.png")
 # a published number for the report's headline (in no config hash: the stage folders do not change)
 PAPER = "paper=[{model: wrn10_1, way: 5, shot: 1, source: a test, accuracy: 42.5}]"
+# where two settings come from (in no config hash either)
+PROVENANCE = ("provenance={evaluation.episodes: {source: ours, ref: a toy count}, "
+              "meta_train.maml.inner_lr: {source: paper, ref: Section 4.2}}")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -32,7 +35,7 @@ def _stage_files(out: Path) -> dict[str, tuple[int, str]]:
 def smoke_out(tmp_path_factory):
     """The reduced smoke suite, run once for the tests of this module."""
     out = tmp_path_factory.mktemp("smoke")
-    written = run_suite(load_suite("smoke", [*SMOKE, PAPER]), out, progress=False)
+    written = run_suite(load_suite("smoke", [*SMOKE, PAPER, PROVENANCE]), out, progress=False)
     return out, written
 
 
@@ -54,7 +57,14 @@ def test_smoke_suite_writes_every_artifact_and_the_report(smoke_out):
         ("hyper_wrn10_1+logistic_regression", "wrn10_1+logistic_regression")}
     report = (out / "report.md").read_text()
     assert "t_{0.975, n-1}" in report and "BN mode: transductive" in report and "± " in report
-    assert " · paper 42.5 |" in report and "## Settings" in report
+    assert "| wrn10_1 (a test) | paper | 42.5 |" in report and "## Settings" in report
+    # readable alone: the suite's name and description, how it was made, the data, where settings come from
+    assert report.startswith("# smoke\n\nPipeline check: synthetic source -> synthetic target")
+    assert "_Made with metahyper " in report and "compute summed over the runs: pretraining " in report
+    assert "evaluation " in report.split("compute summed over the runs: ")[1].split("\n")[0]
+    assert "| source (pretraining, meta-training) | synthetic | train | 16x16 | family: source, num_classes: 6" in report
+    assert "| `evaluation.episodes` | 3 | ours | a toy count |" in report
+    assert "| `meta_train.maml.inner_lr` | 0.1 | paper | Section 4.2 |" in report
     assert len(list((out / "episodes").glob("*.npz"))) == 1
 
 
@@ -63,8 +73,8 @@ def test_rerun_skips_finished_stages(smoke_out, monkeypatch):
     before = _stage_files(out)
     for stage in STAGES:
         monkeypatch.setitem(stages.STAGE_RUNNERS, stage, lambda *args: pytest.fail("a finished stage ran again"))
-    corrected = PAPER.replace("42.5", "40")  # a corrected published number changes no stage hash
-    run_suite(load_suite("smoke", [*SMOKE, corrected]), out, progress=False)
+    corrected = PAPER.replace("42.5", "40")  # a corrected published number changes no stage hash,
+    run_suite(load_suite("smoke", [*SMOKE, corrected]), out, progress=False)  # nor a dropped provenance
     assert _stage_files(out) == before
 
 
@@ -75,7 +85,7 @@ def test_report_is_rebuilt_from_run_folders(smoke_out):
         (out / name).unlink()
     assert {p.name for p in rebuild_report(out)} == set(REPORT_FILES)
     assert (out / "results.csv").read_text() == csv
-    assert " · paper 40 |" in (out / "report.md").read_text()  # from the folder's suite.yaml
+    assert "| wrn10_1 (a test) | paper | 40 |" in (out / "report.md").read_text()  # from the folder's suite.yaml
 
 
 def test_report_of_a_read_only_suite_folder_writes_only_where_asked(smoke_out, tmp_path, read_only_cli):

@@ -13,8 +13,8 @@ name it as a paper does, counting from 1 (``layer_label``):
 * every backbone: ``classifier``. Hyper models (``hyper_wrn28_4``) and the other families built
   on a backbone (``ha_``, ``bayes_``) keep the backbone's module paths, so they get its labels.
 
-A backbone not listed (a user's) gets ``stage s, block b, <leaf>`` where its paths follow the
-contract, else the path itself.
+A backbone not listed (a user's) gets ``stage s, block b, conv k`` where its paths follow the
+contract and its layers are called ``conv<k>``, ``bn<k>`` or ``shortcut``, else the path itself.
 
 ``paper_layers`` picks the three layers Figure 4 draws. Babu et al. plot HyperWRN-28-4's first
 conv of block 2 of stage 1, second conv of block 2 of stage 2 and second conv of block 4 of
@@ -93,6 +93,8 @@ def layer_label(name: str, model: str | None = None) -> str:
     if found is None:
         return OUTSIDE.get(name, name)
     inner = _leaf_label(found.leaf)
+    if backbone is None and inner == found.leaf:  # a user's block with layers we cannot name
+        return name
     if backbone == "resnet12":
         return f"block {found.stage + 1}, {inner}"
     return f"stage {found.stage + 1}, block {found.block + 1}, {inner}"
@@ -114,10 +116,15 @@ def paper_layers(layers: Iterable[str]) -> list[str]:
     stage; middle, the second conv of block 2 of the middle stage; late, the last conv of the
     last block of the last stage. A stage with one block uses it; a conv missing from ``layers``
     (one the model does not generate, such as ResNet-12's first) gives way to the block's next
-    (early), its last (middle). With three convs or fewer (Conv4: conv 2, 3, 4) all are drawn.
+    (early), its last (middle). With three convs or fewer (Conv4: conv 2, 3, 4) all are drawn;
+    layers outside the ``stages`` layout (a wrapped torchvision model) give the first, middle and
+    last of ``layers``.
     """
+    layers = list(layers)
     convs = {name: found for name in layers
              if (found := site(name)) is not None and _conv_index(found.leaf) is not None}
+    if not convs:  # a model outside the layout contract: its first, middle and last layer
+        return list(dict.fromkeys([layers[0], layers[len(layers) // 2], layers[-1]])) if layers else []
     if len(convs) <= 3:
         return list(convs)
     stages = sorted({s.stage for s in convs.values()})

@@ -72,3 +72,9 @@ def test_figure_4_layers_of_wrn_28_4_are_the_papers_three():
 def test_figure_4_layers_of_other_backbones_are_the_analogous_ones(model, options, expected):
     chosen = paper_layers(shared_convs(model, **options))
     assert [layer_label(name, model) for name in chosen] == expected
+
+
+def test_figure_4_layers_of_a_model_outside_the_layout_are_its_first_middle_and_last():
+    layers = [f"layer{i}.0.conv1" for i in range(1, 6)]  # e.g. a wrapped torchvision ResNet
+    assert paper_layers(layers) == ["layer1.0.conv1", "layer3.0.conv1", "layer5.0.conv1"]
+    assert paper_layers(layers[:2]) == ["layer1.0.conv1", "layer2.0.conv1"] and paper_layers([]) == []
