@@ -127,17 +127,22 @@ def lookup(data: Any, parts: Iterable[str]) -> Any:
     return data
 
 
+EXPANDED = {"seeds": lambda spec: spec.get("seed"), "per_shot": lambda spec: spec.get("eval_shots") is not None}
+"""Suite settings that expanding the runs consumes (``metahyper.suites.load_suite``): a saved
+suite holds them in its runs, as each run's seed and whether it is evaluated at its own shot."""
+
+
 def setting_values(suite: Mapping[str, Any], key: str) -> dict[str, list[Any]]:
     """The values of setting ``key`` in ``suite`` (a suite as saved in ``suite.yaml``): ``{"": [value]}``
     for a suite-level key, else by model (a run's ``report_name``, else its name: the seeds and
     shots of one model are one entry) its distinct values, for the runs that set it."""
     parts = key.split(".")
-    if parts[0] in suite and parts[0] != "runs":
+    if parts[0] in suite and parts[0] not in ("runs", *EXPANDED):
         value = lookup(suite, parts)
         return {} if value is MISSING else {"": [value]}
     found: dict[str, list[Any]] = {}
     for run, spec in (suite.get("runs") or {}).items():
-        value = lookup(spec, parts)
+        value = EXPANDED[key](spec) if key in EXPANDED else lookup(spec, parts)
         values = found.setdefault(spec.get("report_name") or run, []) if value is not MISSING else []
         if value is not MISSING and value not in values:
             values.append(value)

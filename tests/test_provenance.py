@@ -67,9 +67,11 @@ def test_the_section_is_in_no_stage_hash_and_in_no_result_record():
 def test_values_per_model_from_a_saved_suite():
     suite = load_suite("smoke", ["seeds=[0,1]"])
     runs = {name: dataclasses.asdict(spec) for name, spec in suite.runs.items()}
-    saved = {"evaluation": {"episodes": 80}, "runs": runs}
+    saved = {"evaluation": {"episodes": 80}, "seeds": None, "per_shot": False, "runs": runs}  # as expanded
     assert setting_values(saved, "evaluation.episodes") == {"": [80]}
     assert setting_values(saved, "meta_train.maml.inner_lr") == {"wrn10_1": [0.1], "hyper_wrn10_1": [0.1]}
     assert setting_values(saved, "seed") == {"wrn10_1": [0, 1], "hyper_wrn10_1": [0, 1]}  # seeds of one model
+    assert setting_values(saved, "seeds") == setting_values(saved, "seed")  # the expansion moved them to the runs
+    assert setting_values(saved, "per_shot") == {"wrn10_1": [False], "hyper_wrn10_1": [False]}
     assert setting_values(saved, "model.options.variant") == {"hyper_wrn10_1": [1]}  # only the hyper run sets it
     assert setting_values(saved, "data.image_size") == {}

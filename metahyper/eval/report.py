@@ -171,10 +171,10 @@ def _write_figures(out: Path, runs: Runs, pairs: list, records: list[ResultRecor
 
     A figure skipped this time is deleted, so a rebuilt report never shows a stale one.
     """
-    notes = [f"no metrics records for {label}; it is missing from the figures"
-             for label, records in runs.items() if not records]
-    written = []
     settings, infos = val_settings(records), run_infos(records)
+    notes = [f"no metrics records for {infos[run].name if run in infos else run}; it is missing from the figures"
+             for run, logged in runs.items() if not logged]
+    written = []
     plots = {ACCURACY_VS_SHOTS[0]: lambda path: plot_accuracy_vs_shots(records, cells, path),
              "val_curves.png": lambda path: plot_validation(runs, path, settings),
              "movement.png": lambda path: plot_movement(runs, path, {run: s.label for run, s in settings.items()},

@@ -113,12 +113,12 @@ def _episode_counts(records: list[ResultRecord]) -> str:
 
 
 def accuracy_notes(records: list[ResultRecord], several_seeds: bool) -> list[str]:
-    """How the cells over episodes are computed, how seeds are treated, the BN mode(s) and the
-    grouped targets: under the per-run table, or under the headline when each model has one seed."""
-    seed_line = (f"Rows 'mean (k seeds)': {SEED_CI_FORMULA}; a model with one seed has no across-seed CI (1 seed)."
-                 if several_seeds else
-                 "One seed per model (1 seed): no CI over training seeds; the CIs are over episodes only.")
-    return [f"Mean ± 95% CI over {_episode_counts(records)} episodes per cell; {CI_FORMULA}.", seed_line,
+    """How the cells over episodes are computed, the rows over seeds (``several_seeds``), the BN
+    mode(s) and the grouped targets: with the per-run table, or in the headline when each model
+    has one seed (the headline then says the CIs are over episodes only)."""
+    seeds = [f"Rows 'mean (k seeds)': {SEED_CI_FORMULA}; a model with one seed has no across-seed CI (1 seed)."]
+    return [f"Mean ± 95% CI over {_episode_counts(records)} episodes per cell; {CI_FORMULA}.",
+            *(seeds if several_seeds else []),
             *[f"BN mode: {mode} ({BN_MODE_MEANING[mode]})." for mode in sorted({r.bn_mode for r in records})],
             *grouping_lines(records)]
 

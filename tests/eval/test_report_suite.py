@@ -95,6 +95,16 @@ def test_title_description_and_how_the_report_was_made(report):
             "meta-training (1 run): 50.0 min wall, 80.0 min CPU; evaluation (1 run): 12.5 s wall._") in report
 
 
+def test_data_section_of_the_suite(report):
+    data = section(report, "## Data")
+    # smoke.yaml: synthetic source family, 32 classes of 40 images at 32x32, validated on its val split
+    assert ("| source (pretraining, meta-training) | synthetic | train | 32x32 | family: source, num_classes: 32, "
+            "images_per_class: 40 | any classes | generated |") in data
+    assert "| source validation (curve during meta-training) | synthetic | val | 32x32 |" in data
+    assert "| target synthetic-target (evaluation) | synthetic | test | 32x32 | family: target, images_per_class: 40 |" \
+        in data
+
+
 def test_settings_provenance_table_with_values_per_model(report):
     table = section(report, "### Where each setting comes from")
     assert "| `evaluation.episodes` | 80 | ours | fewer than the paper's 2000, for CI |" in table

@@ -94,7 +94,7 @@ def test_one_seed_report_says_so_and_has_no_across_seed_rows(tmp_path):
     write_report([record("conv", 0, PLAIN[0]), record("hyper_conv", 0, HYPER[0])], tmp_path, environment=ENV,
                  n_boot=100)
     text = (tmp_path / "report.md").read_text()
-    assert "(1 seed)" in text and "mean (" not in text and "across seeds" not in text
+    assert "one training seed per model" in text and "mean (" not in text and "across seeds" not in text
 
 
 def test_movement_ratio_of_paired_runs_and_curves(report):
