@@ -106,12 +106,12 @@ def _fixed_line(records: Sequence[Any], seeds: dict[Row, tuple[int, ...]]) -> tu
 def headline_table(records: Sequence[Any], summaries: Sequence[SeedSummary], methods: dict[str, str],
                    paper: Sequence[PaperResult] = (), differences: Sequence[str] = (),
                    explained: Sequence[str] = ()) -> list[str]:
-    """The headline section's lines: the fixed fields, how cells are computed (and ``explained``
-    lines: the CI formula when no other table gives it), the table (a
-    published number in a row under the model's, or in a row of its own), the protocol
-    differences (each placed number's note, then ``differences``: lines of settings that are
-    ours), which shot each model was meta-trained at where it differs (``shot_notes``), and a
-    table of the published numbers that fit no column. ``methods`` maps a model to its method."""
+    """The headline section's lines: the fixed fields, how cells are computed (and the
+    ``explained`` lines: the CI formula when no other table gives it), the table (a published
+    number in a row under the model's, or in a row of its own), the protocol differences (each
+    placed number's note, then ``differences``: lines of settings that are ours), which shot
+    each model was meta-trained at where it differs (``shot_notes``), and a table of the
+    published numbers that fit no column. ``methods`` maps a model to its method."""
     cols, cells, seeds = columns(records), headline_cells(records, summaries), seed_sets(records)
     fixed, seed_column = _fixed_line(records, seeds)
     varying = [name for name in ("source", "BN") if name not in constant_fields(records)]
