@@ -50,6 +50,7 @@ from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
 from metahyper.paper import paper_results
+from metahyper.provenance import setting_sources
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.meta.distributed import world
@@ -359,5 +360,6 @@ def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
     suite_file = suite_dir / "suite.yaml"
     suite = load_yaml(suite_file) if suite_file.is_file() else None
     paper = (suite or {}).get("paper") or []
+    setting_sources((suite or {}).get("provenance") or {}, f"{suite_file}: provenance")  # errors name the file
     return write_report(records, dest, metrics=metrics, environment=environment, notes=notes,
                         paper=paper_results(paper, f"{suite_file}: paper"), suite=suite, markers=markers)

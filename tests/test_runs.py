@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from data.helpers import write_fc100_pickles, write_miniimagenet_caches
 from tiny_suites import SMOKE, paper
 
 from metahyper import stages
-from metahyper.config import ConfigError
+from metahyper.config import ConfigError, load_yaml, save_yaml
 from metahyper.meta import train
 from metahyper.runs import STAGES, rebuild_report, run_suite
 from metahyper.suites import load_suite
@@ -86,6 +88,18 @@ def test_report_is_rebuilt_from_run_folders(smoke_out):
     assert {p.name for p in rebuild_report(out)} == set(REPORT_FILES)
     assert (out / "results.csv").read_text() == csv
     assert "| wrn10_1 (a test) | paper | 40 |" in (out / "report.md").read_text()  # from the folder's suite.yaml
+
+
+def test_a_bad_provenance_in_the_folders_suite_file_is_refused_naming_it(smoke_out, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_out[0], copy)
+    suite = load_yaml(copy / "suite.yaml")
+    suite["provenance"] = {"evaluation.episodes": {"source": "book", "ref": "x"}}
+    save_yaml(suite, copy / "suite.yaml")
+    with pytest.raises(ConfigError, match=re.escape(f"{copy / 'suite.yaml'}: provenance.evaluation.episodes: source: "
+                                                    "expected one of ['paper', 'ours']")):
+        rebuild_report(copy, tmp_path / "report")
+    assert not (tmp_path / "report").exists()
 
 
 def test_report_of_a_read_only_suite_folder_writes_only_where_asked(smoke_out, tmp_path, read_only_cli):
