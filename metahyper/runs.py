@@ -50,12 +50,12 @@ from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
 from metahyper.paper import paper_results
-from metahyper.provenance import setting_sources
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
+from metahyper.provenance import setting_sources
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
 from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor,
                               device_description, log, resolve_device, stage_config, stage_dir)
