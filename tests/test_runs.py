@@ -59,12 +59,13 @@ def test_smoke_suite_writes_every_artifact_and_the_report(smoke_out):
         ("hyper_wrn10_1+logistic_regression", "wrn10_1+logistic_regression")}
     report = (out / "report.md").read_text()
     assert "t_{0.975, n-1}" in report and "BN mode: transductive" in report and "± " in report
-    assert "| wrn10_1 (a test) | paper | 42.5 |" in report and "## Settings" in report
+    assert re.search(r"\| wrn10_1 \(a test\) \| paper \|(  \|)* 42.5 \|", report) and "## Settings" in report
     # readable alone: the suite's name and description, how it was made, the data, where settings come from
     assert report.startswith("# smoke\n\nPipeline check: synthetic source -> synthetic target")
     assert "_Made with metahyper " in report and "compute summed over the runs: pretraining " in report
     assert "evaluation " in report.split("compute summed over the runs: ")[1].split("\n")[0]
-    assert "| source (pretraining, meta-training) | synthetic | train | 16x16 | family: source, num_classes: 6" in report
+    assert "| source (pretraining, meta-training) | synthetic | train | 16x16 | family: source, num_classes: 6" \
+        in report
     assert "| `evaluation.episodes` | 3 | ours | a toy count |" in report
     assert "| `meta_train.maml.inner_lr` | 0.1 | paper | Section 4.2 |" in report
     assert len(list((out / "episodes").glob("*.npz"))) == 1
@@ -87,7 +88,7 @@ def test_report_is_rebuilt_from_run_folders(smoke_out):
         (out / name).unlink()
     assert {p.name for p in rebuild_report(out)} == set(REPORT_FILES)
     assert (out / "results.csv").read_text() == csv
-    assert "| wrn10_1 (a test) | paper | 40 |" in (out / "report.md").read_text()  # from the folder's suite.yaml
+    assert re.search(r"\| wrn10_1 \(a test\) \| paper \|(  \|)* 40 \|", (out / "report.md").read_text())  # suite.yaml
 
 
 def test_a_bad_provenance_in_the_folders_suite_file_is_refused_naming_it(smoke_out, tmp_path):
