@@ -55,6 +55,7 @@ from metahyper.markers import FAILED, MARKER, STAGE_CONFIG, is_done, read_marker
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
+from metahyper.provenance import setting_sources
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
 from metahyper.paper import paper_results
 from metahyper.shared_pretraining import check_shared_pretraining, share_pretraining
@@ -321,8 +322,9 @@ def run_names(suite_dir: Path) -> list[str]:
 
 def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:
     """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
-    folders (finished evaluations and meta-training metrics) and the published numbers of its
-    ``suite.yaml`` (``paper``) into ``dest`` (default: ``suite_dir``; nothing is written anywhere
+    folders (finished evaluations, meta-training metrics, every stage's ``done.json`` for the
+    compute time) and its ``suite.yaml`` (title, data, published numbers ``paper``, ``provenance``)
+    into ``dest`` (default: ``suite_dir``; nothing is written anywhere
     else); returns the files written. Into the suite folder itself, it reads and writes under the
     shared-files lock, so the last report written covers every evaluation finished before it."""
     suite_dir = Path(suite_dir)
@@ -333,13 +335,12 @@ def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None 
 
 def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
     """``rebuild_report``'s work, once it may write."""
-    records, metrics, devices, notes = [], {}, [], []
+    records, metrics, markers, notes = [], {}, [], []
     for run in run_names(suite_dir):
         folder = suite_dir / "runs" / run
-        marker = read_marker(folder / "evaluate")
-        if marker is not None:
+        markers += [m for m in (read_marker(folder / stage) for stage in STAGES) if m is not None]
+        if read_marker(folder / "evaluate") is not None:
             records += json.loads((folder / "evaluate" / RESULTS).read_text(encoding="utf-8"))
-            devices.append(marker["device"])
             notes += read_skipped(folder / "evaluate")["notes"]
         if (folder / "meta_train" / METRICS_NAME).is_file():
             metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
@@ -347,8 +348,11 @@ def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
     if not records:
         skipped = "".join(f"; {note}" for note in notes)
         raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")
+    devices = [m["device"] for m in markers if m["stage"] == "evaluate"]
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
     suite_file = suite_dir / "suite.yaml"
-    paper = load_yaml(suite_file).get("paper") or [] if suite_file.is_file() else []
+    suite = load_yaml(suite_file) if suite_file.is_file() else None
+    paper = (suite or {}).get("paper") or []
+    setting_sources((suite or {}).get("provenance") or {}, f"{suite_file}: provenance")  # errors name the file
     return write_report(records, dest, metrics=metrics, environment=environment, notes=notes,
-                        paper=paper_results(paper, f"{suite_file}: paper"))
+                        paper=paper_results(paper, f"{suite_file}: paper"), suite=suite, markers=markers)

@@ -358,7 +358,7 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     compare, label = spec.compare_with, spec.report_name or run  # one name for every seed of a run
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
-    unhashed = ("logging", "launcher", "paper")  # in no config hash: how and where a run ran, the paper's numbers
+    unhashed = ("logging", "launcher", "paper", "provenance")  # in no config hash: how and where it ran, the paper
     run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k not in unhashed}
     config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
     return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],

@@ -48,6 +48,7 @@ from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.plugins import import_suite_modules
+from metahyper.provenance import SettingSource, check_provenance
 from metahyper.resources import SUITES_DIR
 from metahyper.run_expansion import expand_runs
 from metahyper.suite_keys import check_override, migrate
@@ -273,7 +274,8 @@ class SuiteConfig:
     ``launcher`` (how ``--launcher slurm`` asks for jobs, ``metahyper.launch.config``) are left
     out of every stage's config hash (``metahyper.stages.stage_config``) and of result records.
     ``paper`` lists published numbers that the report prints beside ours
-    (``metahyper.paper``); it is in no config hash either.
+    (``metahyper.paper``); ``provenance`` says where each setting comes from, the paper or us
+    (``metahyper.provenance``); neither is in any config hash.
     """
 
     name: str
@@ -290,9 +292,11 @@ class SuiteConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
     paper: tuple[PaperResult, ...] = ()
+    provenance: dict[str, SettingSource] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
+        check_provenance(self)
         for i, result in enumerate(self.paper):
             if result.target is not None and result.target not in self.targets:
                 raise ValueError(f"paper[{i}].target: no target {result.target!r}"

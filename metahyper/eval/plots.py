@@ -150,10 +150,12 @@ def plot_validation(runs: Runs, path: str | os.PathLike,
     return None
 
 
-def plot_norm_ratio(runs: Runs, path: str | os.PathLike) -> str | None:
-    """||P|| / ||grad P|| per role vs iteration (log scale): colour = role, line style = run."""
+def plot_norm_ratio(runs: Runs, path: str | os.PathLike, names: Mapping[str, str] | None = None) -> str | None:
+    """||P|| / ||grad P|| per role vs iteration (log scale): colour = role, line style = run
+    (``names``: run -> its name in the legend, e.g. "conv4, seed 0")."""
     lines = {}
-    for label, records in runs.items():
+    for run, records in runs.items():
+        label = (names or {}).get(run, run)
         iterations, values = series(records, "norm_grad_ratio")
         for role in dict.fromkeys(role for value in values if isinstance(value, dict) for role in value):
             points = [(i, v[role]) for i, v in zip(iterations, values) if isinstance(v, dict) and role in v]
