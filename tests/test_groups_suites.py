@@ -36,13 +36,13 @@ BUILTIN_SUITE_HASHES = {
     "omniglot-lake": "9b9f3ecb561bfc7fec2b3eda2bbad69a925ca122d00d8c10c617e0af15db5ac2",
     "omniglot-lr-sweep": "55baae2f20c6a231776b9a6d51421940ff887931bda9a64677dae308e9828315",
     "omniglot-maml": "55ba40fa3d36c2e219567f0fe648e759c853a12cecc0228272fe91c12e072271",
-    "omniglot-seeds": "ac44c3bfe81e1f0342762548c4363b8a676a1d817d10cc8d776205a3cf521024",
-    "omniglot-to-mnist": "5575f1549d60276f6a993e08353bda39d7f2f0995e41ffb5f831da53c5197d27",
+    "omniglot-seeds": "dea46f19d33e9de918e7948096b6773aecd05852ee1f3af6c66a45f59eab9083",
+    "omniglot-to-mnist": "f591ec160f9e46451f13dfc8e2519b96079161e8f3c3bfb81e5ac54f31b15757",
     "smoke": "5f56a0ca57b5e7692beac0dd7ef4f752ba24eb56710e9b5792ae5c51a35bcd9b",
     "smoke-methods": "6663739d4dcbff8d5180c528582577037da5d6d0cf5d8f3688027664cbe162f6",
     "smoke-seeds": "058f4b5276cb02ec281147753e2c025f66c1024678d59310fb9fce59d3db74d9",
-    "table7-miniimagenet": "0fca949128d63c13238406081165cfa402c258573bdc9df48f227a61683b4e74",
-    "table8-fc100-to-miniimagenet": "19213adb77a51724c601656cff1e9624ba12fbe700b11235abe25773af3c8aee",
+    "table7-miniimagenet": "af4d712c83a28a494386a299964204d125fd000c3557214adf85b6f08180720b",
+    "table8-fc100-to-miniimagenet": "23016d304aac084feebba2148c68051aef082a3700c1793b77f7a677c625f78e",
 }
 
 

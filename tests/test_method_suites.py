@@ -105,7 +105,7 @@ def test_smoke_methods_suite_runs_tiny_and_its_report_names_each_method(capsys, 
         (p["hyper"], p["plain"]) for p in results["paired"]}
     report = (out / "report.md").read_text()
     assert "| model | method | BN | synthetic-target 5-way 1-shot |" in report  # one source and seed: not columns
-    assert "Source domain: synthetic-source · training seed: 0 (every row)." in report  # BN: running for baselines
+    assert "Source domain: synthetic-source · training seed: 0 (every model)" in report  # BN: running for baselines
     for model, method in (("hyper_wrn10_1-anil", "anil"), ("wrn10_1-protonet", "protonet")):
         assert f"| {model} | {method} | " in report
     log = (out / "runs/hyper_wrn10_1-protonet/meta_train/metrics.jsonl").read_text().splitlines()

@@ -184,6 +184,13 @@ def test_table8_runs_end_to_end_on_tiny_fc100_and_miniimagenet_pickles(tmp_path)
     mini = write_miniimagenet_caches(tmp_path / "mini", per_class=2, splits=("test",))
     run_suite(load_suite("table8-fc100-to-miniimagenet", paper(fc100, mini)), tmp_path / "out", progress=False)
     _check_table(tmp_path / "out", ["wrn16_4", "hyper_wrn16_4", "wrn28_4", "hyper_wrn28_4"])
+    report = (tmp_path / "out" / "report.md").read_text()
+    # the paper's Table 8 numbers under ours, and where each setting comes from (issue 25)
+    assert "| hyper_wrn16_4 (Babu et al., Table 8, mean of 3 runs) | paper |  | 43.17 |" in report
+    assert "### Where each setting comes from" in report
+    for row in ("| `meta_train.maml.inner_lr` | 0.01 | paper |", "| `meta_train.maml.inner_steps` | 1 | ours |",
+                "| `evaluation.baseline_bn_mode` | running | ours |", "| `per_shot` | yes | ours |"):
+        assert row in report, row
 
 
 @pytest.mark.realdata
