@@ -38,6 +38,7 @@ from typing import Any, Iterable, Literal
 
 from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
 from metahyper.data.groupings import check_grouping
+from metahyper.data.presets import augment_names
 from metahyper.data.sources import DATASETS
 from metahyper.launch.config import LauncherConfig
 from metahyper.paper import PaperResult
@@ -178,8 +179,10 @@ class RunSpec:
     ``compare_with`` names the plain run this one is paired with in the report (default: a
     run named ``hyper_X`` pairs with ``X``; a name without such a run leaves a note).
     ``augment`` augments the pretraining images: ``true`` or ``crop_flip`` (pad-4 crops and flips),
-    ``affine`` (Koch et al.'s affine distortions, for handwritten characters);
-    ``meta_augment`` augments the meta-training episodes (support and query) the same way.
+    ``affine`` (Koch et al.'s affine distortions, for handwritten characters), ``stroke``,
+    ``elastic``, ``erase`` (``metahyper.data.presets``), or several joined by ``+``
+    (``affine+elastic``); ``meta_augment`` augments the meta-training episodes (support and query)
+    the same way.
     ``seeds`` (optional) lists several seeds: the run expands into one run per seed;
     ``per_shot`` (default: the suite's) expands it into one run per shot of ``evaluation.shots``,
     each meta-trained on episodes of that shot and evaluated at it. The expansion
@@ -195,8 +198,8 @@ class RunSpec:
     episodes: EpisodeSpec = field(default_factory=EpisodeSpec)
     seed: int = 0
     compare_with: str | None = None
-    augment: bool | Literal["crop_flip", "affine"] = False
-    meta_augment: Literal["crop_flip", "affine"] | None = None
+    augment: bool | str = False
+    meta_augment: str | None = None
     seeds: tuple[int, ...] | None = None
     per_shot: bool | None = None
     report_name: str | None = None
@@ -205,6 +208,11 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
+        for name in ("augment", "meta_augment"):
+            try:
+                augment_names(getattr(self, name) or False)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
         try:
             method = make_method(self.method, self.meta_train)
         except ValueError as error:

@@ -93,11 +93,19 @@ def pretraining(spec: dict[str, Any]) -> str:
         text += f", lr x{_g(p['lr_gamma'])} at epochs {', '.join(map(str, p['lr_milestones']))}"
     if p.get("output_norm_penalty"):
         text += f", output-norm penalty {_g(p['output_norm_penalty'])}"
-    return text + AUGMENT_TEXT[spec.get("augment") or False]
+    return text + augment_text(spec.get("augment"))
 
 
-AUGMENT_TEXT = {False: "", True: ", pad-crop + flip", "crop_flip": ", pad-crop + flip",
-                "affine": ", affine distortions (Koch et al.)"}
+AUGMENT_TEXT = {"crop_flip": "pad-crop + flip", "affine": "affine distortions (Koch et al.)",
+                "stroke": "stroke width +-1 px", "elastic": "elastic distortions (Simard et al.)",
+                "erase": "random erasing (Zhong et al.)"}
+
+
+def augment_text(augment: Any) -> str:
+    """``", affine distortions (Koch et al.) + ..."`` for a run's ``augment``/``meta_augment``
+    (true, a name, or names joined by '+'); "" for none."""
+    names = ["crop_flip"] if augment is True else str(augment).split("+") if augment else []
+    return ", " + " + ".join(AUGMENT_TEXT.get(name, name) for name in names) if names else ""
 
 
 def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None, shots: str | None = None) -> str:
@@ -109,8 +117,8 @@ def meta_training(spec: dict[str, Any], roles: Sequence[str] | None = None, shot
     within, shot = (f", within one {e['groups']}" if e.get("groups") else ""), shots or f"{e['shot']}-shot"
     text = (f"{m['iterations']} it x {m['meta_batch']} tasks ({e['way']}-way {shot}, {e['query']} "
             f"queries{within}), Adam {_g(m['outer_lr'])} halved every {m['lr_halve_every']} it to "
-            f"{_g(m['min_lr'])}{AUGMENT_TEXT[spec.get('meta_augment') or False]}")
-    if spec.get("method", "maml") == "protonet":
+            f"{_g(m['min_lr'])}{augment_text(spec.get('meta_augment'))}")
+    if spec.get("method", "maml") not in ("maml", "anil"):  # no inner loop (protonet, meta_baseline)
         return text
     maml = m["maml"]
     roles = ", ".join(maml.get("inner_roles") or roles or ["default roles"])
