@@ -21,6 +21,7 @@ from metahyper.data.sources import DATASETS
 from metahyper.meta.pretrain import PRETRAINED_NAME
 from metahyper.meta.train import CHECKPOINT_NAME
 from metahyper.models import MODELS, build_model
+from metahyper.models.heads import restore_metric_scale
 from metahyper.resources import SUITES_DIR
 
 STAGE_CHECKPOINTS = {"meta_train": CHECKPOINT_NAME, "pretrain": PRETRAINED_NAME}
@@ -53,6 +54,7 @@ def load_model(checkpoint: str | os.PathLike, map_location: str | torch.device =
         raise CheckpointError(f"checkpoint {checkpoint} records no model recipe (model_spec); rebuild the model "
                               "with metahyper.build_model(...) and load_state_dict(state['model'])")
     model = build_model(spec["name"], spec["num_classes"], **spec["options"])
+    restore_metric_scale(model, state["model"])  # a meta_baseline model's temperature (beyond the recipe)
     model.load_state_dict(state["model"])
     return model.eval()
 

@@ -49,6 +49,7 @@ from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
+from metahyper.eval.ensemble import seed_ensembles
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.markers import FAILED, MARKER, STAGE_CONFIG, is_done, read_marker
@@ -335,16 +336,18 @@ def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None 
 
 def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
     """``rebuild_report``'s work, once it may write."""
-    records, metrics, markers, notes = [], {}, [], []
+    records, metrics, markers, notes, evaluated = [], {}, [], [], []
     for run in run_names(suite_dir):
         folder = suite_dir / "runs" / run
         markers += [m for m in (read_marker(folder / stage) for stage in STAGES) if m is not None]
         if read_marker(folder / "evaluate") is not None:
             records += json.loads((folder / "evaluate" / RESULTS).read_text(encoding="utf-8"))
+            evaluated.append(folder / "evaluate")
             notes += read_skipped(folder / "evaluate")["notes"]
         if (folder / "meta_train" / METRICS_NAME).is_file():
             metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
-    notes = list(dict.fromkeys(notes))  # an absent target's note comes from every run
+    ensembles, ensemble_notes = seed_ensembles(evaluated)  # evaluation.seed_ensemble: rows of their own
+    records, notes = records + ensembles, list(dict.fromkeys(notes + ensemble_notes))  # absent targets: every run
     if not records:
         skipped = "".join(f"; {note}" for note in notes)
         raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +34,7 @@ from metahyper.checkpoint import load_checkpoint
 from metahyper.config import ConfigError, config_hash, to_dict
 from metahyper.data import EpisodeSampler, EpisodeSet, ImageStore, fixed_episodes, load_store
 from metahyper.data.presets import test_transform, train_transform
+from metahyper.eval.ensemble import ProbabilityRecorder
 from metahyper.eval.evaluate import evaluate, evaluate_all
 from metahyper.eval.records import ResultRecord
 from metahyper.meta import baselines
@@ -41,7 +43,9 @@ from metahyper.meta.methods import make_method
 from metahyper.meta.predictors import Predictor
 from metahyper.meta.pretrain import METRICS_NAME as PRETRAIN_METRICS, PRETRAINED_NAME, pretrain
 from metahyper.meta.train import CHECKPOINT_NAME, METRICS_NAME, meta_train
+from metahyper.meta.variants import Caches, predictor_rows
 from metahyper.models import build_model, model_options
+from metahyper.models.heads import restore_metric_scale
 from metahyper.models.roles import MetaModel
 from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
@@ -103,7 +107,7 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
     spec, ev = suite.runs[run], suite.evaluation
     if stage == "pretrain":
         data = {k: v for k, v in to_dict(suite.data).items() if k not in ("val_split", "val_groups")}
-        pretrain = {**to_dict(spec.pretrain), "way": spec.episodes.way}  # the head size, hashed where it was
+        pretrain = {**spec.pretrain.hashed(), "way": spec.episodes.way}  # the head size, hashed where it was
         owner = spec.pretrain_from or run  # runs of one model at several shots share its pretraining
         return to_dict({"stage": stage, "run": owner, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
                         "data": data, "pretrain": pretrain})
@@ -127,9 +131,11 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
 
 def hashed_evaluation(ev: EvaluationConfig) -> dict[str, Any]:
     """The evaluation settings as the evaluate stage hashes them: without ``inner_steps_eval``
-    (meta_train hashes it) and without ``baseline_bn_mode`` where it changes nothing (no
-    baselines) or gives what folders from before the setting did (the suite's ``bn_mode``)."""
-    settings = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}
+    (meta_train hashes it), without ``baseline_bn_mode`` where it changes nothing (no
+    baselines) or gives what folders from before the setting did (the suite's ``bn_mode``), and
+    without the later options of extra rows and files while they are off."""
+    late = ("support_augment", "soft_kmeans_steps", "seed_ensemble")
+    settings = {k: v for k, v in set_only(ev, *late).items() if k != "inner_steps_eval"}
     if not ev.baselines or ev.baseline_bn_mode == ev.bn_mode:
         del settings["baseline_bn_mode"]
     return settings
@@ -218,6 +224,7 @@ class Workspace:
                 raise ConfigError(f"{path} is missing from a finished {stage} stage; delete {path.parent} (and the "
                                   "later stages' folders of that run) to redo that stage")
             state = load_checkpoint(path, config_hash=digest)
+            restore_metric_scale(model, state["model"])  # a meta_baseline model's temperature
             model.load_state_dict(state["model"])
         return model.to(self.device)
 
@@ -292,16 +299,35 @@ def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: i
 
 def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
     """Report name -> predictor: the meta-trained model (``run``) and each baseline on the
-    pretrained model (``run+method``; the baselines share one ``FeatureCache``). A run without
-    pretraining (``pretrain.epochs: 0``) has no pretrained features, so no baselines."""
+    pretrained model (``run+method``; the baselines share one ``FeatureCache``), each with the
+    rows of its evaluation options (``metahyper.meta.variants``: ``+tta``, ``+soft_kmeans``). A run
+    without pretraining (``pretrain.epochs: 0``) has no pretrained features, so no baselines."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
-    model = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME))
-    found = {run: make_method(spec.method, spec.meta_train).predictor(model, ev.inner_steps_eval, ev.bn_mode)}
+    model, method = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME)), make_method(spec.method, spec.meta_train)
+    if getattr(method, "prototypes", False):
+        found = predictor_rows(run, partial(prototype_predictor, method, model, ev),
+                               Caches.for_model(ev.support_augment, shared=False), ev.soft_kmeans_steps, True)
+    else:
+        found = {run: method.predictor(model, ev.inner_steps_eval, ev.bn_mode)}
     if ev.baselines and spec.pretrain.epochs > 0:
-        pretrained, cache = ws.model(run, channels, ("pretrain", PRETRAINED_NAME)), baselines.FeatureCache()
-        for method, options in ev.baselines.items():
-            found[f"{run}+{method}"] = baseline_predictor(ws.suite, method, pretrained, options, cache)
+        pretrained = ws.model(run, channels, ("pretrain", PRETRAINED_NAME))
+        caches = Caches.for_model(ev.support_augment)
+        for name, options in ev.baselines.items():
+            build = partial(refined_baseline, ws.suite, name, pretrained, options)
+            found |= predictor_rows(f"{run}+{name}", build, caches, ev.soft_kmeans_steps, name == "nearest_centroid")
     return found
+
+
+def prototype_predictor(method: Any, model: MetaModel, ev: EvaluationConfig, steps: int,
+                        cache: baselines.FeatureCache | None) -> Predictor:
+    """The predictor of a prototype method (protonet, meta_baseline) with ``steps`` soft k-means steps."""
+    return method.predictor(model, ev.inner_steps_eval, ev.bn_mode, refine_steps=steps, features=cache)
+
+
+def refined_baseline(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any], steps: int,
+                     cache: baselines.FeatureCache | None) -> Predictor:
+    """``baseline_predictor`` with ``steps`` soft k-means steps (nearest_centroid only; 0: none)."""
+    return baseline_predictor(suite, method, model, {**options, **({"refine_steps": steps} if steps else {})}, cache)
 
 
 def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any],
@@ -330,7 +356,7 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
     """Every predictor on the fixed episodes of every target and shot -> ``results.json``, then
     ``skipped.json`` (optional targets without data, predictors that do not fit a target)."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
-    records, absent = [], absent_targets(ws.suite)
+    records, absent, recorder = [], absent_targets(ws.suite), ProbabilityRecorder(ev.seed_ensemble)
     notes = list(absent.values())
     for target, target_spec in ws.suite.targets.items():
         if target in absent:
@@ -344,9 +370,11 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
                 log(f"  {note}")
             notes += skipped
             log(f"  {', '.join(usable)} on {target}, {episodes.way}-way {episodes.shot}-shot, {len(episodes)} episodes")
-            results = evaluate_all(usable, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
-                                   progress=ws.progress, metadata=extra) if usable else {}
+            results = evaluate_all(recorder.wrap_all(usable), episodes, store, transform, ws.device,
+                                   batch_tasks=ev.batch_tasks, progress=ws.progress, metadata=extra) if usable else {}
             records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
+            recorder.keep(list(results), episodes)
+    recorder.save(folder)  # evaluation.seed_ensemble: the per-query probabilities (metahyper.eval.ensemble)
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
     write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.targets
 

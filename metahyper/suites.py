@@ -47,6 +47,7 @@ from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
+from metahyper.meta.support_augment import SupportAugment
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.plugins import import_suite_modules
 from metahyper.provenance import SettingSource, check_provenance
@@ -239,6 +240,13 @@ class EvaluationConfig:
     ``bn_mode`` option wins.
     ``val_episodes`` validation episodes of the source ``val_split`` are scored every
     ``meta_train.validate_every`` iterations.
+    Rows of their own beside each feature predictor (``metahyper.meta.variants``; the plain,
+    inductive number stays): ``support_augment`` (``{copies: 8, augment: affine}``) averages each
+    support image's features over augmented copies (``+tta``); ``soft_kmeans_steps`` (> 0) refines
+    the prototypes of protonet, meta_baseline and nearest_centroid with the episode's queries
+    (``+soft_kmeans``, transductive). ``seed_ensemble: true`` keeps every record's per-query
+    probabilities (``evaluate/probabilities.npz``) and the report adds, for each model with several
+    seeds, the ensemble that averages them (``metahyper.eval.ensemble``).
     """
 
     shots: tuple[int, ...] = (1, 5)
@@ -251,12 +259,15 @@ class EvaluationConfig:
     batch_tasks: int = 16
     val_episodes: int = 100
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    support_augment: SupportAugment | None = None
+    soft_kmeans_steps: int = 0
+    seed_ensemble: bool = False
 
     def __post_init__(self) -> None:
         if not self.shots or min(self.shots) < 1 or len(set(self.shots)) != len(self.shots):
             raise ValueError(f"shots must be a non-empty list of distinct integers >= 1, got {list(self.shots)}")
         for name, least in (("query", 1), ("episodes", 2), ("batch_tasks", 1), ("val_episodes", 2),
-                            ("inner_steps_eval", 0)):
+                            ("inner_steps_eval", 0), ("soft_kmeans_steps", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
         if self.bn_mode not in BN_MODES:

@@ -75,7 +75,7 @@ def test_old_keys_that_cannot_move_exit_2_naming_the_new_key(capsys, tmp_path, e
 @pytest.mark.parametrize("override, message", [
     ("meta_train.maml.inner_steps_eval=3", "meta_train.maml.inner_steps_eval moved to evaluation.inner_steps_eval"),
     ("runs.wrn10_1.pretrain.way=5", "pretrain.way moved to episodes.way"),
-    ("method=reptile", "runs.wrn10_1: method: unknown method 'reptile' (known: anil, maml, protonet)"),
+    ("method=reptile", "runs.wrn10_1: method: unknown method 'reptile' (known: anil, maml, meta_baseline, protonet)"),
     ("method=protonett", "unknown method 'protonett'; did you mean 'protonet'?"),
     ("runs.hyper_wrn10_1.method=anil", "anil adapts the classifier only"),
 ])

@@ -93,6 +93,8 @@ def pretraining(spec: dict[str, Any]) -> str:
         text += f", lr x{_g(p['lr_gamma'])} at epochs {', '.join(map(str, p['lr_milestones']))}"
     if p.get("output_norm_penalty"):
         text += f", output-norm penalty {_g(p['output_norm_penalty'])}"
+    if p.get("head", "linear") != "linear":
+        text += f", {p['head']} head"
     return text + augment_text(spec.get("augment"))
 
 

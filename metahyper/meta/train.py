@@ -149,6 +149,7 @@ def train_step(
 
 def _start_run(model: MetaModel, method: Method, sampler: TaskSampler, transform: Transform, cfg: MetaTrainConfig,
                run_dir: Path, config_hash: str) -> _Run:
+    getattr(method, "prepare", lambda _: None)(model)  # the method's own parameters (Meta-Baseline's temperature)
     params = method.outer_parameters(model)
     optimizer = torch.optim.Adam(params, lr=cfg.outer_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))

@@ -29,7 +29,8 @@ def strokes(n=6, size=28, seed=0):
 
 def test_widening_never_removes_a_stroke_pixel_and_narrowing_never_adds_one():
     x = strokes()
-    wide, narrow = D.stroke_width(x, torch.ones(6, dtype=torch.long)), D.stroke_width(x, -torch.ones(6, dtype=torch.long))
+    one = torch.ones(6, dtype=torch.long)
+    wide, narrow = D.stroke_width(x, one), D.stroke_width(x, -one)
     assert (wide <= x).all() and (narrow >= x).all()
     assert (wide < 0.5).sum() > (x < 0.5).sum()  # it does widen
     assert torch.equal(D.stroke_width(x, torch.zeros(6, dtype=torch.long)), x)
