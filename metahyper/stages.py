@@ -110,7 +110,7 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
         pretrain = {**spec.pretrain.hashed(), "way": spec.episodes.way}  # the head size, hashed where it was
         owner = spec.pretrain_from or run  # runs of one model at several shots share its pretraining
         return to_dict({"stage": stage, "run": owner, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
-                        "data": data, "pretrain": pretrain})
+                        "data": data, "pretrain": pretrain, **suite.compute.hashed()})
     before = config_hash(stage_config(suite, run, STAGES[STAGES.index(stage) - 1]))
     # a setting added after run folders existed enters a hash only when it is set (and changes the stage)
     eval_way = {} if spec.episodes.eval_way_or_way == spec.episodes.way else {"way": spec.episodes.eval_way}
@@ -122,11 +122,13 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
         augment = {} if spec.meta_augment is None else {"augment": spec.meta_augment}
         episodes = {k: v for k, v in set_only(spec.episodes, "groups").items() if k != "eval_way"}
         return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method, **augment,
-                        "meta_train": hashed_meta_train(spec, ev), "validation": validation})
+                        "meta_train": hashed_meta_train(spec, ev), "validation": validation, **suite.compute.hashed()})
     targets = {name: set_only(target, "groups", "optional") for name, target in suite.targets.items()}
     shots = {} if spec.eval_shots is None else {"shots": list(spec.eval_shots)}
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
-                    "targets": targets, "evaluation": hashed_evaluation(ev), **eval_way, **shots})
+                    "targets": targets, "evaluation": hashed_evaluation(ev), **eval_way, **shots,
+                    **suite.compute.hashed()})
+
 
 
 def hashed_evaluation(ev: EvaluationConfig) -> dict[str, Any]:
@@ -226,7 +228,10 @@ class Workspace:
             state = load_checkpoint(path, config_hash=digest)
             restore_metric_scale(model, state["model"])  # a meta_baseline model's temperature
             model.load_state_dict(state["model"])
-        return model.to(self.device)
+        try:
+            return self.suite.compute.apply(model).to(self.device)
+        except ValueError as error:
+            raise ConfigError(f"suite {self.suite.name!r}: compute.{error}") from None
 
 
 # --- the stages ----------------------------------------------------------------------------------------
@@ -305,8 +310,8 @@ def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
     model, method = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME)), make_method(spec.method, spec.meta_train)
     if getattr(method, "prototypes", False):
-        found = predictor_rows(run, partial(prototype_predictor, method, model, ev),
-                               Caches.for_model(ev.support_augment, shared=False), ev.soft_kmeans_steps, True)
+        found = predictor_rows(run, partial(method.predictor, model, ev.inner_steps_eval, ev.bn_mode),
+                               Caches.for_model(ev.support_augment), ev.soft_kmeans_steps, True)
     else:
         found = {run: method.predictor(model, ev.inner_steps_eval, ev.bn_mode)}
     if ev.baselines and spec.pretrain.epochs > 0:
@@ -318,16 +323,11 @@ def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
     return found
 
 
-def prototype_predictor(method: Any, model: MetaModel, ev: EvaluationConfig, steps: int,
-                        cache: baselines.FeatureCache | None) -> Predictor:
-    """The predictor of a prototype method (protonet, meta_baseline) with ``steps`` soft k-means steps."""
-    return method.predictor(model, ev.inner_steps_eval, ev.bn_mode, refine_steps=steps, features=cache)
-
-
-def refined_baseline(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any], steps: int,
-                     cache: baselines.FeatureCache | None) -> Predictor:
-    """``baseline_predictor`` with ``steps`` soft k-means steps (nearest_centroid only; 0: none)."""
-    return baseline_predictor(suite, method, model, {**options, **({"refine_steps": steps} if steps else {})}, cache)
+def refined_baseline(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any], *,
+                     refine_steps: int, features: baselines.FeatureCache | None) -> Predictor:
+    """``baseline_predictor`` with ``refine_steps`` soft k-means steps (nearest_centroid only; 0: none)."""
+    refined = {"refine_steps": refine_steps} if refine_steps else {}
+    return baseline_predictor(suite, method, model, {**options, **refined}, features)
 
 
 def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any],

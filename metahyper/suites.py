@@ -49,6 +49,7 @@ from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.support_augment import SupportAugment
 from metahyper.meta.train import MetaTrainConfig
+from metahyper.models.compute import ComputeConfig
 from metahyper.plugins import import_suite_modules
 from metahyper.provenance import SettingSource, check_provenance
 from metahyper.resources import SUITES_DIR
@@ -295,6 +296,8 @@ class SuiteConfig:
     ``paper`` lists published numbers that the report prints beside ours
     (``metahyper.paper``); ``provenance`` says where each setting comes from, the paper or us
     (``metahyper.provenance``); neither is in any config hash.
+    ``compute`` (``channels_last``, ``autocast``: ``metahyper.models.compute``) sets how every
+    run's model computes; it enters every stage's hash when set.
     """
 
     name: str
@@ -312,6 +315,7 @@ class SuiteConfig:
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
     paper: tuple[PaperResult, ...] = ()
     provenance: dict[str, SettingSource] = field(default_factory=dict)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)

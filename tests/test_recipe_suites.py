@@ -13,12 +13,14 @@ from cli_run import run_cli
 from tiny_suites import SMOKE
 
 from metahyper.config import config_hash
-from metahyper.stages import stage_config
+from metahyper.runs import plan_suite
+from metahyper.stages import STAGES, stage_config
 from metahyper.suites import load_suite
 
 RECIPE = ["method=meta_baseline", "pretrain.head=cosine", "meta_augment=affine+stroke+elastic+erase",
           "augment=stroke", "evaluation.support_augment={copies: 2, augment: stroke+elastic}",
-          "evaluation.soft_kmeans_steps=1", "evaluation.seed_ensemble=true", "seeds=[0,1]"]
+          "evaluation.soft_kmeans_steps=1", "evaluation.seed_ensemble=true", "seeds=[0,1]",
+          "compute={channels_last: true, autocast: bfloat16}"]
 
 
 def test_the_recipe_settings_run_end_to_end_with_their_rows_and_seed_ensembles(capsys, tmp_path):
@@ -63,6 +65,9 @@ def test_recipe_settings_enter_the_hashes_only_when_set():
     assert "support_augment" not in stage_config(plain, "wrn10_1", "evaluate")["evaluation"]
     assert config_hash(stage_config(load_suite("smoke", ["pretrain.head=linear"]), "wrn10_1", "pretrain")) == \
         config_hash(stage_config(plain, "wrn10_1", "pretrain"))
+    fast = load_suite("smoke", ["compute.autocast=bfloat16"])
+    assert all(stage_config(fast, "wrn10_1", stage)["compute"] == {"autocast": "bfloat16"} for stage in STAGES)
+    assert all("compute" not in stage_config(plain, "wrn10_1", stage) for stage in STAGES)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -71,9 +76,32 @@ def test_recipe_settings_enter_the_hashes_only_when_set():
     ("evaluation.support_augment={copies: 0}", "evaluation.support_augment: copies must be an int >= 1"),
     ("evaluation.support_augment={copies: 2, augment: crop_flip}", "evaluation.support_augment: augment: "),
     ("evaluation.soft_kmeans_steps=-1", "evaluation: soft_kmeans_steps must be >= 0"),
+    ("compute.autocast=int8", "compute: autocast must be null or one of ['bfloat16', 'float16']"),
     ("runs.wrn10_1.model.options={depth: 10, width: 1, widht: 2}", "no option 'widht'"),
 ])
 def test_bad_recipe_settings_exit_2_naming_the_field(capsys, tmp_path, override, message):
     status, _, err = run_cli(capsys, "run", "smoke", *SMOKE, override, "--out", str(tmp_path / "out"))
     assert status == 2 and message in err, err
     assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_the_draft_recipe_suite_compares_the_levers_on_the_latin_validation_alphabet_only(monkeypatch):
+    monkeypatch.setenv("METAHYPER_DATA", "/nowhere")
+    suite = load_suite("omniglot-minimal-recipes")
+    assert {(t.split, t.groups) for t in suite.targets.values()} == {("val", "alphabet")}  # never the test alphabets
+    assert suite.data.split == "train" and suite.data.val_split == "val"
+    methods = {run: spec.method for run, spec in suite.runs.items()}
+    assert methods["mb-s0"] == "meta_baseline" and suite.runs["mb-s0"].pretrain.head == "cosine"
+    assert suite.runs["pn-w128-s0"].model.options == {"width": 128}
+    assert suite.runs["hyper_mb-s0"].compare_with == "mb"
+    finalists = load_suite("omniglot-minimal-recipes", ["seeds=[0,1,2]"])
+    assert {"pn-s2", "hyper_mb-s1"} <= set(finalists.runs)
+
+
+@pytest.mark.realdata
+def test_the_draft_recipe_suite_passes_every_check_on_the_real_data(omniglot_dir, tmp_path):
+    """Everything checked before work (stores, within-alphabet episodes, models on 1-channel images)."""
+    suite = load_suite("omniglot-minimal-recipes", [f"data.root={omniglot_dir}", f"targets.*.root={omniglot_dir}"])
+    plan = plan_suite(suite, tmp_path / "out", progress=False)
+    assert len(plan.pending) == 3 * len(suite.runs)
+    assert plan.ws.store("targets.latin", suite.targets["latin"]).num_classes == 26

@@ -249,16 +249,22 @@ def feature_predictor(model: MetaModel, head: Head, name: str, bn_mode: str, set
 
 
 def nearest_centroid_predictor(model: MetaModel, metric: str = "euclidean", bn_mode: str = "running",
-                               cache: FeatureCache | None = None, refine_steps: int = 0) -> Predictor:
+                               cache: FeatureCache | None = None, refine_steps: int = 0,
+                               scale: float = 1.0) -> Predictor:
     """ProtoNet-style nearest class mean on ``model.features`` (``metric``: euclidean | cosine);
     ``cache``: see ``FeatureCache``; ``refine_steps`` > 0 refines the class means with the queries
-    (transductive soft k-means, ``metahyper.meta.prototypes``)."""
+    (transductive soft k-means, ``metahyper.meta.prototypes``), its assignment weights the softmax
+    of the logits times ``scale`` (a temperature: cosine similarities lie in [-1, 1], so unscaled
+    they spread every query over all classes; 10 is Meta-Baseline's initial one). ``scale`` leaves
+    the inductive prediction as it is."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     check_refine_steps(refine_steps)
-    refined = {"refine_steps": refine_steps} if refine_steps else {}
-    return feature_predictor(model, partial(centroid_logits, metric=metric, refine_steps=refine_steps),
-                             "nearest_centroid", bn_mode, {"metric": metric, **refined}, cache)
+    if not scale > 0:
+        raise ValueError(f"scale (a temperature of the logits) must be > 0, got {scale!r}")
+    extra = {**({"refine_steps": refine_steps} if refine_steps else {}), **({"scale": scale} if scale != 1 else {})}
+    head = partial(centroid_logits, metric=metric, scale=scale, refine_steps=refine_steps)
+    return feature_predictor(model, head, "nearest_centroid", bn_mode, {"metric": metric, **extra}, cache)
 
 
 def linear_head_predictor(model: MetaModel, steps: int = 100, lr: float = 0.01, momentum: float = 0.9,

@@ -28,8 +28,9 @@ from metahyper.meta.baselines import FeatureCache
 from metahyper.meta.predictors import Predictor
 from metahyper.meta.support_augment import SupportAugment
 
-Build = Callable[[int, FeatureCache | None], Predictor]
-"""(soft k-means steps, feature cache) -> the predictor with them."""
+Build = Callable[..., Predictor]
+"""``build(refine_steps=..., features=...)``: the predictor with that many soft k-means steps on
+that feature cache."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,14 +39,13 @@ class Caches:
     copies (None without ``support_augment``). Predictors on one model share them, so a batch's
     features are extracted once per kind."""
 
-    plain: FeatureCache | None
+    plain: FeatureCache
     augmented: FeatureCache | None
 
     @classmethod
-    def for_model(cls, support_augment: SupportAugment | None, shared: bool = True) -> "Caches":
-        """Fresh caches (``shared=False``: no plain cache, as a meta-trained model's own predictor has)."""
-        return cls(FeatureCache() if shared else None,
-                   None if support_augment is None else FeatureCache(support_augment))
+    def for_model(cls, support_augment: SupportAugment | None) -> "Caches":
+        """Fresh caches for one model's predictors."""
+        return cls(FeatureCache(), None if support_augment is None else FeatureCache(support_augment))
 
 
 def labelled(predictor: Predictor, suffix: str, settings: dict[str, Any]) -> Predictor:
@@ -57,14 +57,15 @@ def predictor_rows(name: str, build: Build, caches: Caches, soft_kmeans_steps: i
                    refines: bool) -> dict[str, Predictor]:
     """Row name -> predictor: ``name`` itself (inductive, no augmentation) and the variants the
     options ask for (module docstring); ``refines``: whether the predictor takes soft k-means steps."""
-    rows = {name: build(0, caches.plain)}
+    rows = {name: build(refine_steps=0, features=caches.plain)}
     augment = caches.augmented.support_augment if caches.augmented is not None else None
     tta = {} if augment is None else {"support_augment": to_dict(augment)}
     if augment is not None:
-        rows[f"{name}+tta"] = labelled(build(0, caches.augmented), "+tta", tta)
+        rows[f"{name}+tta"] = labelled(build(refine_steps=0, features=caches.augmented), "+tta", tta)
     if soft_kmeans_steps and refines:
-        rows[f"{name}+soft_kmeans"] = labelled(build(soft_kmeans_steps, caches.plain), "+soft_kmeans", {})
+        rows[f"{name}+soft_kmeans"] = labelled(build(refine_steps=soft_kmeans_steps, features=caches.plain),
+                                               "+soft_kmeans", {})
         if augment is not None:
-            rows[f"{name}+tta+soft_kmeans"] = labelled(build(soft_kmeans_steps, caches.augmented), "+tta+soft_kmeans",
-                                                        tta)
+            refined = build(refine_steps=soft_kmeans_steps, features=caches.augmented)
+            rows[f"{name}+tta+soft_kmeans"] = labelled(refined, "+tta+soft_kmeans", tta)
     return rows

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import torch
 from torch import Tensor, nn
 
 from metahyper.models.catalog import MODELS
@@ -57,12 +58,16 @@ class Backbone(MetaModel):
         self.head = head
         self.classifier = nn.Linear(feature_dim, num_classes)
 
+    autocast_dtype: torch.dtype | None = None  # reduced-precision features (metahyper.models.compute)
+
     def features(self, x: Tensor) -> Tensor:
-        """[B, C, H, W] -> [B, feature_dim]."""
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(x).mean(dim=(2, 3))
+        """[B, C, H, W] -> [B, feature_dim], float32 also when ``autocast_dtype`` computes them."""
+        with torch.autocast(x.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            x = self.stem(x)
+            for stage in self.stages:
+                x = stage(x)
+            features = self.head(x).mean(dim=(2, 3))
+        return features if self.autocast_dtype is None else features.float()
 
     def param_role(self, name: str) -> ParamRole:
         owner, _, leaf = name.rpartition(".")

@@ -1,7 +1,7 @@
 """Nearest-centroid logits and Ren et al.'s soft k-means refinement against closed forms on 2-D
 points: one step on a symmetric two-class task, several steps against a numpy loop, the cosine
-metric with a temperature, and queries that all sit near one class (no class is made to take any
-share of them)."""
+metric with a temperature (also the nearest-centroid baseline's), and queries that all sit near
+one class (no class is made to take any share of them)."""
 
 import math
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from metahyper.meta.baselines import nearest_centroid_predictor
 from metahyper.meta.prototypes import centroid_logits, centroid_scores, class_means, soft_kmeans
 
 SUPPORT = torch.tensor([[0.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
@@ -74,3 +75,24 @@ def test_cosine_scores_are_the_temperature_times_cosine_similarity():
         centroid_logits(SUPPORT, LABELS, queries, 2, metric="l1")
     with pytest.raises(ValueError, match="refine_steps"):
         centroid_logits(SUPPORT, LABELS, queries, 2, refine_steps=-1)
+
+
+def test_the_nearest_centroid_scale_sharpens_soft_kmeans_but_not_the_inductive_prediction():
+    class Identity(torch.nn.Module):  # features = the 2-D points themselves
+        def features(self, x):
+            return x.flatten(1)
+
+    support, query = SUPPORT.view(2, 1, 1, 2), torch.tensor([[0.0, 1.0], [2.0, 1.0]], dtype=torch.float64)
+    plain = nearest_centroid_predictor(Identity(), "cosine", "running")
+    scaled = nearest_centroid_predictor(Identity(), "cosine", "running", scale=10.0)
+    query = query.view(2, 1, 1, 2) + torch.tensor([1.0, 0.0], dtype=torch.float64).view(1, 1, 1, 2)
+    support = support + torch.tensor([1.0, 0.0], dtype=torch.float64).view(1, 1, 1, 2)
+    torch.testing.assert_close(scaled(support, LABELS, query), 10 * plain(support, LABELS, query))
+    refined = nearest_centroid_predictor(Identity(), "cosine", "running", refine_steps=1, scale=10.0)
+    f_s, f_q = support.flatten(1), query.flatten(1)
+    protos = numpy_soft_kmeans(f_s.numpy(), LABELS.numpy(), f_q.numpy(), 2, 1, "cosine", 10.0)
+    expected = 10 * centroid_scores(torch.from_numpy(protos), f_q, "cosine")
+    torch.testing.assert_close(refined(support, LABELS, query), expected)
+    assert refined.settings == {"metric": "cosine", "refine_steps": 1, "scale": 10.0}
+    with pytest.raises(ValueError, match="scale"):
+        nearest_centroid_predictor(Identity(), scale=0.0)
