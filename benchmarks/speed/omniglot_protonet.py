@@ -98,7 +98,8 @@ def compare_variants(args: argparse.Namespace) -> None:
 
     cases = [("episode", episode_loss, torch.randn(args.way * 6, 1, args.size, args.size, generator=generator))]
     if args.pretrain:
-        cases.append(("pretraining batch", pretrain_loss, torch.randn(64, 1, args.size, args.size, generator=generator)))
+        batch = torch.randn(64, 1, args.size, args.size, generator=generator)
+        cases.append(("pretraining batch", pretrain_loss, batch))
     for case, loss_fn, x in cases:
         models = {}
         for name, compute in VARIANTS.items():

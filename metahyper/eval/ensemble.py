@@ -94,9 +94,10 @@ def _members(folders: list[Path]) -> tuple[list[tuple[dict, np.ndarray, np.ndarr
             continue
         records = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         with np.load(folder / PROBABILITIES, allow_pickle=False) as stored:
-            if set(stored.files) != {f"{kind}_{i}" for i in range(len(records)) for kind in ("probabilities", "labels")}:
-                notes.append(f"{folder / PROBABILITIES} does not hold one probability array per record of results.json; "
-                             "its records are left out of the seed ensembles")
+            expected = {f"{kind}_{i}" for i in range(len(records)) for kind in ("probabilities", "labels")}
+            if set(stored.files) != expected:
+                notes.append(f"{folder / PROBABILITIES} does not hold one probability array per record of "
+                             "results.json; its records are left out of the seed ensembles")
                 continue
             members += [(r, stored[f"probabilities_{i}"], stored[f"labels_{i}"]) for i, r in enumerate(records)]
     return members, notes
@@ -132,8 +133,8 @@ def seed_ensembles(folders: list[Path]) -> tuple[list[dict[str, Any]], list[str]
         if len(group) < 2:
             continue
         if len(set(seeds)) != len(seeds) or any(not np.array_equal(y, group[0][2]) for _, _, y in group):
-            notes.append(f"{cell[0]} on {cell[2]}: its seeds' stored records do not share one episode set with distinct "
-                         "seeds; no seed ensemble")
+            notes.append(f"{cell[0]} on {cell[2]}: its seeds' stored records do not share one episode set with "
+                         "distinct seeds; no seed ensemble")
             continue
         ensembles.append(ensemble_record(group))
     return ensembles, notes
