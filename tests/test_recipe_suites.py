@@ -12,6 +12,7 @@ import pytest
 from cli_run import run_cli
 from tiny_suites import SMOKE
 
+from metahyper.api import load_run
 from metahyper.config import config_hash
 from metahyper.runs import plan_suite
 from metahyper.stages import STAGES, stage_config
@@ -53,6 +54,8 @@ def test_the_recipe_settings_run_end_to_end_with_their_rows_and_seed_ensembles(c
     assert ("hyper_wrn10_1+seed_ensemble", "wrn10_1+seed_ensemble") in pairs
     report = (out / "report.md").read_text()
     assert "| wrn10_1+tta | meta_baseline+tta |" in report and "cosine head" in report
+    model = load_run(out, run="wrn10_1-s0")  # the temperature comes back beyond the model's recipe
+    assert model.metric_scale.item() > 0 and "metric_scale" in dict(model.named_parameters())
 
 
 def test_recipe_settings_enter_the_hashes_only_when_set():
