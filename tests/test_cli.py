@@ -108,7 +108,7 @@ def test_torchrun_is_refused_for_whole_suites(capsys, monkeypatch):
 
 
 def test_suites_folder_is_found_next_to_the_package():
-    assert SUITES_DIR == Path(cli.__file__).resolve().parents[1] / "benchmarks" / "suites"
+    assert SUITES_DIR == Path(cli.__file__).resolve().parents[2] / "benchmarks" / "suites"
     assert (SUITES_DIR / "smoke.yaml").is_file()
 
 

@@ -1,0 +1,28 @@
+"""What every ``metahyper`` command shares: its one-line usages, the help layout and ``--import``."""
+
+from __future__ import annotations
+
+import argparse
+
+USAGE = {
+    "run": "metahyper run [SUITE [RUN]] [KEY=VALUE ...] [--out DIR] [options]",
+    **{stage: f"metahyper {stage} SUITE [RUN] [KEY=VALUE ...] [--out DIR] [options]"
+       for stage in ("pretrain", "meta-train", "evaluate")},
+    "report": "metahyper report RUN_DIR [--out DEST]",
+    "status": "metahyper status OUT",
+    "data": "metahyper data DATASET [--root PATH] [--split S] [options]  |  metahyper data fetch DATASET --root PATH",
+    "bench": "metahyper bench NAME [ARGS ...]",
+    "list": "metahyper list {models,datasets,suites} [--import MODULE]",
+}
+"""Each command's one-line usage: argparse shows it in ``--help`` and its own errors, and a
+configuration error prints it under the message (``metahyper.exits.guarded``)."""
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's layout."""
+
+
+def import_option(parser: argparse.ArgumentParser) -> None:
+    """``--import MODULE`` (repeatable): a user's module with models, data sets or methods."""
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first, for the models, data sets or methods it registers (repeatable)")
