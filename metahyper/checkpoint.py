@@ -23,12 +23,9 @@ from torch import nn
 
 from metahyper._version import __version__
 from metahyper.atomic import atomic_write
+from metahyper.errors import CheckpointError
 
 FORMAT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used (damaged, wrong format, or written by a different config)."""
 
 
 _KEYS = {"format", "iteration", "config_hash", "model"}

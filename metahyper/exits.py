@@ -13,10 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from metahyper.checkpoint import CheckpointError
 from metahyper.config import ConfigError
-from metahyper.data.sources import DataFormatError
-from metahyper.meta.train import NonFiniteLossError
+from metahyper.errors import CheckpointError, DataFormatError, NonFiniteLossError
 
 USER_ERRORS = (ConfigError, CheckpointError, DataFormatError)
 

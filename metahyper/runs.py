@@ -56,21 +56,16 @@ from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
-from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor,
-                              device_description, log, resolve_device, stage_config, stage_dir)
+from metahyper.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, read_marker,
+                                   run_names, stage_dir)
+from metahyper.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, log, resolve_device,
+                              stage_config)
 from metahyper.suites import SuiteConfig, resolve_data_paths
 from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
 
-MARKER, STAGE_CONFIG, FAILED = "done.json", "config.yaml", "failed.json"
 
 
 # --- stage folders and markers ---------------------------------------------------------------------------
-
-
-def read_marker(folder: Path) -> dict[str, Any] | None:
-    """The ``done.json`` of a stage folder, or None when the stage has not finished."""
-    path = folder / MARKER
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
@@ -316,14 +311,6 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
 
 
 # --- reports -------------------------------------------------------------------------------------------
-
-
-def run_names(suite_dir: Path) -> list[str]:
-    """Run folders of a suite output: in ``suite.yaml``'s order, then any others by name."""
-    runs = suite_dir / "runs"
-    folders = sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
-    order = list(load_yaml(suite_dir / "suite.yaml").get("runs", {})) if (suite_dir / "suite.yaml").is_file() else []
-    return [n for n in order if n in folders] + [n for n in folders if n not in order]
 
 
 def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:

@@ -39,19 +39,17 @@ from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
 from metahyper.meta.predictors import Predictor
-from metahyper.meta.pretrain import METRICS_NAME as PRETRAIN_METRICS, PRETRAINED_NAME, pretrain
-from metahyper.meta.train import CHECKPOINT_NAME, METRICS_NAME, meta_train
+from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
+from metahyper.meta.train import CHECKPOINT_NAME, meta_train
 from metahyper.models import build_model, model_options
 from metahyper.models.roles import MetaModel
 from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
+from metahyper.stage_files import RESULTS, STAGES, stage_dir
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
 
-STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
-RESULTS = "results.json"
-STAGE_METRICS = {"pretrain": PRETRAIN_METRICS, "meta_train": METRICS_NAME}
 """The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
@@ -139,11 +137,6 @@ def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
     settings = to_dict(spec.meta_train)
     settings["maml"] = {**settings["maml"], "inner_steps_eval": ev.inner_steps_eval, "bn_mode": LEGACY_BN_MODE}
     return settings
-
-
-def stage_dir(out: Path, run: str, stage: str) -> Path:
-    """The folder of one stage of one run in a suite folder."""
-    return out / "runs" / run / stage
 
 
 # --- the live objects a suite needs ------------------------------------------------------------------

@@ -46,7 +46,7 @@ from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.plugins import import_suite_modules
-from metahyper.resources import SUITES_DIR
+from metahyper.resources import SUITES_DIR, known_suites
 from metahyper.suite_keys import check_override, migrate
 
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
@@ -344,11 +344,6 @@ RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))
 
 
 # --- finding and loading suites -----------------------------------------------------------------
-
-
-def known_suites() -> list[str]:
-    """Names of the built-in suites (``benchmarks/suites/``, shipped inside the package)."""
-    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
 
 
 def suite_path(ref: str | os.PathLike) -> Path:

@@ -1,4 +1,5 @@
-"""What every ``metahyper`` command shares: its one-line usages, the help layout and ``--import``."""
+"""What the ``metahyper`` commands share: their one-line usages, the suite kinds without stages, the help
+layout and ``--import``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ USAGE = {
 }
 """Each command's one-line usage: argparse shows it in ``--help`` and its own errors, and a
 configuration error prints it under the message (``metahyper.exits.guarded``)."""
+
+WHOLE_SUITE_KINDS = {
+    "classify": ("classification", "metahyper.classify.suite", "load_classify_suite", "run_classify_suite"),
+    "language_model": ("language-model", "metahyper.lm.suite", "load_lm_suite", "run_lm_suite"),
+}
+"""Suite kinds that have no stages: ``kind -> (what it is, module, its loader, its runner)``."""
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from metahyper.cli.common import USAGE, import_option
 from metahyper.config import ConfigError, parse_yaml
-from metahyper.data.fetch import MIRROR_ENV
+from metahyper.resources import MIRROR_ENV
 
 
 def add_data_command(commands: argparse._SubParsersAction) -> None:

@@ -8,7 +8,7 @@ import sys
 
 from metahyper.cli.common import USAGE, import_option
 from metahyper.config import ConfigError, did_you_mean
-from metahyper.resources import SPEED_DIR
+from metahyper.resources import SPEED_DIR, list_suites
 
 BENCH_DIR = SPEED_DIR
 
@@ -43,12 +43,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """list: one name a line (suites with their descriptions)."""
-    import metahyper
-
+    """list: one name a line (suites with their descriptions; read without importing torch)."""
     if args.what == "suites":
-        for name, description in metahyper.list_suites().items():
+        for name, description in list_suites().items():
             print(f"{name:40s} {description}".rstrip())
-    else:
-        print("\n".join(metahyper.list_models() if args.what == "models" else metahyper.list_datasets()))
+        return 0
+    from metahyper.api import list_datasets, list_models  # the registries: every model and reader module
+
+    print("\n".join(list_models() if args.what == "models" else list_datasets()))
     return 0

@@ -35,8 +35,8 @@ from typing import Callable, Mapping, Sequence
 
 from metahyper.config import did_you_mean
 from metahyper.data.sources import DataFormatError
+from metahyper.resources import MIRROR_ENV
 
-MIRROR_ENV = "METAHYPER_MIRROR"
 
 
 class FetchError(DataFormatError):

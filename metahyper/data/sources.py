@@ -18,13 +18,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from metahyper.data.stores import ImageStore, cached_store
+from metahyper.errors import DataFormatError
 from metahyper.registry import Registry
 
 DATASETS: Registry[ImageStore] = Registry("data set")
-
-
-class DataFormatError(ValueError):
-    """A data file is missing or malformed; the message names the file and the problem."""
 
 
 # Globals a pickled numpy array (numpy 1.x and 2.x, protocols 0-5) needs, and nothing else.

@@ -38,8 +38,9 @@ from metahyper.config import ConfigError
 from metahyper.launch.status import current, duration, read_json, run_status
 from metahyper.launch.worker import POOL_PID_ENV
 from metahyper.progress import LOGGER
-from metahyper.runs import FAILED, Plan, rebuild_report, write_suite_files
-from metahyper.stages import STAGES, resolve_device, stage_dir
+from metahyper.runs import Plan, rebuild_report, write_suite_files
+from metahyper.stage_files import FAILED, STAGES, stage_dir
+from metahyper.stages import resolve_device
 
 LOG_NAME = "run.log"
 STOP_GRACE_S = 30.0  # how long interrupted children get to exit before they are killed

@@ -28,8 +28,7 @@ from typing import Any
 from metahyper.config import ConfigError, load_yaml
 from metahyper.meta.metrics_log import last_record
 from metahyper.outdir import describe_holder, lock_holder
-from metahyper.runs import FAILED, STAGE_CONFIG, read_marker, run_names
-from metahyper.stages import STAGE_METRICS, STAGES, stage_dir
+from metahyper.stage_files import FAILED, STAGE_CONFIG, STAGE_METRICS, STAGES, read_marker, run_names, stage_dir
 
 LAUNCH_FILE = "launch.json"  # what a launcher submitted: {"launcher", "jobs": {run: job id}, "report_job"}
 UNITS = {"pretrain": "epoch", "meta_train": "iteration"}

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from metahyper.checkpoint import resume_checkpoint, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
-from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.metrics_log import PRETRAIN_LOG, MetricsLog
 from metahyper.data.stores import ImageStore
 from metahyper.data.transforms import Transform
 from metahyper.models.roles import MetaModel
@@ -36,7 +36,7 @@ from metahyper.train.supervised import OPTIMIZERS, EpochGenerators, build_optimi
 
 CHECKPOINT_NAME = "pretrain_checkpoint.pt"
 PRETRAINED_NAME = "pretrained.pt"
-METRICS_NAME = "pretrain_metrics.jsonl"
+METRICS_NAME = PRETRAIN_LOG
 
 
 @dataclass(frozen=True)

@@ -33,17 +33,18 @@ from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.data.episodes import TaskBatch
 from metahyper.data.rng import keyed_generator
 from metahyper.data.transforms import Transform
+from metahyper.errors import NonFiniteLossError
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
 from metahyper.meta.maml import MamlConfig
 from metahyper.meta.methods import Method, make_method
 from metahyper.meta.metrics import norm_grad_ratios, weight_norms
-from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.metrics_log import META_TRAIN_LOG, MetricsLog
 from metahyper.models.roles import MetaModel
 from metahyper.models.wrap import require_meta_model
 from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.jsonl"
+METRICS_NAME = META_TRAIN_LOG
 Validate = Callable[[MetaModel, int], Mapping[str, float]]
 
 
@@ -52,10 +53,6 @@ class TaskSampler(Protocol):
     ``world_size`` receives its ``tasks // world_size`` (uint8 images)."""
 
     def sample_for(self, step: int, rank: int, world_size: int, tasks: int) -> TaskBatch: ...
-
-
-class NonFiniteLossError(RuntimeError):
-    """The meta-loss or the meta-gradient is NaN or infinite."""
 
 
 @dataclass(frozen=True)
