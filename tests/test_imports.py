@@ -28,7 +28,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metahyper"
 LAYERS = (
     ("foundation", ("metahyper._version", "metahyper.atomic", "metahyper.config", "metahyper.registry",
                     "metahyper.plugins", "metahyper.resources", "metahyper.progress", "metahyper.checkpoint",
-                    "metahyper.outdir", "metahyper.ranks", "metahyper.errors", "metahyper.lazy")),
+                    "metahyper.outdir", "metahyper.ranks", "metahyper.errors", "metahyper.lazy",
+                    "metahyper.threads")),
     ("data", ("metahyper.data",)),
     ("models", ("metahyper.models",)),
     ("train", ("metahyper.train",)),

@@ -8,11 +8,14 @@ import importlib
 import os
 from pathlib import Path
 
+import torch
+
 from metahyper import runs
 from metahyper.cli.common import WHOLE_SUITE_KINDS
 from metahyper.config import ConfigError, load_yaml
 from metahyper.launch import commands as launch_commands
 from metahyper.suites import SuiteConfig, data_specs, load_suite, suite_path
+from metahyper.threads import process_threads
 
 
 def split_suite_args(args: list[str]) -> tuple[str, str | None, list[str]]:
@@ -47,10 +50,8 @@ def run_command(args: argparse.Namespace) -> int:
     ref, run, overrides = split_suite_args(args.args)
     overrides += ["logging.tensorboard=true"] if args.tensorboard else []
     launching = launch_commands.launching(args)
-    if args.threads is not None and not launching:  # with a launcher: each job's threads
-        import torch
-
-        torch.set_num_threads(args.threads)
+    if not launching:  # with a launcher: each job's threads
+        torch.set_num_threads(args.threads or process_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     if args.download:
         fetch_suite_data(ref, overrides, args.mirror)
     kind = load_yaml(suite_path(ref)).get("kind")
@@ -100,7 +101,6 @@ class distributed:
 
     def __enter__(self) -> None:
         if self.active:
-            import torch
             import torch.distributed as dist
 
             if torch.cuda.is_available():

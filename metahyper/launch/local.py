@@ -73,12 +73,6 @@ def parse_devices(text: str) -> list[str]:
     return devices
 
 
-def threads_per_job(jobs: int) -> int:
-    """This machine's cores (those this process may use) split between ``jobs``, at least 1."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // jobs)
-
-
 @dataclass
 class Child:
     """One run's process in a slot of the pool."""
