@@ -318,8 +318,9 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
                 log(f"  {note}")
             notes += skipped
             log(f"  {', '.join(usable)} on {target}, {episodes.way}-way {episodes.shot}-shot, {len(episodes)} episodes")
+            status = f"{run} on {target}, {episodes.way}-way {episodes.shot}-shot"
             results = evaluate_all(usable, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
-                                   progress=ws.progress, metadata=extra) if usable else {}
+                                   progress=ws.progress, metadata=extra, status=status) if usable else {}
             records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
     write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.targets

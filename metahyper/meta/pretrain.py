@@ -132,7 +132,7 @@ def pretrain(
     history, show = [], sys.stderr.isatty() if progress is None else progress
     model.train()
     epochs = range(done + 1, cfg.epochs + 1)
-    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done)
+    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done, unit="epoch")
     for epoch in tqdm(epochs, initial=done, total=cfg.epochs, disable=not show, desc="pretrain"):
         record = {"epoch": epoch, "iteration": epoch, "lr": scheduler.get_last_lr()[0],
                   **train_epoch(model, optimizer, store, transform, cfg.batch_size, cfg.output_norm_penalty,
