@@ -19,3 +19,7 @@ class DataFormatError(ValueError):
 
 class NonFiniteLossError(RuntimeError):
     """The meta-loss or the meta-gradient is NaN or infinite."""
+
+
+class BrokenInstallError(RuntimeError):
+    """The installed torch and torchvision do not go together (``metahyper.installed``)."""

@@ -29,7 +29,7 @@ LAYERS = (
     ("foundation", ("metahyper._version", "metahyper.atomic", "metahyper.config", "metahyper.registry",
                     "metahyper.plugins", "metahyper.resources", "metahyper.progress", "metahyper.checkpoint",
                     "metahyper.outdir", "metahyper.ranks", "metahyper.errors", "metahyper.lazy",
-                    "metahyper.threads")),
+                    "metahyper.threads", "metahyper.installed")),
     ("data", ("metahyper.data",)),
     ("models", ("metahyper.models",)),
     ("train", ("metahyper.train",)),

@@ -35,6 +35,7 @@ from typing import Callable, Mapping, Sequence
 
 from metahyper.config import did_you_mean
 from metahyper.data.sources import DataFormatError
+from metahyper.installed import require_torchvision
 from metahyper.resources import MIRROR_ENV
 
 
@@ -114,6 +115,7 @@ def resources(dataset: str, parts: Sequence[str] | None = None) -> list[Resource
     if dataset not in TABLE:
         raise ValueError(f"cannot fetch {dataset!r}{did_you_mean(dataset, TABLE)}; MiniImageNet has no stable "
                          "official download (see the README)")
+    require_torchvision()  # the URLs, checksums and downloader are torchvision's
     found = TABLE[dataset]()
     return [r for r in found if parts is None or r.part in parts]
 
