@@ -12,6 +12,7 @@ from metahyper.config import load_yaml
 from metahyper.meta.metrics_log import META_TRAIN_LOG, PRETRAIN_LOG
 
 STAGES = ("pretrain", "meta_train", "evaluate")
+SUITE_FILE = "suite.yaml"  # the suite as run, in the suite folder
 MARKER, STAGE_CONFIG, FAILED = "done.json", "config.yaml", "failed.json"
 RESULTS = "results.json"
 STAGE_METRICS = {"pretrain": PRETRAIN_LOG, "meta_train": META_TRAIN_LOG}
@@ -32,5 +33,5 @@ def run_names(suite_dir: Path) -> list[str]:
     """Run folders of a suite output: in ``suite.yaml``'s order, then any others by name."""
     runs = suite_dir / "runs"
     folders = sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
-    order = list(load_yaml(suite_dir / "suite.yaml").get("runs", {})) if (suite_dir / "suite.yaml").is_file() else []
+    order = list(load_yaml(suite_dir / SUITE_FILE).get("runs", {})) if (suite_dir / SUITE_FILE).is_file() else []
     return [n for n in order if n in folders] + [n for n in folders if n not in order]

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from metahyper.resources import SPEED_DIR
+
+
+def benchmark_names() -> list[str]:
+    """The speed benchmarks ``metahyper bench`` runs: the scripts of ``benchmarks/speed/``."""
+    return sorted(p.stem for p in SPEED_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
 USAGE = {
     "run": "metahyper run [SUITE [RUN]] [KEY=VALUE ...] [--out DIR] [options]",
     **{stage: f"metahyper {stage} SUITE [RUN] [KEY=VALUE ...] [--out DIR] [options]"
@@ -12,7 +20,7 @@ USAGE = {
     "report": "metahyper report RUN_DIR [--out DEST]",
     "status": "metahyper status OUT",
     "data": "metahyper data DATASET [--root PATH] [--split S] [options]  |  metahyper data fetch DATASET --root PATH",
-    "bench": "metahyper bench NAME [ARGS ...]",
+    "bench": f"metahyper bench {{{','.join(benchmark_names())}}} [ARGS ...]",
     "list": "metahyper list {models,datasets,suites} [--import MODULE]",
 }
 """Each command's one-line usage: argparse shows it in ``--help`` and its own errors, and a

@@ -6,7 +6,7 @@ import argparse
 import runpy
 import sys
 
-from metahyper.cli.common import USAGE, import_option
+from metahyper.cli.common import USAGE, benchmark_names, import_option
 from metahyper.config import ConfigError, did_you_mean
 from metahyper.resources import SPEED_DIR, list_suites
 
@@ -18,13 +18,14 @@ def add_tool_commands(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="run a speed benchmark from benchmarks/speed/",
                                 description="Run speed benchmark NAME (benchmarks/speed/NAME.py) with the "
                                             "other arguments.", usage=USAGE["bench"])
-    bench.add_argument("name", metavar="NAME", help="benchmark name (a file in benchmarks/speed/)")
+    bench.add_argument("name", nargs="?", metavar="NAME", help=f"the benchmark: {', '.join(benchmark_names())} "
+                       "(a file in benchmarks/speed/)")
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(handler=cmd_bench, parser=bench)
     listing = commands.add_parser("list", help="list the models, data sets or built-in suites",
                                   description="List what build_model, load_store and `metahyper run` accept.",
                                   usage=USAGE["list"])
-    listing.add_argument("what", choices=("models", "datasets", "suites"))
+    listing.add_argument("what", choices=("models", "datasets", "suites"), metavar="{models,datasets,suites}")
     import_option(listing)
     listing.set_defaults(handler=cmd_list, parser=listing)
 
@@ -32,9 +33,11 @@ def add_tool_commands(commands: argparse._SubParsersAction) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     """bench: run benchmarks/speed/NAME.py as a script with the remaining arguments (its folder
     first on ``sys.path``, as ``python NAME.py`` has it, so it imports its helper modules)."""
+    if args.name is None:
+        raise ConfigError(f"name a benchmark: {', '.join(benchmark_names())} (in {BENCH_DIR})")
     script = BENCH_DIR / f"{args.name}.py"
     if not script.is_file():
-        known = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+        known = benchmark_names()
         raise ConfigError(f"unknown benchmark {args.name!r} (in {BENCH_DIR}){did_you_mean(args.name, known)}")
     sys.argv = [str(script), *args.rest]
     sys.path.insert(0, str(script.parent))
