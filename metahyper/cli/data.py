@@ -89,11 +89,16 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def reader_split(dataset: str) -> str:
-    """The split ``metahyper data`` reads without ``--split``: the reader's default (a data set
-    with one split, e.g. omniglot_lake_runs: test), else ``train``."""
+    """The split ``metahyper data`` reads without ``--split``: the reader's default (e.g.
+    omniglot_lake_runs: test), else the only split with classes in ``data_splits/<dataset>.json``
+    (mnist: test, its ten digits a target domain), else ``train``."""
     import inspect
 
     from metahyper.data import DATASETS
+    from metahyper.data.splits import SPLIT_NAMES, split_info, split_path
 
     split = inspect.signature(DATASETS.get(dataset)).parameters.get("split")
-    return "train" if split is None or split.default is inspect.Parameter.empty else split.default
+    if split is not None and split.default is not inspect.Parameter.empty:
+        return split.default
+    filled = [name for name in SPLIT_NAMES if split_info(dataset)[name]] if split_path(dataset).is_file() else []
+    return filled[0] if len(filled) == 1 else "train"
