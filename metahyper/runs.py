@@ -9,7 +9,8 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
     OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
     OUT/runs/<run>/<stage>/.lock           held (flock) by the process working on the stage; names it
-    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished
+    OUT/runs/<run>/<stage>/time.json       wall and CPU seconds, summed over the processes that worked on it
+    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished (with time.json's sums)
     OUT/runs/<run>/<stage>/failed.json     the error that stopped the stage (removed when it starts again)
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
@@ -56,8 +57,8 @@ from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
-from metahyper.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, read_marker,
-                                   run_names, stage_dir)
+from metahyper.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
+                                   add_stage_time, read_marker, run_names, stage_dir)
 from metahyper.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, log, resolve_device,
                               stage_config)
 from metahyper.suites import SuiteConfig, resolve_data_paths
@@ -97,12 +98,25 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, started: float, device: torch.device) -> None:
-    """Write the ``done.json`` marker (atomically; the last file a stage writes). ``threads``:
-    CPU results depend on the thread count (reductions run in another order)."""
+def stage_clock() -> tuple[float, float]:
+    """(wall, CPU) seconds of this process, from which a stage's time is taken."""
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed_since(started: tuple[float, float]) -> tuple[float, float]:
+    """(wall, CPU) seconds since ``started`` (a ``stage_clock()``)."""
+    wall, cpu = stage_clock()
+    return wall - started[0], cpu - started[1]
+
+
+def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, totals: dict[str, float],
+                 device: torch.device) -> None:
+    """Write the ``done.json`` marker (atomically; the last file a stage writes) with the stage's
+    time summed over every process that worked on it (``totals``: ``add_stage_time``).
+    ``threads``: CPU results depend on the thread count (reductions run in another order)."""
     marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(suite, run, stage)),
-              "finished_at": now_utc(), "seconds": round(time.perf_counter() - started, 3),
-              "device": device_description(device), "threads": torch.get_num_threads()}
+              "finished_at": now_utc(), **totals, "device": device_description(device),
+              "threads": torch.get_num_threads()}
     write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
 
 
@@ -228,20 +242,27 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
             log(f"{prefix} finished before, skipped")
             return
         log(f"{prefix} ...")
-        started = time.perf_counter()
+        started = stage_clock()
         if rank0:
+            if (folder / MARKER).exists():  # a finished stage done again, from the start: a new count
+                (folder / TIME_FILE).unlink(missing_ok=True)
             (folder / MARKER).unlink(missing_ok=True)  # a stage being (re)done is not finished
             (folder / FAILED).unlink(missing_ok=True)
             save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
         try:
             STAGE_RUNNERS[stage](ws, run, folder)
-        except Exception as error:
+        except BaseException as error:  # stopped (an error, Ctrl-C, a requeue): its time counts on resume
             if rank0:
-                record_failure(folder, run, stage, error, log_file)
+                add_stage_time(folder, *elapsed_since(started))
+                if isinstance(error, Exception):
+                    record_failure(folder, run, stage, error, log_file)
             raise
+        totals = add_stage_time(folder, *elapsed_since(started)) if rank0 else {"processes": 1}
         if rank0:
-            finish_stage(folder, ws.suite, run, stage, started, ws.device)
-    log(f"{prefix} done in {time.perf_counter() - started:.1f} s")
+            finish_stage(folder, ws.suite, run, stage, totals, ws.device)
+    seconds = totals.get("seconds", elapsed_since(started)[0])
+    log(f"{prefix} done in {seconds:.1f} s" + (f" (summed over {totals['processes']} processes: it was resumed)"
+                                               if totals["processes"] > 1 else ""))
 
 
 @dataclasses.dataclass

@@ -2,7 +2,8 @@
 
 Each stage of each run is in one of these states (checked in this order):
 
-* ``done``: its ``done.json`` exists (seconds and device from it);
+* ``done``: its ``done.json`` exists (wall and CPU seconds, summed over the processes that
+  worked on it, and device from it);
 * ``running``: a process holds its lock (``metahyper.outdir.lock_holder``: pid, host, SLURM
   job); its metrics log gives the epoch or iteration, and the lock's start time and the
   iteration the process started from give the rate (over the iterations this process did, up
@@ -95,7 +96,8 @@ def stage_status(out: Path, run: str, stage: str, queued: str | None = None) -> 
     folder = stage_dir(out, run, stage)
     marker = read_marker(folder)
     if marker is not None:
-        return StageStatus(stage, "done", f"{marker.get('seconds', 0):.1f} s on {marker.get('device', '?')}")
+        cpu = f" (CPU {marker['cpu_seconds']:.1f} s)" if "cpu_seconds" in marker else ""
+        return StageStatus(stage, "done", f"{marker.get('seconds', 0):.1f} s{cpu} on {marker.get('device', '?')}")
     holder = lock_holder(folder)
     if holder is not None:
         done = progress(folder, stage, holder)
