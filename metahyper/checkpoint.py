@@ -174,3 +174,12 @@ def resume_checkpoint(
         )
     state = load_checkpoint(path, config_hash=config_hash, force=force)
     return restore_checkpoint(state, model=model, optimizer=optimizer, scheduler=scheduler, stateful=stateful)
+
+
+def resume_line(name: str, unit: str, done: int, total: int, checkpoint: Path) -> str:
+    """What a training loop says when its run folder already has a checkpoint at ``done`` of
+    ``total`` ``unit``s: it resumes, or (rerunning a finished example) there is nothing to do."""
+    if done >= total:
+        return (f"{name} is already finished ({unit} {done}/{total}, checkpoint {checkpoint}); nothing to do "
+                "(a new run folder starts afresh)")
+    return f"resuming {name} from {unit} {done} (checkpoint {checkpoint})"

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from metahyper.checkpoint import resume_checkpoint, save_checkpoint
+from metahyper.checkpoint import resume_checkpoint, resume_line, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.meta.metrics_log import PRETRAIN_LOG, MetricsLog
 from metahyper.data.stores import ImageStore
@@ -128,7 +128,7 @@ def pretrain(
     done = 0 if run_dir is None else resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, **trained)
     log.truncate_after(done)
     if done:
-        tqdm.write(f"resuming {name} from epoch {done} (checkpoint {folder / CHECKPOINT_NAME})", file=sys.stderr)
+        tqdm.write(resume_line(name, "epoch", done, cfg.epochs, folder / CHECKPOINT_NAME), file=sys.stderr)
     history, show = [], sys.stderr.isatty() if progress is None else progress
     model.train()
     epochs = range(done + 1, cfg.epochs + 1)

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
-from metahyper.checkpoint import resume_checkpoint, save_checkpoint
+from metahyper.checkpoint import resume_checkpoint, resume_line, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.data.episodes import TaskBatch
 from metahyper.data.rng import keyed_generator
@@ -194,7 +194,7 @@ def meta_train(
     should cover everything that defines the run (model, data, seeds); resuming under another
     hash is refused unless ``force``. ``progress`` (a tqdm bar) defaults to "stderr is a
     terminal"; without a bar, rank 0 logs plain status lines (``metahyper.progress``). ``name``
-    names the run in the "resuming ..." line printed on resume. ``method`` names the meta-learner
+    names the run in the "resuming ..." (or "... is already finished") line printed on resume. ``method`` names the meta-learner
     (``metahyper.meta.methods``; its settings come from ``cfg``); the default hash covers it
     when it is not ``maml`` (so MAML runs keep the hash they had before methods existed).
     ``tensorboard`` mirrors the JSONL records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
@@ -213,7 +213,7 @@ def meta_train(
     log.truncate_after(done)
     run.saved = done
     if done and rank == 0:
-        tqdm.write(f"resuming {name} from iteration {done} (checkpoint {run.checkpoint})", file=sys.stderr)
+        tqdm.write(resume_line(name, "iteration", done, cfg.iterations, run.checkpoint), file=sys.stderr)
     broadcast_state(model)
     show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
     status = status_lines(show, "meta-train", str(run_dir), cfg.iterations, done) if rank == 0 else None

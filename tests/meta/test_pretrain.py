@@ -50,6 +50,28 @@ def test_pretraining_status_lines_count_epochs(caplog):
     assert not any("iteration" in m for m in caplog.messages)
 
 
+def test_the_head_has_one_output_per_training_class_while_pretraining(monkeypatch):
+    widths = []
+    real_epoch = pretrain_module.train_epoch
+
+    def spy(model, *args):
+        widths.append(model.classifier.out_features)
+        return real_epoch(model, *args)
+
+    monkeypatch.setattr(pretrain_module, "train_epoch", spy)
+    model, _ = _run()  # 4 training classes (10, 20, 30, 40); the episodes are 5-way
+    assert widths == [4, 4, 4] and model.classifier.out_features == 5
+
+
+def test_rerunning_a_finished_pretraining_says_it_is_finished(tmp_path, capsys):
+    _run(run_dir=tmp_path)
+    capsys.readouterr()
+    _run(run_dir=tmp_path, resume=True)
+    err = capsys.readouterr().err
+    assert f"pretraining is already finished (epoch 3/3, checkpoint {tmp_path / 'pretrain_checkpoint.pt'})" in err
+    assert "resuming" not in err
+
+
 def test_seed_determines_the_run_and_global_rng_is_untouched():
     state = torch.get_rng_state()
     first, history = _run()
