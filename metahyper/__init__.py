@@ -29,8 +29,8 @@ from metahyper.lazy import lazy_attributes
 
 _EXPORTS = {
     "metahyper.api": ("list_datasets", "list_models", "list_suites", "load_model", "load_run"),
-    "metahyper.data": ("EpisodeSampler", "EpisodeSet", "ImageStore", "TaskBatch", "fixed_episodes", "load_store",
-                       "transforms"),
+    "metahyper.data": ("EpisodeSampler", "EpisodeSet", "ImageStore", "TaskBatch", "collate_tasks", "fixed_episodes",
+                       "load_store", "transforms"),
     "metahyper.data.loader": ("EpisodeDataset",),
     "metahyper.eval.evaluate": ("evaluate",),
     "metahyper.eval.stats": ("EvalResult",),
@@ -45,7 +45,7 @@ __all__ = sorted(["__version__", *(name for names in _EXPORTS.values() for name 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from metahyper.api import list_datasets, list_models, list_suites, load_model, load_run
-    from metahyper.data import (EpisodeSampler, EpisodeSet, ImageStore, TaskBatch, fixed_episodes,
+    from metahyper.data import (EpisodeSampler, EpisodeSet, ImageStore, TaskBatch, collate_tasks, fixed_episodes,
                                 load_store, transforms)
     from metahyper.data.loader import EpisodeDataset
     from metahyper.eval.evaluate import evaluate

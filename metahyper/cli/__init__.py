@@ -5,8 +5,8 @@
     metahyper pretrain|meta-train|evaluate SUITE [RUN] [--out DIR] [KEY=VALUE ...]
     metahyper report DIR [--out DEST]                      rebuild DIR's report from its run folders
     metahyper status DIR                                   every run's stages: done, running, failed, ...
-    metahyper data DATASET --root PATH [--split S]         print a summary of one split
-    metahyper data fetch DATASET --root PATH [--mirror URL] download, verify and place a data set
+    metahyper data DATASET [--root PATH] [--split S]       print a summary of one split
+    metahyper data fetch DATASET [--root PATH] [--mirror URL]  download, verify and place a data set
     metahyper bench NAME [ARGS ...]                        run benchmarks/speed/NAME.py
     metahyper list models|datasets|suites                  what build_model, load_store, run accept
 

@@ -19,7 +19,8 @@ USAGE = {
        for stage in ("pretrain", "meta-train", "evaluate")},
     "report": "metahyper report RUN_DIR [--out DEST]",
     "status": "metahyper status OUT",
-    "data": "metahyper data DATASET [--root PATH] [--split S] [options]  |  metahyper data fetch DATASET --root PATH",
+    "data": "metahyper data DATASET [--root PATH] [--split S] [options]  |  "
+            "metahyper data fetch DATASET [--root PATH]",
     "bench": f"metahyper bench {{{','.join(benchmark_names())}}} [ARGS ...]",
     "list": "metahyper list {models,datasets,suites} [--import MODULE]",
 }

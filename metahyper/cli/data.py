@@ -21,7 +21,8 @@ def add_data_command(commands: argparse._SubParsersAction) -> None:
                       help="after 'fetch': omniglot, omniglot_lake_runs, cifar10, cifar100, mnist or fc100")
     data.add_argument("--mirror", help=f"fetch: URL prefix replacing the original hosts (or ${MIRROR_ENV})")
     data.add_argument("--checksums", type=Path, help="fetch: JSON {file name: md5} replacing torchvision's")
-    data.add_argument("--root", type=Path, help="the data folder (not needed for synthetic)")
+    data.add_argument("--root", type=Path, help="the data folder (default: $METAHYPER_DATA/DATASET; not needed for "
+                      "synthetic)")
     data.add_argument("--split", help="train, val or test (default: train, or the data set's only split)")
     data.add_argument("--image-size", type=int, help="resize to this square size")
     data.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -33,14 +34,15 @@ def add_data_command(commands: argparse._SubParsersAction) -> None:
 def cmd_fetch(args: argparse.Namespace) -> int:
     """data fetch DATASET --root DIR: download, verify and place one data set."""
     from metahyper.data.fetch import fetch
+    from metahyper.data.load import default_root
 
-    if not args.fetch_name or args.root is None:
-        raise ConfigError("usage: metahyper data fetch DATASET --root DIR [--mirror URL] [--checksums FILE]")
+    if not args.fetch_name:
+        raise ConfigError("usage: metahyper data fetch DATASET [--root DIR] [--mirror URL] [--checksums FILE]")
     checksums = None
     if args.checksums is not None:
         checksums = load_checksums(args.checksums)
     try:
-        fetch(args.fetch_name, args.root, args.mirror, checksums)
+        fetch(args.fetch_name, args.root or default_root(args.fetch_name), args.mirror, checksums)
     except (ValueError, OSError) as error:
         raise ConfigError(str(error)) from None
     return 0

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from metahyper.config import did_you_mean
-from metahyper.data.sources import DataFormatError
+from metahyper.data.sources import DATASETS, DataFormatError
 from metahyper.installed import require_torchvision
 from metahyper.resources import MIRROR_ENV
 
@@ -222,10 +222,9 @@ def fetch(dataset: str, root: str | Path, mirror: str | None = None, checksums: 
         fetched = fetch_resource(resource, root, mirror, checksums)
         log(f"{dataset}: {resource.target} {'fetched and verified' if fetched else 'already present'}")
     if dataset == "fc100":
-        from metahyper.data.sources import load_store
-
         for split in ("train", "val", "test"):
-            store = load_store("fc100", root, split, images_per_class=fc100_images_per_class)
+            store = DATASETS.build("fc100", root=root, split=split, image_size=None, cache_dir=None,
+                                   images_per_class=fc100_images_per_class)
             log(f"fc100 {split}: {store.num_classes} classes, {len(store)} images")
     return [root / r.target for r in found]
 
