@@ -18,6 +18,7 @@ MARKER, STAGE_CONFIG, FAILED = "done.json", "config.yaml", "failed.json"
 TIME_FILE = "time.json"  # wall and CPU seconds of every process that worked on the stage, summed
 RESULTS = "results.json"
 STAGE_METRICS = {"pretrain": PRETRAIN_LOG, "meta_train": META_TRAIN_LOG}
+"""The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 
 
 def stage_dir(out: Path, run: str, stage: str) -> Path:

@@ -50,7 +50,6 @@ from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
 
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
-"""The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
     "linear_head": baselines.linear_head_predictor,
