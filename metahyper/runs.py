@@ -65,7 +65,6 @@ from metahyper.suites import SuiteConfig, resolve_data_paths
 from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
 
 
-
 # --- stage folders and markers ---------------------------------------------------------------------------
 
 
@@ -257,12 +256,12 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
                 if isinstance(error, Exception):
                     record_failure(folder, run, stage, error, log_file)
             raise
-        totals = add_stage_time(folder, *elapsed_since(started)) if rank0 else {"processes": 1}
+        wall, cpu = elapsed_since(started)
+        totals = add_stage_time(folder, wall, cpu) if rank0 else {"seconds": wall, "processes": 1}
         if rank0:
             finish_stage(folder, ws.suite, run, stage, totals, ws.device)
-    seconds = totals.get("seconds", elapsed_since(started)[0])
-    log(f"{prefix} done in {seconds:.1f} s" + (f" (summed over {totals['processes']} processes: it was resumed)"
-                                               if totals["processes"] > 1 else ""))
+    resumed = f" (summed over {totals['processes']} processes: it was resumed)" if totals["processes"] > 1 else ""
+    log(f"{prefix} done in {totals['seconds']:.1f} s{resumed}")
 
 
 @dataclasses.dataclass
