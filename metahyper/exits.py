@@ -1,9 +1,9 @@
 """Exit statuses of the ``metahyper`` command and of the worker processes its launchers start.
 
 ``guarded(prog, action, usage)`` runs ``action()`` and turns the errors a user can fix (a bad
-config, data file or checkpoint, which name the file or field) into exit status 2 with the one
-message and then the command's one-line usage (not argparse's whole banner before it, which
-would bury the line that matters), a non-finite loss into 1 (the message names the iteration
+config, data file or checkpoint, which name the file or field; a torchvision that does not match
+torch, ``metahyper.installed``) into exit status 2 with the one message and then the command's
+one-line usage (not argparse's whole banner before it, which would bury the line that matters), a non-finite loss into 1 (the message names the iteration
 and the checkpoint kept), and Ctrl-C into 130 with how to resume. One place, so that a run's
 worker process (``metahyper.launch.worker``) exits as the command would.
 """
@@ -13,12 +13,11 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from metahyper.checkpoint import CheckpointError
 from metahyper.config import ConfigError
-from metahyper.data.sources import DataFormatError
-from metahyper.meta.train import NonFiniteLossError
+from metahyper.errors import BrokenInstallError, CheckpointError, DataFormatError, NonFiniteLossError
+from metahyper.installed import torchvision_mismatch
 
-USER_ERRORS = (ConfigError, CheckpointError, DataFormatError)
+USER_ERRORS = (ConfigError, CheckpointError, DataFormatError, BrokenInstallError)
 
 
 def guarded(prog: str, action: Callable[[], int], usage: str | None = None) -> int:
@@ -27,13 +26,23 @@ def guarded(prog: str, action: Callable[[], int], usage: str | None = None) -> i
     try:
         return action()
     except USER_ERRORS as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        if usage:
-            print(f"usage: {usage}", file=sys.stderr)
-        return 2
+        return _user_error(prog, str(error), usage)
     except NonFiniteLossError as error:  # names the iteration and what is on disk to resume from
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
+    except RuntimeError as error:  # a torch/torchvision mismatch met outside require_torchvision (a user's module)
+        message = torchvision_mismatch(error)
+        if message is None:
+            raise
+        return _user_error(prog, message, usage)
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def _user_error(prog: str, message: str, usage: str | None) -> int:
+    """Prints the message and the usage line; exit status 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    if usage:
+        print(f"usage: {usage}", file=sys.stderr)
+    return 2

@@ -9,7 +9,8 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
     OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
     OUT/runs/<run>/<stage>/.lock           held (flock) by the process working on the stage; names it
-    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished
+    OUT/runs/<run>/<stage>/time.json       wall and CPU seconds, summed over the processes that worked on it
+    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished (with time.json's sums)
     OUT/runs/<run>/<stage>/failed.json     the error that stopped the stage (removed when it starts again)
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
@@ -52,7 +53,6 @@ from metahyper.data.episodes import check_episode_args, class_groups
 from metahyper.eval.ensemble import seed_ensembles
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
-from metahyper.markers import FAILED, MARKER, STAGE_CONFIG, is_done, read_marker
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
@@ -60,13 +60,25 @@ from metahyper.provenance import setting_sources
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
 from metahyper.paper import paper_results
 from metahyper.shared_pretraining import check_shared_pretraining, share_pretraining
-from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor,
-                              device_description, eval_shots, log, resolve_device, stage_config, stage_dir)
+from metahyper.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
+                                   add_stage_time, read_marker, run_names, stage_dir)
+from metahyper.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, eval_shots, log,
+                              resolve_device, stage_config)
 from metahyper.suites import SuiteConfig, resolve_data_paths
-from metahyper.targets import absent_targets, data_episodes, read_skipped
+from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
 
 
-# --- stage folders and markers (metahyper.markers) -------------------------------------------------------
+# --- stage folders and markers ---------------------------------------------------------------------------
+
+
+def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
+    """Whether the stage finished under its current config (an evaluation that skipped an
+    optional target whose data is there now is not: ``metahyper.targets.evaluation_outdated``)."""
+    folder = stage_dir(out, run, stage)
+    marker = read_marker(folder)
+    if marker is None or marker["config_hash"] != config_hash(stage_config(suite, run, stage)):
+        return False
+    return stage != "evaluate" or not evaluation_outdated(suite, folder)
 
 
 def check_stage_folder(suite: SuiteConfig, out: Path, run: str, stage: str) -> None:
@@ -88,14 +100,26 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, started: float, device: torch.device,
-                 shared_from: str | None = None) -> None:
-    """Write the ``done.json`` marker (atomically; the last file a stage writes). ``threads``:
-    CPU results depend on the thread count (reductions run in another order). ``shared_from``:
-    the run whose finished stage this one links (``share_pretraining``)."""
+def stage_clock() -> tuple[float, float]:
+    """(wall, CPU) seconds of this process, from which a stage's time is taken."""
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed_since(started: tuple[float, float]) -> tuple[float, float]:
+    """(wall, CPU) seconds since ``started`` (a ``stage_clock()``)."""
+    wall, cpu = stage_clock()
+    return wall - started[0], cpu - started[1]
+
+
+def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, totals: dict[str, float],
+                 device: torch.device, shared_from: str | None = None) -> None:
+    """Write the ``done.json`` marker (atomically; the last file a stage writes) with the stage's
+    time summed over every process that worked on it (``totals``: ``add_stage_time``).
+    ``threads``: CPU results depend on the thread count (reductions run in another order).
+    ``shared_from``: the run whose finished stage this one links (``share_pretraining``)."""
     marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(suite, run, stage)),
-              "finished_at": now_utc(), "seconds": round(time.perf_counter() - started, 3),
-              "device": device_description(device), "threads": torch.get_num_threads()}
+              "finished_at": now_utc(), **totals, "device": device_description(device),
+              "threads": torch.get_num_threads()}
     if shared_from is not None:
         marker["shared_from"] = shared_from
     write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
@@ -224,8 +248,10 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
             log(f"{prefix} finished before, skipped")
             return
         log(f"{prefix} ...")
-        started = time.perf_counter()
+        started = stage_clock()
         if rank0:
+            if (folder / MARKER).exists():  # a finished stage done again, from the start: a new count
+                (folder / TIME_FILE).unlink(missing_ok=True)
             (folder / MARKER).unlink(missing_ok=True)  # a stage being (re)done is not finished
             (folder / FAILED).unlink(missing_ok=True)
             save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
@@ -235,13 +261,18 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
                 STAGE_RUNNERS[stage](ws, run, folder)
             else:
                 log(f"{prefix}: the pretraining of {shared} (the same model and seed), linked")
-        except Exception as error:
+        except BaseException as error:  # stopped (an error, Ctrl-C, a requeue): its time counts on resume
             if rank0:
-                record_failure(folder, run, stage, error, log_file)
+                add_stage_time(folder, *elapsed_since(started))
+                if isinstance(error, Exception):
+                    record_failure(folder, run, stage, error, log_file)
             raise
+        wall, cpu = elapsed_since(started)
+        totals = add_stage_time(folder, wall, cpu) if rank0 else {"seconds": wall, "processes": 1}
         if rank0:
-            finish_stage(folder, ws.suite, run, stage, started, ws.device, shared_from=shared)
-    log(f"{prefix} done in {time.perf_counter() - started:.1f} s")
+            finish_stage(folder, ws.suite, run, stage, totals, ws.device, shared_from=shared)
+    resumed = f" (summed over {totals['processes']} processes: it was resumed)" if totals["processes"] > 1 else ""
+    log(f"{prefix} done in {totals['seconds']:.1f} s{resumed}")
 
 
 @dataclasses.dataclass
@@ -311,14 +342,6 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
 
 
 # --- reports -------------------------------------------------------------------------------------------
-
-
-def run_names(suite_dir: Path) -> list[str]:
-    """Run folders of a suite output: in ``suite.yaml``'s order, then any others by name."""
-    runs = suite_dir / "runs"
-    folders = sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
-    order = list(load_yaml(suite_dir / "suite.yaml").get("runs", {})) if (suite_dir / "suite.yaml").is_file() else []
-    return [n for n in order if n in folders] + [n for n in folders if n not in order]
 
 
 def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from metahyper.config import ConfigError, config_hash
-from metahyper.markers import FAILED, MARKER, STAGE_CONFIG, read_marker
-from metahyper.stages import Workspace, stage_config, stage_dir
+from metahyper.stage_files import FAILED, MARKER, STAGE_CONFIG, read_marker, stage_dir
+from metahyper.stages import Workspace, stage_config
 from metahyper.suites import SuiteConfig
 
 

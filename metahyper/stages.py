@@ -41,22 +41,19 @@ from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
 from metahyper.meta.predictors import Predictor
-from metahyper.meta.pretrain import METRICS_NAME as PRETRAIN_METRICS, PRETRAINED_NAME, pretrain
-from metahyper.meta.train import CHECKPOINT_NAME, METRICS_NAME, meta_train
+from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
+from metahyper.meta.train import CHECKPOINT_NAME, meta_train
 from metahyper.meta.variants import Caches, predictor_rows
 from metahyper.models import build_model, model_options
 from metahyper.models.heads import restore_metric_scale
 from metahyper.models.roles import MetaModel
 from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
+from metahyper.stage_files import RESULTS, STAGES, stage_dir
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
 
-STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
-RESULTS = "results.json"
-STAGE_METRICS = {"pretrain": PRETRAIN_METRICS, "meta_train": METRICS_NAME}
-"""The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
     "linear_head": baselines.linear_head_predictor,
@@ -164,11 +161,6 @@ def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
     maml = {k: v for k, v in settings["maml"].items() if not (k == "other_weights" and v == "frozen")}  # as before it
     settings["maml"] = {**maml, "inner_steps_eval": ev.inner_steps_eval, "bn_mode": LEGACY_BN_MODE}
     return settings
-
-
-def stage_dir(out: Path, run: str, stage: str) -> Path:
-    """The folder of one stage of one run in a suite folder."""
-    return out / "runs" / run / stage
 
 
 # --- the live objects a suite needs ------------------------------------------------------------------
@@ -370,8 +362,10 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
                 log(f"  {note}")
             notes += skipped
             log(f"  {', '.join(usable)} on {target}, {episodes.way}-way {episodes.shot}-shot, {len(episodes)} episodes")
+            status = f"{run} on {target}, {episodes.way}-way {episodes.shot}-shot"
             results = evaluate_all(recorder.wrap_all(usable), episodes, store, transform, ws.device,
-                                   batch_tasks=ev.batch_tasks, progress=ws.progress, metadata=extra) if usable else {}
+                                   batch_tasks=ev.batch_tasks, progress=ws.progress, metadata=extra,
+                                   status=status) if usable else {}
             records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
             recorder.keep(list(results), episodes)
     recorder.save(folder)  # evaluation.seed_ensemble: the per-query probabilities (metahyper.eval.ensemble)

@@ -52,7 +52,7 @@ from metahyper.meta.train import MetaTrainConfig
 from metahyper.models.compute import ComputeConfig
 from metahyper.plugins import import_suite_modules
 from metahyper.provenance import SettingSource, check_provenance
-from metahyper.resources import SUITES_DIR
+from metahyper.resources import SUITES_DIR, known_suites
 from metahyper.run_expansion import expand_runs
 from metahyper.suite_keys import check_override, migrate
 
@@ -364,11 +364,6 @@ RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))
 
 
 # --- finding and loading suites -----------------------------------------------------------------
-
-
-def known_suites() -> list[str]:
-    """Names of the built-in suites (``benchmarks/suites/``, shipped inside the package)."""
-    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
 
 
 def suite_path(ref: str | os.PathLike) -> Path:

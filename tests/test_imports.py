@@ -28,7 +28,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metahyper"
 LAYERS = (
     ("foundation", ("metahyper._version", "metahyper.atomic", "metahyper.config", "metahyper.registry",
                     "metahyper.plugins", "metahyper.resources", "metahyper.progress", "metahyper.checkpoint",
-                    "metahyper.outdir", "metahyper.ranks", "metahyper.provenance")),
+                    "metahyper.outdir", "metahyper.ranks", "metahyper.provenance", "metahyper.errors", "metahyper.lazy",
+                    "metahyper.threads", "metahyper.installed")),
     ("data", ("metahyper.data",)),
     ("models", ("metahyper.models",)),
     ("train", ("metahyper.train",)),
@@ -36,7 +37,7 @@ LAYERS = (
     ("suites", ("metahyper.suites", "metahyper.suite_keys", "metahyper.run_expansion", "metahyper.paper",
                 "metahyper.launch.config")),
     ("eval", ("metahyper.eval",)),
-    ("stages", ("metahyper.stages", "metahyper.targets", "metahyper.markers", "metahyper.shared_pretraining",
+    ("stages", ("metahyper.stages", "metahyper.stage_files", "metahyper.targets", "metahyper.shared_pretraining",
                 "metahyper.runs", "metahyper.exits")),
     ("classify", ("metahyper.classify",)),
     ("lm", ("metahyper.lm",)),

@@ -203,7 +203,8 @@ def plot_movement(runs: Runs, path: str | os.PathLike, groups: Mapping[str, str]
     relative = all(logs_norms(records) for records in runs.values() if series(records, "movement")[0])
     found = model_movement(runs, relative, groups or {})
     if not found:
-        return "no metrics record has 'movement' with generated/ or param/*.weight entries"
+        return ("no run logged the inner-loop movement of its weights; set meta_train.diagnostics_every to at "
+                "most meta_train.iterations to get this figure")
     layers = list(dict.fromkeys(layer for m in found.values() for layer in m.layers))
     width, positions = 0.8 / len(found), np.arange(len(layers))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]

@@ -38,10 +38,10 @@ from metahyper.config import ConfigError
 from metahyper.launch.status import current, duration, read_json, run_status
 from metahyper.launch.worker import POOL_PID_ENV
 from metahyper.progress import LOGGER
-from metahyper.markers import FAILED, is_done
-from metahyper.runs import Plan, rebuild_report, write_suite_files
+from metahyper.runs import Plan, is_done, rebuild_report, write_suite_files
 from metahyper.shared_pretraining import pretraining_siblings
-from metahyper.stages import STAGES, resolve_device, stage_dir
+from metahyper.stage_files import FAILED, STAGES, stage_dir
+from metahyper.stages import resolve_device
 
 LOG_NAME = "run.log"
 STOP_GRACE_S = 30.0  # how long interrupted children get to exit before they are killed
@@ -72,12 +72,6 @@ def parse_devices(text: str) -> list[str]:
         raise ConfigError(f"--devices {text!r} names {repeated[0]} twice; give each device once and use --jobs for "
                           "several jobs per device")
     return devices
-
-
-def threads_per_job(jobs: int) -> int:
-    """This machine's cores (those this process may use) split between ``jobs``, at least 1."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // jobs)
 
 
 @dataclass

@@ -24,6 +24,8 @@ from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError
 
 TENSORBOARD_DIR = "tb"
+META_TRAIN_LOG = "metrics.jsonl"  # the meta-training loop's log in its run folder (metahyper.meta.train)
+PRETRAIN_LOG = "pretrain_metrics.jsonl"  # pretraining's (metahyper.meta.pretrain)
 
 
 @dataclass(frozen=True)

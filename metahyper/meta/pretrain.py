@@ -25,9 +25,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from metahyper.checkpoint import resume_checkpoint, save_checkpoint
+from metahyper.checkpoint import resume_checkpoint, resume_line, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
-from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.metrics_log import PRETRAIN_LOG, MetricsLog
 from metahyper.data.stores import ImageStore
 from metahyper.data.transforms import Transform
 from metahyper.models.heads import use_cosine_head
@@ -37,7 +37,7 @@ from metahyper.train.supervised import OPTIMIZERS, EpochGenerators, build_optimi
 
 CHECKPOINT_NAME = "pretrain_checkpoint.pt"
 PRETRAINED_NAME = "pretrained.pt"
-METRICS_NAME = "pretrain_metrics.jsonl"
+METRICS_NAME = PRETRAIN_LOG
 HEADS = ("linear", "cosine")
 
 
@@ -143,11 +143,11 @@ def pretrain(
     done = 0 if run_dir is None else resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, **trained)
     log.truncate_after(done)
     if done:
-        tqdm.write(f"resuming {name} from epoch {done} (checkpoint {folder / CHECKPOINT_NAME})", file=sys.stderr)
+        tqdm.write(resume_line(name, "epoch", done, cfg.epochs, folder / CHECKPOINT_NAME), file=sys.stderr)
     history, show = [], sys.stderr.isatty() if progress is None else progress
     model.train()
     epochs = range(done + 1, cfg.epochs + 1)
-    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done)
+    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done, unit="epoch")
     for epoch in tqdm(epochs, initial=done, total=cfg.epochs, disable=not show, desc="pretrain"):
         record = {"epoch": epoch, "iteration": epoch, "lr": scheduler.get_last_lr()[0],
                   **train_epoch(model, optimizer, store, transform, cfg.batch_size, cfg.output_norm_penalty,
