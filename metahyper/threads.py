@@ -6,7 +6,8 @@ CPUs; they wait on each other at every parallel region, and on a shared 2-core m
 ran ten times slower that way than with one thread (issue 27). ``usable_cpus`` is the smaller of
 the affinity mask and the cgroup CPU quota (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` /
 ``cpu.cfs_period_us``, the smallest along the process's cgroup path), rounded down, at least 1;
-``default_threads(jobs)`` splits it between ``jobs`` processes, and ``process_threads`` is what a
+``default_threads(jobs)`` takes the part of it that other processes leave idle (the machine's
+CPUs minus its load average: ``idle_cpus``) and splits it between ``jobs`` processes, and ``process_threads`` is what a
 ``metahyper`` process uses without ``--threads`` (``$OMP_NUM_THREADS`` first). Only the standard
 library is imported, so the command can decide before torch loads.
 """
@@ -88,10 +89,28 @@ def usable_cpus(affinity: int | None = None, root: Path = CGROUP_ROOT, proc_cgro
     return max(1, cpus)
 
 
-def default_threads(jobs: int = 1, cpus: int | None = None) -> int:
+def idle_cpus(load: float | None = None, machine: int | None = None) -> int:
+    """The machine's CPUs that other processes leave idle: its CPU count minus the 1-minute load
+    average (``load``; default ``os.getloadavg()``, rounded), at least 1; the CPU count where
+    the load is unknown. On a machine other jobs also use, threads beyond these wait on each
+    other at every parallel region (issue 27: the quick start took 66 minutes at 2 threads and
+    2 at 1 thread on a 2-core machine running two other jobs)."""
+    machine = machine or os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):
+            return machine
+    return max(1, machine - round(load))
+
+
+def default_threads(jobs: int = 1, cpus: int | None = None, idle: int | None = None) -> int:
     """Threads per process when ``jobs`` processes share the usable CPUs (``cpus``: default
-    ``usable_cpus()``), at least 1."""
-    return max(1, (usable_cpus() if cpus is None else cpus) // max(1, jobs))
+    ``usable_cpus()``) that other processes leave idle (``idle``: default ``idle_cpus()``), at
+    least 1. The count depends on the load when the command starts, and CPU results depend on
+    the thread count at rounding level: ``--threads N`` pins it (every ``done.json`` records it)."""
+    cpus = usable_cpus() if cpus is None else cpus
+    return max(1, min(cpus, idle_cpus() if idle is None else idle) // max(1, jobs))
 
 
 def process_threads(jobs: int = 1) -> int:

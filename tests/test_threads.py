@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metahyper.threads import cgroup_cpus, default_threads, process_threads, usable_cpus
+from metahyper.threads import cgroup_cpus, default_threads, idle_cpus, process_threads, usable_cpus
 
 
 def _tree(root: Path, proc_lines: list[str], files: dict[str, str]) -> tuple[Path, Path]:
@@ -69,7 +69,23 @@ def test_usable_cpus_is_the_smaller_of_mask_and_quota(tmp_path, affinity, cpu_ma
 
 @pytest.mark.parametrize("cpus, jobs, threads", [(16, 1, 16), (16, 3, 5), (2, 2, 1), (2, 4, 1), (1, 1, 1)])
 def test_default_threads_splits_the_cpus_between_jobs(cpus, jobs, threads):
-    assert default_threads(jobs, cpus) == threads
+    assert default_threads(jobs, cpus, idle=cpus) == threads
+
+
+@pytest.mark.parametrize("load, machine, idle", [
+    (0.2, 2, 2),     # a quiet 2-core machine
+    (2.1, 2, 1),     # two other jobs on it (issue 27's case): one thread, never zero
+    (7.6, 4, 1),     # overloaded
+    (1.4, 16, 15),   # a workstation with a browser open
+])
+def test_idle_cpus_are_the_cpus_the_load_average_leaves(load, machine, idle):
+    assert idle_cpus(load, machine) == idle
+
+
+def test_default_threads_take_only_idle_cpus_of_the_usable_ones():
+    assert default_threads(1, cpus=2, idle=1) == 1     # the loaded 2-core machine
+    assert default_threads(1, cpus=8, idle=40) == 8    # a quiet 64-core node, 8 CPUs allocated
+    assert default_threads(2, cpus=16, idle=6) == 3    # a busy node: the idle CPUs split between the jobs
 
 
 def test_process_threads_prefers_omp_num_threads(monkeypatch):
