@@ -1,6 +1,6 @@
-"""The command line as documented in README.md: options and KEY=VALUE in any order, and exit
-status 2 with a message naming the file, path or device for damaged checkpoints, unwritable
-output folders, missing devices and keys that the suite does not use."""
+"""The command line as documented in docs/suites.md ("Commands"): options and KEY=VALUE in any
+order, and exit status 2 with a message naming the file, path or device for damaged checkpoints,
+unwritable output folders, missing devices and keys that the suite does not use."""
 
 from __future__ import annotations
 

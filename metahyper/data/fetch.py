@@ -114,7 +114,7 @@ def resources(dataset: str, parts: Sequence[str] | None = None) -> list[Resource
     """The resources of ``dataset`` (those of ``parts`` only, when given)."""
     if dataset not in TABLE:
         raise ValueError(f"cannot fetch {dataset!r}{did_you_mean(dataset, TABLE)}; MiniImageNet has no stable "
-                         "official download (see the README)")
+                         "official download (see docs/data.md, 'MiniImageNet')")
     require_torchvision()  # the URLs, checksums and downloader are torchvision's
     found = TABLE[dataset]()
     return [r for r in found if parts is None or r.part in parts]

@@ -67,6 +67,6 @@ def fetch_into(dataset: str, root: Path, options: Mapping[str, Any], mirror: str
     """``download=True``: what ``dataset`` (with its reader ``options``) needs, into ``root``;
     a ``ValueError`` for a data set without a download."""
     if fetch_command(dataset, str(root)) is None:
-        raise ValueError(f"{dataset} cannot be downloaded (MiniImageNet has no stable official download; the "
-                         "README's 'Fetching data' says where people get it); pass download=False")
+        raise ValueError(f"{dataset} cannot be downloaded (MiniImageNet has no stable official download; "
+                         "docs/data.md, 'MiniImageNet', says where people get it); pass download=False")
     fetch_for_spec(dataset, str(root), options, mirror, checksums, log=LOGGER.info)

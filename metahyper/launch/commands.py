@@ -49,7 +49,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """``--jobs``, ``--devices``, ``--launcher`` and the SLURM resources (``metahyper run``)."""
-    group = parser.add_argument_group("several runs at once (README: Running at scale)")
+    group = parser.add_argument_group("several runs at once (docs/scale.md)")
     group.add_argument("--jobs", type=bounded("--jobs", int, 1), metavar="N",
                        help="run N of the suite's runs at once on this machine, one process per run (default: "
                             "one after another in this process; with --launcher slurm: array tasks at once)")

@@ -1,5 +1,5 @@
 """Your own ``nn.Module`` as a ``MetaModel``: wrap a plain module, or refuse it with a message that
-says what to provide (README "Meta-training your own model"; docs/architecture.md section 4).
+says what to provide (docs/api.md, "Meta-training your own model"; docs/architecture.md section 4).
 
 MAML, the baselines and the reports need three things of a model beyond ``forward``: the head
 (``classifier``, an ``nn.Linear``) that pretraining resets to ``way`` outputs, the features that
@@ -135,7 +135,7 @@ def require_meta_model(model: object, where: str) -> None:
         wrap = (f"wrap it: metahyper.as_meta_model(model, classifier={linears[-1]!r}) (the name of its head; its "
                 f"nn.Linear layers: {', '.join(map(repr, linears))})" if linears else "give it an nn.Linear head")
         raise TypeError(f"{where}: model is a {kind}, not a metahyper.MetaModel, which has {CONTRACT}. Either {wrap}, "
-                        "or subclass metahyper.MetaModel (README: 'Meta-training your own model')")
+                        "or subclass metahyper.MetaModel (docs/api.md: 'Meta-training your own model')")
     if not isinstance(getattr(model, "classifier", None), nn.Linear):
         raise TypeError(f"{where}: {kind} is a MetaModel without a `classifier` nn.Linear attribute (its head: "
                         "set self.classifier = nn.Linear(feature_dim, way) in __init__)")
