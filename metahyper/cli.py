@@ -37,7 +37,7 @@ from metahyper.data.fetch import MIRROR_ENV
 from metahyper.exits import guarded
 from metahyper.launch import commands as launch_commands
 from metahyper.outdir import check_writable
-from metahyper.plugins import import_user_code
+from metahyper.plugins import drop_working_directory, import_user_code
 from metahyper.progress import use_cli_logging
 from metahyper.resources import SPEED_DIR
 from metahyper.suites import SUITES_DIR, SuiteConfig, data_specs, known_suites, load_suite, suite_path
@@ -432,4 +432,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    drop_working_directory()  # python -m: a suite's imports never come from the working directory
     sys.exit(main())

@@ -35,9 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
+from metahyper.config import (ConfigError, apply_overrides, check_at_most, did_you_mean, from_dict, load_yaml,
+                              to_dict)
+from metahyper.data.bounded import check_image_size
 from metahyper.data.groupings import check_grouping
 from metahyper.data.sources import DATASETS
+from metahyper.data.synthetic import check_synthetic_size
 from metahyper.launch.config import LauncherConfig
 from metahyper.paper import PaperResult
 from metahyper.meta.maml import BN_MODES
@@ -45,11 +48,13 @@ from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
+from metahyper.names import check_plain_name
 from metahyper.plugins import import_suite_modules
 from metahyper.resources import SUITES_DIR
 from metahyper.suite_keys import check_override, migrate
 
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
+MAX_EPISODE_SIZE, MAX_EPISODES = 10_000, 1_000_000  # way/shot/query/steps; episodes of a fixed set
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -75,11 +80,22 @@ class DataSpec:
     cache_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_data_sizes(self)
+
     def reader_options(self) -> dict[str, Any]:
         """The keyword options for ``load_store`` beyond dataset, root and split."""
         named = {k: getattr(self, k) for k in ("image_size", "family", "num_classes", "images_per_class", "seed",
                                                "cache_dir")}
         return {**{k: v for k, v in named.items() if v is not None}, **self.options}
+
+
+def check_data_sizes(spec: DataSpec) -> None:
+    """Refuse an ``image_size`` out of range, and synthetic settings whose store would not fit in
+    memory (``metahyper.data.bounded``), naming the setting, before any data is read or made."""
+    check_image_size(spec.image_size, "image_size")
+    if spec.dataset == "synthetic":
+        check_synthetic_size(spec.split, spec.num_classes, spec.images_per_class, spec.image_size)
 
 
 def check_group_field(field_name: str, name: str | None) -> None:
@@ -104,6 +120,7 @@ class SourceSpec(DataSpec):
     val_groups: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_group_field("val_groups", self.val_groups)
         if self.val_groups is not None and self.val_split is None:
             raise ValueError(f"val_groups={self.val_groups!r} needs val_split (the split validation episodes "
@@ -124,6 +141,7 @@ class TargetSpec(DataSpec):
     optional: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_group_field("groups", self.groups)
 
 
@@ -155,6 +173,7 @@ class EpisodeSpec:
             value = getattr(self, name)
             if value is not None and value < least:
                 raise ValueError(f"{name} must be >= {least}, got {value}")
+        check_at_most(self, MAX_EPISODE_SIZE, "way", "shot", "query", "eval_way")
         check_group_field("groups", self.groups)
 
     @property
@@ -235,6 +254,10 @@ class EvaluationConfig:
                             ("inner_steps_eval", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        check_at_most(self, MAX_EPISODES, "episodes", "val_episodes")
+        check_at_most(self, MAX_EPISODE_SIZE, "query", "batch_tasks", "inner_steps_eval")
+        if max(self.shots) > MAX_EPISODE_SIZE:
+            raise ValueError(f"shots must be <= {MAX_EPISODE_SIZE}, got {max(self.shots)}")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode must be one of {list(BN_MODES)}, got {self.bn_mode!r}")
         unknown = sorted(set(self.baselines) - set(BASELINES))
@@ -273,6 +296,7 @@ class SuiteConfig:
     paper: tuple[PaperResult, ...] = ()
 
     def __post_init__(self) -> None:
+        check_plain_name(self.name, "name")
         _check_seeds(self.seeds)
         for i, result in enumerate(self.paper):
             if result.target is not None and result.target not in self.targets:

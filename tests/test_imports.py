@@ -28,7 +28,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metahyper"
 LAYERS = (
     ("foundation", ("metahyper._version", "metahyper.atomic", "metahyper.config", "metahyper.registry",
                     "metahyper.plugins", "metahyper.resources", "metahyper.progress", "metahyper.checkpoint",
-                    "metahyper.outdir", "metahyper.ranks")),
+                    "metahyper.outdir", "metahyper.ranks", "metahyper.safe_yaml", "metahyper.files",
+                    "metahyper.interrupts", "metahyper.names", "metahyper.manifest")),
     ("data", ("metahyper.data",)),
     ("models", ("metahyper.models",)),
     ("train", ("metahyper.train",)),
