@@ -6,10 +6,12 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/suite.yaml                         the suite as run (overrides applied, data roots resolved)
     OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>[-within-<grouping>].npz
                                            fixed, hashed episode sets (the run's episodes.eval_way)
+    OUT/episodes/manifest.json             the SHA-256 of each episode set, checked before it is loaded
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
     OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
     OUT/runs/<run>/<stage>/.lock           held (flock) by the process working on the stage; names it
-    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished
+    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished, with the SHA-256
+                                           of its files and of the episode sets it used (metahyper.manifest)
     OUT/runs/<run>/<stage>/failed.json     the error that stopped the stage (removed when it starts again)
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
@@ -45,13 +47,16 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from metahyper.atomic import write_text_atomic
+from metahyper.atomic import remove_stale_temporaries, write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
 from metahyper.paper import paper_results
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
+from metahyper.files import read_json
+from metahyper.manifest import (ARTIFACTS, FAILED, MARKER, STAGE_CONFIG, read_marker, redo_hint, stage_artifacts,
+                                verify_stage)
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
@@ -61,16 +66,8 @@ from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Wor
 from metahyper.suites import SuiteConfig, resolve_data_paths
 from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
 
-MARKER, STAGE_CONFIG, FAILED = "done.json", "config.yaml", "failed.json"
-
 
 # --- stage folders and markers ---------------------------------------------------------------------------
-
-
-def read_marker(folder: Path) -> dict[str, Any] | None:
-    """The ``done.json`` of a stage folder, or None when the stage has not finished."""
-    path = folder / MARKER
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
@@ -102,21 +99,28 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, started: float, device: torch.device) -> None:
-    """Write the ``done.json`` marker (atomically; the last file a stage writes). ``threads``:
-    CPU results depend on the thread count (reductions run in another order)."""
-    marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(suite, run, stage)),
+def finish_stage(ws: Workspace, run: str, stage: str, started: float) -> None:
+    """Write the ``done.json`` marker (atomically; the last file a stage writes), with the
+    SHA-256 of the stage's files and of the shared files it read (``metahyper.manifest``).
+    ``threads``: CPU results depend on the thread count (reductions run in another order)."""
+    folder = stage_dir(ws.out, run, stage)
+    marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(ws.suite, run, stage)),
               "finished_at": now_utc(), "seconds": round(time.perf_counter() - started, 3),
-              "device": device_description(device), "threads": torch.get_num_threads()}
+              "device": device_description(ws.device), "threads": torch.get_num_threads(),
+              ARTIFACTS: stage_artifacts(ws.out, folder, ws.read_files)}
     write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
 
 
 def record_failure(folder: Path, run: str, stage: str, error: Exception, log_file: Path | None) -> None:
-    """Write ``failed.json``: the error that stopped the stage, who ran it and its log file."""
+    """Write ``failed.json``: the error that stopped the stage, who ran it and its log file (when
+    it can be written: on a full disk the error itself is what the user sees)."""
     record = {"stage": stage, "run": run, "error": f"{type(error).__name__}: {error}", "failed_at": now_utc(),
               "pid": os.getpid(), "host": socket.gethostname(), "job": slurm_job_id(),
               "log": None if log_file is None else str(log_file)}
-    write_text_atomic(folder / FAILED, json.dumps(record, indent=2) + "\n")
+    try:
+        write_text_atomic(folder / FAILED, json.dumps(record, indent=2) + "\n")
+    except (OSError, ValueError):
+        pass
 
 
 def logged_iteration(folder: Path, stage: str) -> int:
@@ -237,7 +241,9 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
         if rank0:
             (folder / MARKER).unlink(missing_ok=True)  # a stage being (re)done is not finished
             (folder / FAILED).unlink(missing_ok=True)
+            remove_stale_temporaries(folder)  # left by a process killed mid-write
             save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
+        ws.read_files = set()
         try:
             STAGE_RUNNERS[stage](ws, run, folder)
         except Exception as error:
@@ -245,7 +251,7 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
                 record_failure(folder, run, stage, error, log_file)
             raise
         if rank0:
-            finish_stage(folder, ws.suite, run, stage, started, ws.device)
+            finish_stage(ws, run, stage, started)
     log(f"{prefix} done in {time.perf_counter() - started:.1f} s")
 
 
@@ -286,6 +292,8 @@ def write_suite_files(plan: Plan, whole: bool) -> None:
     under the shared-files lock."""
     suite, out = plan.ws.suite, plan.ws.out
     with shared_files_lock(out):
+        for folder in (out, out / "episodes", *(out / "runs" / name for name in plan.runs)):
+            remove_stale_temporaries(folder)  # left by a process killed while writing a shared file
         if whole or not (out / "suite.yaml").exists():
             save_yaml(suite, out / "suite.yaml")
         for name in plan.runs:
@@ -345,9 +353,11 @@ def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
         folder = suite_dir / "runs" / run
         marker = read_marker(folder / "evaluate")
         if marker is not None:
-            records += json.loads((folder / "evaluate" / RESULTS).read_text(encoding="utf-8"))
-            devices.append(marker["device"])
+            verify_stage(suite_dir, folder / "evaluate")
+            records += read_json(folder / "evaluate" / RESULTS, redo_hint(folder / "evaluate"), list)
+            devices.append(marker.get("device", "?"))
             notes += read_skipped(folder / "evaluate")["notes"]
+        verify_stage(suite_dir, folder / "meta_train", [METRICS_NAME])
         if (folder / "meta_train" / METRICS_NAME).is_file():
             metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
     notes = list(dict.fromkeys(notes))  # an absent target's note comes from every run

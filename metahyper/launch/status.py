@@ -3,6 +3,9 @@
 Each stage of each run is in one of these states (checked in this order):
 
 * ``done``: its ``done.json`` exists (seconds and device from it);
+* ``damaged`` (``metahyper status`` only, which checks what finished stages recorded,
+  ``metahyper.manifest``): its ``done.json`` cannot be read, or a file it recorded is missing
+  or differs from its SHA-256; the detail names the file and what to delete to redo it;
 * ``running``: a process holds its lock (``metahyper.outdir.lock_holder``: pid, host, SLURM
   job); its metrics log gives the epoch or iteration, and the lock's start time and the
   iteration the process started from give the rate (over the iterations this process did, up
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from metahyper.config import ConfigError, load_yaml
+from metahyper.files import UnusableFileError
+from metahyper.manifest import verify_stage
 from metahyper.meta.metrics_log import last_record
 from metahyper.outdir import describe_holder, lock_holder
 from metahyper.runs import FAILED, STAGE_CONFIG, read_marker, run_names
@@ -90,10 +95,18 @@ def progress(folder: Path, stage: str, holder: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def stage_status(out: Path, run: str, stage: str, queued: str | None = None) -> StageStatus:
-    """The state of one stage (module docstring); ``queued`` names the SLURM job of its run."""
+def stage_status(out: Path, run: str, stage: str, queued: str | None = None, verify: bool = False) -> StageStatus:
+    """The state of one stage (module docstring); ``queued`` names the SLURM job of its run;
+    ``verify`` checks a finished stage's files (``damaged`` when one fails)."""
     folder = stage_dir(out, run, stage)
-    marker = read_marker(folder)
+    try:
+        marker = read_marker(folder)
+        if marker is not None and verify:
+            verify_stage(out, folder)
+    except UnusableFileError as error:
+        if not verify:
+            raise
+        return StageStatus(stage, "damaged", str(error))
     if marker is not None:
         return StageStatus(stage, "done", f"{marker.get('seconds', 0):.1f} s on {marker.get('device', '?')}")
     holder = lock_holder(folder)
@@ -119,9 +132,9 @@ def suite_runs(out: Path) -> list[str]:
     return listed + [run for run in run_names(out) if run not in listed]
 
 
-def run_status(out: Path, run: str, queued: str | None = None) -> list[StageStatus]:
-    """The status of each stage of ``run``."""
-    return [stage_status(out, run, stage, queued) for stage in STAGES]
+def run_status(out: Path, run: str, queued: str | None = None, verify: bool = False) -> list[StageStatus]:
+    """The status of each stage of ``run`` (``verify``: see ``stage_status``)."""
+    return [stage_status(out, run, stage, queued, verify) for stage in STAGES]
 
 
 def current(stages: list[StageStatus]) -> str:
@@ -133,8 +146,10 @@ def current(stages: list[StageStatus]) -> str:
     return "done"
 
 
-def status_text(out: str | os.PathLike) -> str:
-    """The report of ``metahyper status OUT``: every run's stages, then the report file."""
+def status_text(out: str | os.PathLike, damaged: list[str] | None = None) -> str:
+    """The report of ``metahyper status OUT``: every run's stages (finished ones checked against
+    what they recorded), then the report file. The detail of each damaged stage is appended to
+    ``damaged`` when given."""
     out = Path(out)
     if not (out / "suite.yaml").is_file() and not (out / "runs").is_dir():
         raise ConfigError(f"{out} is not a suite folder (it has no suite.yaml and no runs/ folder)")
@@ -144,8 +159,10 @@ def status_text(out: str | os.PathLike) -> str:
     lines = [f"{out}: {len(runs)} run(s)"]
     for run in runs:
         lines.append(f"  {run}")
-        for status in run_status(out, run, jobs.get(run)):
+        for status in run_status(out, run, jobs.get(run), verify=True):
             lines.append(f"    {status.stage.replace('_', '-'):<11} {status.state:<12} {status.detail}".rstrip())
+            if status.state == "damaged" and damaged is not None:
+                damaged.append(status.detail)
     report = out / "report.md"
     if report.is_file():
         written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.stat().st_mtime))
