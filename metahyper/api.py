@@ -16,13 +16,14 @@ import torch
 from torch import nn
 
 from metahyper.checkpoint import CheckpointError, load_checkpoint
-from metahyper.config import load_yaml
 from metahyper.data.sources import DATASETS
 from metahyper.meta.pretrain import PRETRAINED_NAME
 from metahyper.meta.train import CHECKPOINT_NAME
 from metahyper.models import MODELS, build_model
-from metahyper.resources import SUITES_DIR
+from metahyper.models.heads import restore_metric_scale
+from metahyper.resources import list_suites
 
+__all__ = ["list_datasets", "list_models", "list_suites", "load_model", "load_run"]
 STAGE_CHECKPOINTS = {"meta_train": CHECKPOINT_NAME, "pretrain": PRETRAINED_NAME}
 
 
@@ -34,11 +35,6 @@ def list_models() -> list[str]:
 def list_datasets() -> list[str]:
     """Names ``load_store`` accepts."""
     return DATASETS.names()
-
-
-def list_suites() -> dict[str, str]:
-    """Built-in suite name -> its ``description`` (``metahyper run NAME``)."""
-    return {path.stem: str(load_yaml(path).get("description", "")) for path in sorted(SUITES_DIR.glob("*.yaml"))}
 
 
 def load_model(checkpoint: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -53,6 +49,7 @@ def load_model(checkpoint: str | os.PathLike, map_location: str | torch.device =
         raise CheckpointError(f"checkpoint {checkpoint} records no model recipe (model_spec); rebuild the model "
                               "with metahyper.build_model(...) and load_state_dict(state['model'])")
     model = build_model(spec["name"], spec["num_classes"], **spec["options"])
+    restore_metric_scale(model, state["model"])  # a meta_baseline model's temperature (beyond the recipe)
     model.load_state_dict(state["model"])
     return model.eval()
 

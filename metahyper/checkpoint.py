@@ -23,12 +23,9 @@ from torch import nn
 
 from metahyper._version import __version__
 from metahyper.atomic import atomic_write
+from metahyper.errors import CheckpointError
 
 FORMAT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used (damaged, wrong format, or written by a different config)."""
 
 
 _KEYS = {"format", "iteration", "config_hash", "model"}
@@ -177,3 +174,12 @@ def resume_checkpoint(
         )
     state = load_checkpoint(path, config_hash=config_hash, force=force)
     return restore_checkpoint(state, model=model, optimizer=optimizer, scheduler=scheduler, stateful=stateful)
+
+
+def resume_line(name: str, unit: str, done: int, total: int, checkpoint: Path) -> str:
+    """What a training loop says when its run folder already has a checkpoint at ``done`` of
+    ``total`` ``unit``s: it resumes, or (rerunning a finished example) there is nothing to do."""
+    if done >= total:
+        return (f"{name} is already finished ({unit} {done}/{total}, checkpoint {checkpoint}); nothing to do "
+                "(a new run folder starts afresh)")
+    return f"resuming {name} from {unit} {done} (checkpoint {checkpoint})"

@@ -16,49 +16,30 @@ The fixed episode sets of ``OUT/episodes/`` are protected by ``OUT/episodes/mani
 (``record_episode_file``) and checked before a set is loaded (``check_episode_file``): the
 hash a set carries inside itself proves nothing about an edited file that was re-hashed.
 
-Marker files that cannot be read (``read_marker``: truncated, edited into another JSON value)
-raise the same error, naming the file.
+Marker files that cannot be read (``metahyper.stage_files.read_marker``: truncated, edited into
+another JSON value) raise the same error, naming the file. Like ``stage_files``, this module
+imports no torch: ``metahyper status`` checks stages with it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from metahyper.atomic import write_text_atomic
 from metahyper.files import UnusableFileError, read_json, sha256_file
+from metahyper.stage_files import MARKER, read_marker, redo_hint, stage_outputs
 
-MARKER, FAILED, STAGE_CONFIG = "done.json", "failed.json", "config.yaml"
 ARTIFACTS = "artifacts"
 EPISODES_MANIFEST = "manifest.json"
-_NOT_ARTIFACTS = {MARKER, FAILED, STAGE_CONFIG}
-
-
-def redo_hint(folder: Path) -> str:
-    """What to do about a damaged file of the stage in ``folder``."""
-    return f"delete {folder} (and the later stages' folders of that run) to redo that stage"
-
-
-def read_marker(folder: Path) -> dict[str, Any] | None:
-    """The ``done.json`` of a stage folder, or None when the stage has not finished;
-    ``UnusableFileError`` naming it when it cannot be read or lacks its config hash."""
-    path = folder / MARKER
-    if not path.is_file():
-        return None
-    remedy = f"delete it to redo the end of that stage (it resumes from its checkpoint), or {redo_hint(folder)}"
-    marker = read_json(path, remedy)
-    if not isinstance(marker.get("config_hash"), str):
-        raise UnusableFileError(f"{path} has no config_hash (edited?); {remedy}")
-    return marker
 
 
 def stage_artifacts(out: Path, folder: Path, read: Iterable[Path] = ()) -> dict[str, str]:
-    """Suite-folder-relative path -> SHA-256 of every file the stage in ``folder`` wrote (not
-    hidden, not its marker, failure record or config) and of each shared file in ``read``."""
-    written = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")
-               and p.name not in _NOT_ARTIFACTS]
-    return {p.relative_to(out).as_posix(): sha256_file(p) for p in [*written, *sorted(set(read))]}
+    """Suite-folder-relative path -> SHA-256 of every file the stage in ``folder`` wrote
+    (``stage_outputs``: not hidden, not its marker, failure record or config) and of each shared
+    file in ``read``."""
+    return {p.relative_to(out).as_posix(): sha256_file(p) for p in [*stage_outputs(folder), *sorted(set(read))]}
 
 
 def verify_stage(out: Path, folder: Path, names: Iterable[str] | None = None) -> None:

@@ -31,6 +31,7 @@ import sys
 from typing import Iterable
 
 from metahyper.config import ConfigError
+from metahyper.installed import torchvision_mismatch
 
 GROUP = "metahyper.plugins"
 _state: dict[str, object] = {"status": "not loaded"}
@@ -60,7 +61,7 @@ def load_plugins() -> None:
                 loaded()
         except Exception as error:  # noqa: BLE001 - any failure of user code is reported as the plugin's
             failure = PluginError(f"metahyper plugin {entry.name!r} (entry point {entry.value!r} in group {GROUP!r}"
-                                  f"{_distribution(entry)}) failed to load: {type(error).__name__}: {error}")
+                                  f"{_distribution(entry)}) failed to load: {_why(error)}")
             _state["status"] = failure
             raise failure from error
     _state["status"] = "loaded"
@@ -88,8 +89,12 @@ def import_modules(names: Iterable[object], where: str, indexed: bool = True) ->
                                   "package installed?)") from None
             raise PluginError(f"{label}: importing module {name!r} failed: {error}") from error
         except Exception as error:  # noqa: BLE001 - user code: report it naming the module
-            raise PluginError(f"{label}: importing module {name!r} failed: {type(error).__name__}: {error}") \
-                from error
+            raise PluginError(f"{label}: importing module {name!r} failed: {_why(error)}") from error
+
+
+def _why(error: Exception) -> str:
+    """What went wrong in user code: a torch/torchvision mismatch with its fix, else the error."""
+    return torchvision_mismatch(error) or f"{type(error).__name__}: {error}"
 
 
 def import_suite_modules(data: object, where: str) -> None:

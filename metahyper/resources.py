@@ -1,4 +1,5 @@
-"""Where the built-in suites, class splits and speed benchmarks are read from.
+"""Where the built-in suites, class splits and speed benchmarks are read from (and data sets
+downloaded from: ``MIRROR_ENV``).
 
 In the source checkout they live in ``benchmarks/suites/``, ``data_splits/`` and
 ``benchmarks/speed/`` (the places people edit). ``setup.py`` maps those folders into the wheel
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+
+from metahyper.config import load_yaml
 
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +32,14 @@ def shipped_dir(packaged: str, checkout: str) -> Path:
 SUITES_DIR = shipped_dir("_suites", "benchmarks/suites")
 SPLITS_DIR = shipped_dir("_data_splits", "data_splits")
 SPEED_DIR = shipped_dir("_speed", "benchmarks/speed")
+MIRROR_ENV = "METAHYPER_MIRROR"  # a URL prefix replacing the original hosts of ``metahyper data fetch``
+
+
+def known_suites() -> list[str]:
+    """Names of the built-in suites (``benchmarks/suites/``, shipped inside the package)."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+
+
+def list_suites() -> dict[str, str]:
+    """Built-in suite name -> its ``description`` (``metahyper run NAME``)."""
+    return {path.stem: str(load_yaml(path).get("description", "")) for path in sorted(SUITES_DIR.glob("*.yaml"))}

@@ -10,8 +10,10 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
     OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
     OUT/runs/<run>/<stage>/.lock           held (flock) by the process working on the stage; names it
-    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished, with the SHA-256
-                                           of its files and of the episode sets it used (metahyper.manifest)
+    OUT/runs/<run>/<stage>/time.json       wall and CPU seconds, summed over the processes that worked on it
+    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished, with time.json's sums
+                                           and the SHA-256 of its files and of the episode sets it used
+                                           (metahyper.manifest)
     OUT/runs/<run>/<stage>/failed.json     the error that stopped the stage (removed when it starts again)
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
@@ -51,18 +53,22 @@ from metahyper.atomic import remove_stale_temporaries, write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
-from metahyper.paper import paper_results
+from metahyper.eval.ensemble import seed_ensembles
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.files import read_json
-from metahyper.manifest import (ARTIFACTS, FAILED, MARKER, STAGE_CONFIG, read_marker, redo_hint, stage_artifacts,
-                                verify_stage)
+from metahyper.manifest import ARTIFACTS, stage_artifacts, verify_stage
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
+from metahyper.provenance import setting_sources
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
-from metahyper.stages import (RESULTS, STAGE_METRICS, STAGE_RUNNERS, STAGES, Workspace, baseline_predictor,
-                              device_description, log, resolve_device, stage_config, stage_dir)
+from metahyper.paper import paper_results
+from metahyper.shared_pretraining import check_shared_pretraining, share_pretraining
+from metahyper.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
+                                   add_stage_time, read_marker, redo_hint, run_names, stage_dir)
+from metahyper.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, eval_shots, log,
+                              resolve_device, stage_config)
 from metahyper.suites import SuiteConfig, resolve_data_paths
 from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
 
@@ -99,26 +105,46 @@ def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def finish_stage(ws: Workspace, run: str, stage: str, started: float) -> None:
-    """Write the ``done.json`` marker (atomically; the last file a stage writes), with the
+def stage_clock() -> tuple[float, float]:
+    """(wall, CPU) seconds of this process, from which a stage's time is taken."""
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed_since(started: tuple[float, float]) -> tuple[float, float]:
+    """(wall, CPU) seconds since ``started`` (a ``stage_clock()``)."""
+    wall, cpu = stage_clock()
+    return wall - started[0], cpu - started[1]
+
+
+def finish_stage(ws: Workspace, run: str, stage: str, totals: dict[str, float],
+                 shared_from: str | None = None) -> None:
+    """Write the ``done.json`` marker (atomically; the last file a stage writes) with the stage's
+    time summed over every process that worked on it (``totals``: ``add_stage_time``) and the
     SHA-256 of the stage's files and of the shared files it read (``metahyper.manifest``).
-    ``threads``: CPU results depend on the thread count (reductions run in another order)."""
+    ``threads``: CPU results depend on the thread count (reductions run in another order).
+    ``shared_from``: the run whose finished stage this one links (``share_pretraining``)."""
     folder = stage_dir(ws.out, run, stage)
     marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(ws.suite, run, stage)),
-              "finished_at": now_utc(), "seconds": round(time.perf_counter() - started, 3),
-              "device": device_description(ws.device), "threads": torch.get_num_threads(),
-              ARTIFACTS: stage_artifacts(ws.out, folder, ws.read_files)}
+              "finished_at": now_utc(), **totals, "device": device_description(ws.device),
+              "threads": torch.get_num_threads(), ARTIFACTS: stage_artifacts(ws.out, folder, ws.read_files)}
+    if shared_from is not None:
+        marker["shared_from"] = shared_from
     write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
 
 
-def record_failure(folder: Path, run: str, stage: str, error: Exception, log_file: Path | None) -> None:
-    """Write ``failed.json``: the error that stopped the stage, who ran it and its log file (when
-    it can be written: on a full disk the error itself is what the user sees)."""
+def record_stop(folder: Path, run: str, stage: str, error: BaseException, elapsed: tuple[float, float],
+                log_file: Path | None) -> None:
+    """What a stopped stage leaves: this process's time (``add_stage_time``: it counts on resume)
+    and, for an error (not Ctrl-C or a requeue), ``failed.json`` with the error, who ran it and
+    its log file. Both when they can be written: on a full disk the error itself is what the
+    user sees."""
     record = {"stage": stage, "run": run, "error": f"{type(error).__name__}: {error}", "failed_at": now_utc(),
               "pid": os.getpid(), "host": socket.gethostname(), "job": slurm_job_id(),
               "log": None if log_file is None else str(log_file)}
     try:
-        write_text_atomic(folder / FAILED, json.dumps(record, indent=2) + "\n")
+        add_stage_time(folder, *elapsed)
+        if isinstance(error, Exception):
+            write_text_atomic(folder / FAILED, json.dumps(record, indent=2) + "\n")
     except (OSError, ValueError):
         pass
 
@@ -127,7 +153,6 @@ def logged_iteration(folder: Path, stage: str) -> int:
     """The last epoch or iteration in the stage's metrics log (0 when none)."""
     record = last_record(folder / STAGE_METRICS[stage]) if stage in STAGE_METRICS else None
     return int(record.get("iteration", 0)) if record else 0
-
 
 
 # --- suites ----------------------------------------------------------------------------------------------
@@ -151,12 +176,13 @@ def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, Im
     _checked(f"suite {name!r}: runs.{run}.episodes (data)",
              lambda: check_episode_args(source, way, spec.episodes.shot, spec.episodes.query))
     _check_groups(f"suite {name!r}: runs.{run}.episodes.groups", source, spec.episodes.groups, way)
+    check_shared_pretraining(ws.suite, run)
     model = ws.model(run, channels)
     for method, options in ev.baselines.items():
         baseline_predictor(ws.suite, method, model, options)
     checks = [("data.val_split", ws.validation(), spec.episodes.shot, "data.val_groups", data.val_groups)] \
         if data.val_split else []
-    checks += target_checks(ws, targets)
+    checks += target_checks(ws, targets, eval_shots(ws.suite, run))
     for where, store, shot, groups_field, groups in checks:
         if store.image_shape[0] != channels:
             raise ConfigError(f"suite {name!r}: {where} has {store.image_shape[0]}-channel images, "
@@ -168,8 +194,8 @@ def check_run(ws: Workspace, run: str, source: ImageStore, targets: dict[str, Im
         _check_groups(f"suite {name!r}: {groups_field}", store, groups, eval_way, run)
 
 
-def target_checks(ws: Workspace, targets: dict[str, ImageStore]) -> list[tuple]:
-    """(field, store, shot, groups field, groups) of every target and shot to check against a run;
+def target_checks(ws: Workspace, targets: dict[str, ImageStore], shots: tuple[int, ...]) -> list[tuple]:
+    """(field, store, shot, groups field, groups) of every target and shot of ``shots`` to check against a run;
     a target whose data set defines its own episodes has shot None, its episodes are built here
     (on this store) as the check, and it refuses ``groups``."""
     checks, name = [], ws.suite.name
@@ -177,7 +203,7 @@ def target_checks(ws: Workspace, targets: dict[str, ImageStore]) -> list[tuple]:
         fixed, spec = data_episodes(ws.suite, target), ws.suite.targets[target]
         if fixed is None:
             checks += [(f"targets.{target}", store, shot, f"targets.{target}.groups", spec.groups)
-                       for shot in ws.suite.evaluation.shots]
+                       for shot in shots]
             continue
         if spec.groups is not None:
             raise ConfigError(f"suite {name!r}: targets.{target}.groups = {spec.groups!r}, but {spec.dataset} defines "
@@ -237,22 +263,31 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
             log(f"{prefix} finished before, skipped")
             return
         log(f"{prefix} ...")
-        started = time.perf_counter()
+        started = stage_clock()
         if rank0:
+            if (folder / MARKER).exists():  # a finished stage done again, from the start: a new count
+                (folder / TIME_FILE).unlink(missing_ok=True)
             (folder / MARKER).unlink(missing_ok=True)  # a stage being (re)done is not finished
             (folder / FAILED).unlink(missing_ok=True)
             remove_stale_temporaries(folder)  # left by a process killed mid-write
             save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
         ws.read_files = set()
         try:
-            STAGE_RUNNERS[stage](ws, run, folder)
-        except Exception as error:
+            shared = share_pretraining(ws, run, folder) if stage == "pretrain" and rank0 else None
+            if shared is None:
+                STAGE_RUNNERS[stage](ws, run, folder)
+            else:
+                log(f"{prefix}: the pretraining of {shared} (the same model and seed), linked")
+        except BaseException as error:  # stopped (an error, Ctrl-C, a requeue): its time counts on resume
             if rank0:
-                record_failure(folder, run, stage, error, log_file)
+                record_stop(folder, run, stage, error, elapsed_since(started), log_file)
             raise
+        wall, cpu = elapsed_since(started)
+        totals = add_stage_time(folder, wall, cpu) if rank0 else {"seconds": wall, "processes": 1}
         if rank0:
-            finish_stage(ws, run, stage, started)
-    log(f"{prefix} done in {time.perf_counter() - started:.1f} s")
+            finish_stage(ws, run, stage, totals, shared_from=shared)
+    resumed = f" (summed over {totals['processes']} processes: it was resumed)" if totals["processes"] > 1 else ""
+    log(f"{prefix} done in {totals['seconds']:.1f} s{resumed}")
 
 
 @dataclasses.dataclass
@@ -326,18 +361,11 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
 # --- reports -------------------------------------------------------------------------------------------
 
 
-def run_names(suite_dir: Path) -> list[str]:
-    """Run folders of a suite output: in ``suite.yaml``'s order, then any others by name."""
-    runs = suite_dir / "runs"
-    folders = sorted(p.name for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
-    order = list(load_yaml(suite_dir / "suite.yaml").get("runs", {})) if (suite_dir / "suite.yaml").is_file() else []
-    return [n for n in order if n in folders] + [n for n in folders if n not in order]
-
-
 def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:
     """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
-    folders (finished evaluations and meta-training metrics) and the published numbers of its
-    ``suite.yaml`` (``paper``) into ``dest`` (default: ``suite_dir``; nothing is written anywhere
+    folders (finished evaluations, meta-training metrics, every stage's ``done.json`` for the
+    compute time) and its ``suite.yaml`` (title, data, published numbers ``paper``, ``provenance``)
+    into ``dest`` (default: ``suite_dir``; nothing is written anywhere
     else); returns the files written. Into the suite folder itself, it reads and writes under the
     shared-files lock, so the last report written covers every evaluation finished before it."""
     suite_dir = Path(suite_dir)
@@ -348,24 +376,28 @@ def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None 
 
 def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
     """``rebuild_report``'s work, once it may write."""
-    records, metrics, devices, notes = [], {}, [], []
+    records, metrics, markers, notes, evaluated = [], {}, [], [], []
     for run in run_names(suite_dir):
         folder = suite_dir / "runs" / run
-        marker = read_marker(folder / "evaluate")
-        if marker is not None:
+        markers += [m for m in (read_marker(folder / stage) for stage in STAGES) if m is not None]
+        if read_marker(folder / "evaluate") is not None:
             verify_stage(suite_dir, folder / "evaluate")
             records += read_json(folder / "evaluate" / RESULTS, redo_hint(folder / "evaluate"), list)
-            devices.append(marker.get("device", "?"))
+            evaluated.append(folder / "evaluate")
             notes += read_skipped(folder / "evaluate")["notes"]
         verify_stage(suite_dir, folder / "meta_train", [METRICS_NAME])
         if (folder / "meta_train" / METRICS_NAME).is_file():
             metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
-    notes = list(dict.fromkeys(notes))  # an absent target's note comes from every run
+    ensembles, ensemble_notes = seed_ensembles(evaluated)  # evaluation.seed_ensemble: rows of their own
+    records, notes = records + ensembles, list(dict.fromkeys(notes + ensemble_notes))  # absent targets: every run
     if not records:
         skipped = "".join(f"; {note}" for note in notes)
         raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")
+    devices = [m.get("device", "?") for m in markers if m.get("stage") == "evaluate"]
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
     suite_file = suite_dir / "suite.yaml"
-    paper = load_yaml(suite_file).get("paper") or [] if suite_file.is_file() else []
+    suite = load_yaml(suite_file) if suite_file.is_file() else None
+    paper = (suite or {}).get("paper") or []
+    setting_sources((suite or {}).get("provenance") or {}, f"{suite_file}: provenance")  # errors name the file
     return write_report(records, dest, metrics=metrics, environment=environment, notes=notes,
-                        paper=paper_results(paper, f"{suite_file}: paper"))
+                        paper=paper_results(paper, f"{suite_file}: paper"), suite=suite, markers=markers)

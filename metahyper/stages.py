@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +34,7 @@ from metahyper.checkpoint import load_checkpoint
 from metahyper.config import ConfigError, config_hash, to_dict
 from metahyper.data import EpisodeSampler, EpisodeSet, ImageStore, fixed_episodes, load_store
 from metahyper.data.presets import test_transform, train_transform
+from metahyper.eval.ensemble import ProbabilityRecorder
 from metahyper.eval.evaluate import evaluate, evaluate_all
 from metahyper.eval.records import ResultRecord
 from metahyper.manifest import check_episode_file, record_episode_file, verify_stage
@@ -40,20 +42,19 @@ from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
 from metahyper.meta.predictors import Predictor
-from metahyper.meta.pretrain import METRICS_NAME as PRETRAIN_METRICS, PRETRAINED_NAME, pretrain
-from metahyper.meta.train import CHECKPOINT_NAME, METRICS_NAME, meta_train
+from metahyper.meta.pretrain import PRETRAINED_NAME, pretrain
+from metahyper.meta.train import CHECKPOINT_NAME, meta_train
+from metahyper.meta.variants import Caches, predictor_rows
 from metahyper.models import build_model, model_options
+from metahyper.models.heads import restore_metric_scale
 from metahyper.models.roles import MetaModel
 from metahyper.outdir import shared_files_lock
 from metahyper.progress import LOGGER
+from metahyper.stage_files import RESULTS, STAGES, stage_dir
 from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
 
-STAGES = ("pretrain", "meta_train", "evaluate")
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
-RESULTS = "results.json"
-STAGE_METRICS = {"pretrain": PRETRAIN_METRICS, "meta_train": METRICS_NAME}
-"""The JSONL log of a stage's progress in its folder (one record per epoch or iteration)."""
 BASELINE_FACTORIES = {
     "nearest_centroid": baselines.nearest_centroid_predictor,
     "linear_head": baselines.linear_head_predictor,
@@ -104,9 +105,10 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
     spec, ev = suite.runs[run], suite.evaluation
     if stage == "pretrain":
         data = {k: v for k, v in to_dict(suite.data).items() if k not in ("val_split", "val_groups")}
-        pretrain = {**to_dict(spec.pretrain), "way": spec.episodes.way}  # the head size, hashed where it was
-        return to_dict({"stage": stage, "run": run, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
-                        "data": data, "pretrain": pretrain})
+        pretrain = {**spec.pretrain.hashed(), "way": spec.episodes.way}  # the head size, hashed where it was
+        owner = spec.pretrain_from or run  # runs of one model at several shots share its pretraining
+        return to_dict({"stage": stage, "run": owner, "model": spec.model, "seed": spec.seed, "augment": spec.augment,
+                        "data": data, "pretrain": pretrain, **suite.compute.hashed()})
     before = config_hash(stage_config(suite, run, STAGES[STAGES.index(stage) - 1]))
     # a setting added after run folders existed enters a hash only when it is set (and changes the stage)
     eval_way = {} if spec.episodes.eval_way_or_way == spec.episodes.way else {"way": spec.episodes.eval_way}
@@ -118,11 +120,30 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
         augment = {} if spec.meta_augment is None else {"augment": spec.meta_augment}
         episodes = {k: v for k, v in set_only(spec.episodes, "groups").items() if k != "eval_way"}
         return to_dict({"stage": stage, "run": run, "after": before, "episodes": episodes, **method, **augment,
-                        "meta_train": hashed_meta_train(spec, ev), "validation": validation})
-    evaluation = {k: v for k, v in to_dict(ev).items() if k != "inner_steps_eval"}  # hashed by meta_train
+                        "meta_train": hashed_meta_train(spec, ev), "validation": validation, **suite.compute.hashed()})
     targets = {name: set_only(target, "groups", "optional") for name, target in suite.targets.items()}
+    shots = {} if spec.eval_shots is None else {"shots": list(spec.eval_shots)}
     return to_dict({"stage": stage, "run": run, "after": before, "compare_with": spec.compare_with,
-                    "targets": targets, "evaluation": evaluation, **eval_way})
+                    "targets": targets, "evaluation": hashed_evaluation(ev), **eval_way, **shots,
+                    **suite.compute.hashed()})
+
+
+
+def hashed_evaluation(ev: EvaluationConfig) -> dict[str, Any]:
+    """The evaluation settings as the evaluate stage hashes them: without ``inner_steps_eval``
+    (meta_train hashes it), without ``baseline_bn_mode`` where it changes nothing (no
+    baselines) or gives what folders from before the setting did (the suite's ``bn_mode``), and
+    without the later options of extra rows and files while they are off."""
+    late = ("support_augment", "soft_kmeans_steps", "seed_ensemble")
+    settings = {k: v for k, v in set_only(ev, *late).items() if k != "inner_steps_eval"}
+    if not ev.baselines or ev.baseline_bn_mode == ev.bn_mode:
+        del settings["baseline_bn_mode"]
+    return settings
+
+
+def eval_shots(suite: SuiteConfig, run: str) -> tuple[int, ...]:
+    """The shots run ``run`` is evaluated at: its own (a per-shot run's) or ``evaluation.shots``."""
+    return suite.runs[run].eval_shots or suite.evaluation.shots
 
 
 def set_only(config: Any, *late: str) -> dict[str, Any]:
@@ -138,13 +159,9 @@ def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
     one home per setting (``maml`` holding ``inner_steps_eval`` and ``bn_mode``), so that an
     unchanged MAML suite keeps the hashes of its run folders and resumes them."""
     settings = to_dict(spec.meta_train)
-    settings["maml"] = {**settings["maml"], "inner_steps_eval": ev.inner_steps_eval, "bn_mode": LEGACY_BN_MODE}
+    maml = {k: v for k, v in settings["maml"].items() if not (k == "other_weights" and v == "frozen")}  # as before it
+    settings["maml"] = {**maml, "inner_steps_eval": ev.inner_steps_eval, "bn_mode": LEGACY_BN_MODE}
     return settings
-
-
-def stage_dir(out: Path, run: str, stage: str) -> Path:
-    """The folder of one stage of one run in a suite folder."""
-    return out / "runs" / run / stage
 
 
 # --- the live objects a suite needs ------------------------------------------------------------------
@@ -206,8 +223,12 @@ class Workspace:
                                   "later stages' folders of that run) to redo that stage")
             state = load_checkpoint(path, config_hash=digest)  # a damaged file: named as a damaged checkpoint
             verify_stage(self.out, path.parent, [name])  # a readable one: the very file that stage finished with
+            restore_metric_scale(model, state["model"])  # a meta_baseline model's temperature
             model.load_state_dict(state["model"])
-        return model.to(self.device)
+        try:
+            return self.suite.compute.apply(model).to(self.device)
+        except ValueError as error:
+            raise ConfigError(f"suite {self.suite.name!r}: compute.{error}") from None
 
 
 # --- the stages ----------------------------------------------------------------------------------------
@@ -284,43 +305,59 @@ def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: i
 
 def predictors(ws: Workspace, run: str, channels: int) -> dict[str, Predictor]:
     """Report name -> predictor: the meta-trained model (``run``) and each baseline on the
-    pretrained model (``run+method``; the baselines share one ``FeatureCache``). A run without
-    pretraining (``pretrain.epochs: 0``) has no pretrained features, so no baselines."""
+    pretrained model (``run+method``; the baselines share one ``FeatureCache``), each with the
+    rows of its evaluation options (``metahyper.meta.variants``: ``+tta``, ``+soft_kmeans``). A run
+    without pretraining (``pretrain.epochs: 0``) has no pretrained features, so no baselines."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
-    model = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME))
-    found = {run: make_method(spec.method, spec.meta_train).predictor(model, ev.inner_steps_eval, ev.bn_mode)}
+    model, method = ws.model(run, channels, ("meta_train", CHECKPOINT_NAME)), make_method(spec.method, spec.meta_train)
+    if getattr(method, "prototypes", False):
+        found = predictor_rows(run, partial(method.predictor, model, ev.inner_steps_eval, ev.bn_mode),
+                               Caches.for_model(ev.support_augment), ev.soft_kmeans_steps, True)
+    else:
+        found = {run: method.predictor(model, ev.inner_steps_eval, ev.bn_mode)}
     if ev.baselines and spec.pretrain.epochs > 0:
-        pretrained, cache = ws.model(run, channels, ("pretrain", PRETRAINED_NAME)), baselines.FeatureCache()
-        for method, options in ev.baselines.items():
-            found[f"{run}+{method}"] = baseline_predictor(ws.suite, method, pretrained, options, cache)
+        pretrained = ws.model(run, channels, ("pretrain", PRETRAINED_NAME))
+        caches = Caches.for_model(ev.support_augment)
+        for name, options in ev.baselines.items():
+            build = partial(refined_baseline, ws.suite, name, pretrained, options)
+            found |= predictor_rows(f"{run}+{name}", build, caches, ev.soft_kmeans_steps, name == "nearest_centroid")
     return found
+
+
+def refined_baseline(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any], *,
+                     refine_steps: int, features: baselines.FeatureCache | None) -> Predictor:
+    """``baseline_predictor`` with ``refine_steps`` soft k-means steps (nearest_centroid only; 0: none)."""
+    refined = {"refine_steps": refine_steps} if refine_steps else {}
+    return baseline_predictor(suite, method, model, {**options, **refined}, features)
 
 
 def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, options: dict[str, Any],
                        cache: baselines.FeatureCache | None = None) -> Predictor:
-    """A baseline's predictor (BN mode: the suite's, unless ``options`` name one, e.g.
-    ``running``; features through ``cache``); bad options raise ``ConfigError`` naming the field."""
+    """A baseline's predictor (BN mode: ``evaluation.baseline_bn_mode``, unless ``options`` name
+    one; features through ``cache``); bad options raise ``ConfigError`` naming the field."""
     try:
-        return BASELINE_FACTORIES[method](model, **{"bn_mode": suite.evaluation.bn_mode, **options}, cache=cache)
+        return BASELINE_FACTORIES[method](model, **{"bn_mode": suite.evaluation.baseline_bn_mode, **options},
+                                          cache=cache)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"suite {suite.name!r}: evaluation.baselines.{method}: {error}") from None
 
 
-def target_episodes(ws: Workspace, target: str, store: ImageStore, way: int) -> list[tuple[EpisodeSet, dict]]:
-    """The episode sets ``target`` is scored on, each with what its records add to their
-    metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with their
-    ``metric``), else one drawn set per shot of ``evaluation.shots`` at ``way``."""
+def target_episodes(ws: Workspace, run: str, target: str, store: ImageStore) -> list[tuple[EpisodeSet, dict]]:
+    """The episode sets ``target`` is scored on by ``run``, each with what its records add to
+    their metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with
+    their ``metric``), else one drawn set per shot of the run (``eval_shots``) at its way."""
+    way = ws.suite.runs[run].episodes.eval_way_or_way
     fixed = data_episodes(ws.suite, target)
     if fixed is not None:
         return [(fixed(store), {"episodes_from": ws.suite.targets[target].dataset, "metric": fixed.metric})]
-    return [(episode_set(ws, target, store, way, shot), {}) for shot in ws.suite.evaluation.shots]
+    return [(episode_set(ws, target, store, way, shot), {}) for shot in eval_shots(ws.suite, run)]
 
 
 def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
     """Every predictor on the fixed episodes of every target and shot -> ``results.json``, then
     ``skipped.json`` (optional targets without data, predictors that do not fit a target)."""
     spec, ev = ws.suite.runs[run], ws.suite.evaluation
-    records, absent = [], absent_targets(ws.suite)
+    records, absent, recorder = [], absent_targets(ws.suite), ProbabilityRecorder(ev.seed_ensemble)
     notes = list(absent.values())
     for target, target_spec in ws.suite.targets.items():
         if target in absent:
@@ -328,15 +365,19 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
         store = ws.store(f"targets.{target}", target_spec)
         transform = test_transform(store.image_shape[0])
         found = predictors(ws, run, store.image_shape[0])
-        for episodes, extra in target_episodes(ws, target, store, spec.episodes.eval_way_or_way):
+        for episodes, extra in target_episodes(ws, run, target, store):
             usable, skipped = fitting(ws.suite, run, found, target, episodes.way)
             for note in skipped:
                 log(f"  {note}")
             notes += skipped
             log(f"  {', '.join(usable)} on {target}, {episodes.way}-way {episodes.shot}-shot, {len(episodes)} episodes")
-            results = evaluate_all(usable, episodes, store, transform, ws.device, batch_tasks=ev.batch_tasks,
-                                   progress=ws.progress, metadata=extra) if usable else {}
+            status = f"{run} on {target}, {episodes.way}-way {episodes.shot}-shot"
+            results = evaluate_all(recorder.wrap_all(usable), episodes, store, transform, ws.device,
+                                   batch_tasks=ev.batch_tasks, progress=ws.progress, metadata=extra,
+                                   status=status) if usable else {}
             records += [make_record(ws.suite, run, name, target, result) for name, result in results.items()]
+            recorder.keep(list(results), episodes)
+    recorder.save(folder)  # evaluation.seed_ensemble: the per-query probabilities (metahyper.eval.ensemble)
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
     write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.targets
 
@@ -348,7 +389,7 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     compare, label = spec.compare_with, spec.report_name or run  # one name for every seed of a run
     method = name[len(run):]  # "" for the meta-trained model, "+method" for a baseline
     info = result.metadata
-    unhashed = ("logging", "launcher", "paper")  # in no config hash: how and where a run ran, the paper's numbers
+    unhashed = ("logging", "launcher", "paper", "provenance")  # in no config hash: how and where it ran, the paper
     run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k not in unhashed}
     config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
     return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],

@@ -17,9 +17,10 @@ with the value parsed as YAML, plus three conveniences on top of ``config.apply_
 Settings that moved (``pretrain.way``, ``meta_train.maml.inner_steps_eval``/``bn_mode``) are
 migrated or refused naming their new key (``metahyper.suite_keys``).
 
-Seeds: ``seeds: [0, 1, 2]`` on a run, or on the suite for every run without its own, expands
-the run into one run per seed after the overrides (``expand_seeds``); ``seeds=[0,1]`` on the
-command line sets the suite's.
+Seeds and shots: ``seeds: [0, 1, 2]`` on a run, or on the suite for every run without its own,
+expands the run into one run per seed after the overrides; ``per_shot: true`` into one run per
+evaluated shot, each meta-trained at its shot (``metahyper.run_expansion``). ``seeds=[0,1]`` and
+``per_shot=true`` on the command line set the suite's.
 
 Data roots may name environment variables (``${METAHYPER_DATA}/omniglot``); ``check_data_paths``
 expands them and checks every folder before any work starts.
@@ -39,22 +40,29 @@ from metahyper.config import (ConfigError, apply_overrides, check_at_most, did_y
                               to_dict)
 from metahyper.data.bounded import check_image_size
 from metahyper.data.groupings import check_grouping
+from metahyper.data.presets import augment_names
 from metahyper.data.sources import DATASETS
 from metahyper.data.synthetic import check_synthetic_size
 from metahyper.launch.config import LauncherConfig
 from metahyper.paper import PaperResult
+from metahyper.meta.baselines import FEATURE_BN_MODES
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
 from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.meta.pretrain import PretrainConfig
+from metahyper.meta.support_augment import SupportAugment
 from metahyper.meta.train import MetaTrainConfig
+from metahyper.models.compute import ComputeConfig
 from metahyper.names import check_plain_name
 from metahyper.plugins import import_suite_modules
-from metahyper.resources import SUITES_DIR
+from metahyper.provenance import SettingSource, check_provenance
+from metahyper.resources import SUITES_DIR, known_suites
+from metahyper.run_expansion import expand_runs
 from metahyper.suite_keys import check_override, migrate
 
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
 MAX_EPISODE_SIZE, MAX_EPISODES = 10_000, 1_000_000  # way/shot/query/steps; episodes of a fixed set
+MAX_SUPPORT_COPIES = 1_000  # evaluation.support_augment.copies: each copy is one more pass over the support set
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -193,10 +201,16 @@ class RunSpec:
     ``compare_with`` names the plain run this one is paired with in the report (default: a
     run named ``hyper_X`` pairs with ``X``; a name without such a run leaves a note).
     ``augment`` augments the pretraining images: ``true`` or ``crop_flip`` (pad-4 crops and flips),
-    ``affine`` (Koch et al.'s affine distortions, for handwritten characters);
-    ``meta_augment`` augments the meta-training episodes (support and query) the same way.
-    ``seeds`` (optional) lists several seeds: the run expands into one run per seed (see
-    ``expand_seeds``); ``report_name`` is set by that expansion (the name results carry).
+    ``affine`` (Koch et al.'s affine distortions, for handwritten characters), ``stroke``,
+    ``elastic``, ``erase`` (``metahyper.data.presets``), or several joined by ``+``
+    (``affine+elastic``); ``meta_augment`` augments the meta-training episodes (support and query)
+    the same way.
+    ``seeds`` (optional) lists several seeds: the run expands into one run per seed;
+    ``per_shot`` (default: the suite's) expands it into one run per shot of ``evaluation.shots``,
+    each meta-trained on episodes of that shot and evaluated at it. The expansion
+    (``metahyper.run_expansion``) sets ``report_name`` (the name results carry), ``eval_shots``
+    (the shots the run is evaluated at; default ``evaluation.shots``) and ``pretrain_from`` (the
+    run whose pretraining this one shares).
     """
 
     model: ModelSpec
@@ -206,13 +220,23 @@ class RunSpec:
     episodes: EpisodeSpec = field(default_factory=EpisodeSpec)
     seed: int = 0
     compare_with: str | None = None
-    augment: bool | Literal["crop_flip", "affine"] = False
-    meta_augment: Literal["crop_flip", "affine"] | None = None
+    augment: bool | str = False
+    meta_augment: str | None = None
     seeds: tuple[int, ...] | None = None
+    per_shot: bool | None = None
     report_name: str | None = None
+    eval_shots: tuple[int, ...] | None = None
+    pretrain_from: str | None = None
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
+        if self.eval_shots is not None:
+            _check_shots("eval_shots", self.eval_shots)
+        for name in ("augment", "meta_augment"):
+            try:
+                augment_names(getattr(self, name) or False)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
         try:
             method = make_method(self.method, self.meta_train)
         except ValueError as error:
@@ -229,12 +253,23 @@ class EvaluationConfig:
     """Evaluation on fixed episode sets of every target, at each run's evaluation way
     (``episodes.eval_way``, default its ``way``) and each shot.
 
-    ``bn_mode`` (transductive | inductive) applies to every method and the baselines;
+    ``bn_mode`` (transductive | inductive) applies to every meta-trained model;
     ``inner_steps_eval`` is the test-time inner-loop steps of maml and anil. ``baselines`` maps
     a method (``BASELINES``) to its options (see ``metahyper.meta.baselines``); they use each
-    run's pretrained model.
+    run's pretrained model, with features extracted under ``baseline_bn_mode``: ``running``
+    (default; eval mode, pretraining's running statistics, as Chen et al. and Tian et al.
+    extract them and as their published numbers assume), or ``transductive``/``inductive``
+    (batch statistics of the episode, as the meta-trained models use); a baseline's own
+    ``bn_mode`` option wins.
     ``val_episodes`` validation episodes of the source ``val_split`` are scored every
     ``meta_train.validate_every`` iterations.
+    Rows of their own beside each feature predictor (``metahyper.meta.variants``; the plain,
+    inductive number stays): ``support_augment`` (``{copies: 8, augment: affine}``) averages each
+    support image's features over augmented copies (``+tta``); ``soft_kmeans_steps`` (> 0) refines
+    the prototypes of protonet, meta_baseline and nearest_centroid with the episode's queries
+    (``+soft_kmeans``, transductive). ``seed_ensemble: true`` keeps every record's per-query
+    probabilities (``evaluate/probabilities.npz``) and the report adds, for each model with several
+    seeds, the ensemble that averages them (``metahyper.eval.ensemble``).
     """
 
     shots: tuple[int, ...] = (1, 5)
@@ -242,24 +277,30 @@ class EvaluationConfig:
     episodes: int = 600
     seed: int = 0
     bn_mode: str = "transductive"
+    baseline_bn_mode: str = "running"
     inner_steps_eval: int = 10
     batch_tasks: int = 16
     val_episodes: int = 100
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    support_augment: SupportAugment | None = None
+    soft_kmeans_steps: int = 0
+    seed_ensemble: bool = False
 
     def __post_init__(self) -> None:
-        if not self.shots or min(self.shots) < 1 or len(set(self.shots)) != len(self.shots):
-            raise ValueError(f"shots must be a non-empty list of distinct integers >= 1, got {list(self.shots)}")
         for name, least in (("query", 1), ("episodes", 2), ("batch_tasks", 1), ("val_episodes", 2),
-                            ("inner_steps_eval", 0)):
+                            ("inner_steps_eval", 0), ("soft_kmeans_steps", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
         check_at_most(self, MAX_EPISODES, "episodes", "val_episodes")
-        check_at_most(self, MAX_EPISODE_SIZE, "query", "batch_tasks", "inner_steps_eval")
-        if max(self.shots) > MAX_EPISODE_SIZE:
-            raise ValueError(f"shots must be <= {MAX_EPISODE_SIZE}, got {max(self.shots)}")
+        check_at_most(self, MAX_EPISODE_SIZE, "query", "batch_tasks", "inner_steps_eval", "soft_kmeans_steps")
+        _check_shots("shots", self.shots)
+        if self.support_augment is not None and self.support_augment.copies > MAX_SUPPORT_COPIES:
+            raise ValueError(f"support_augment.copies must be <= {MAX_SUPPORT_COPIES}, "
+                             f"got {self.support_augment.copies}")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode must be one of {list(BN_MODES)}, got {self.bn_mode!r}")
+        if self.baseline_bn_mode not in FEATURE_BN_MODES:
+            raise ValueError(f"baseline_bn_mode must be one of {list(FEATURE_BN_MODES)}, got {self.baseline_bn_mode!r}")
         unknown = sorted(set(self.baselines) - set(BASELINES))
         if unknown:
             raise ValueError(f"baselines: unknown method {unknown[0]!r}; known: {', '.join(BASELINES)}")
@@ -271,14 +312,18 @@ class SuiteConfig:
 
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``kind`` tells
     these suites from classification suites (``kind: classify``, ``metahyper.classify.suite``).
-    ``seeds`` applies to every run that lists no ``seeds`` of its own (``expand_seeds``).
+    ``seeds`` applies to every run that lists no ``seeds`` of its own, ``per_shot`` to every run
+    that does not set its own (``metahyper.run_expansion``).
     ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
     validated (``metahyper.plugins``).
     ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) and
     ``launcher`` (how ``--launcher slurm`` asks for jobs, ``metahyper.launch.config``) are left
     out of every stage's config hash (``metahyper.stages.stage_config``) and of result records.
     ``paper`` lists published numbers that the report prints beside ours
-    (``metahyper.paper``); it is in no config hash either.
+    (``metahyper.paper``); ``provenance`` says where each setting comes from, the paper or us
+    (``metahyper.provenance``); neither is in any config hash.
+    ``compute`` (``channels_last``, ``autocast``: ``metahyper.models.compute``) sets how every
+    run's model computes; it enters every stage's hash when set.
     """
 
     name: str
@@ -290,14 +335,18 @@ class SuiteConfig:
     kind: Literal["meta"] = "meta"
     description: str = ""
     seeds: tuple[int, ...] | None = None
+    per_shot: bool = False
     imports: tuple[str, ...] = ()
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
     paper: tuple[PaperResult, ...] = ()
+    provenance: dict[str, SettingSource] = field(default_factory=dict)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def __post_init__(self) -> None:
         check_plain_name(self.name, "name")
         _check_seeds(self.seeds)
+        check_provenance(self)
         for i, result in enumerate(self.paper):
             if result.target is not None and result.target not in self.targets:
                 raise ValueError(f"paper[{i}].target: no target {result.target!r}"
@@ -318,8 +367,9 @@ class SuiteConfig:
         return dataclasses.replace(self, runs={run: self.runs[run]})
 
     def select(self, name: str) -> list[str]:
-        """The runs ``name`` stands for: itself, or every seed of a run expanded by
-        ``expand_seeds`` (``wrn-s0``, ``wrn-s1`` for ``wrn``); raises naming the runs there are."""
+        """The runs ``name`` stands for: itself, or every seed and shot of a run expanded by
+        ``metahyper.run_expansion`` (``wrn-s0``, ``wrn-s1`` for ``wrn``); raises naming the runs
+        there are."""
         if name in self.runs:
             return [name]
         seeded = [run for run, spec in self.runs.items() if spec.report_name == name]
@@ -328,7 +378,7 @@ class SuiteConfig:
         return seeded
 
     def run_groups(self) -> list[str]:
-        """The runs as a user named them (one name per seeded run)."""
+        """The runs as a user named them (one name per expanded run)."""
         return list(dict.fromkeys(spec.report_name or run for run, spec in self.runs.items()))
 
 
@@ -337,42 +387,18 @@ def _check_seeds(seeds: tuple[int, ...] | None) -> None:
         raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {list(seeds)}")
 
 
-def seeded_run(spec: RunSpec, name: str, seed: int) -> RunSpec:
-    """``spec`` at ``seed``: the model's init (``seed``), pretraining (``pretrain.seed``), the
-    training episodes (``episodes.seed``) and meta-training (``meta_train.seed``) all take it."""
-    return dataclasses.replace(
-        spec, seed=seed, seeds=None, report_name=name,
-        pretrain=dataclasses.replace(spec.pretrain, seed=seed),
-        episodes=dataclasses.replace(spec.episodes, seed=seed),
-        meta_train=dataclasses.replace(spec.meta_train, seed=seed))
-
-
-def expand_seeds(suite: SuiteConfig) -> SuiteConfig:
-    """One run per seed: a run with ``seeds`` (its own, else the suite's) becomes runs
-    ``<run>-s<seed>`` (their folders ``runs/<run>-s<seed>``) built by ``seeded_run``; a run
-    without seeds stays as it is. The evaluation settings (``evaluation.seed``: the fixed
-    episode sets) are the suite's and shared by every seed, so hyper and plain stay paired."""
-    runs: dict[str, RunSpec] = {}
-    for name, spec in suite.runs.items():
-        seeds = spec.seeds or suite.seeds
-        expanded = {name: spec} if seeds is None else {f"{name}-s{s}": seeded_run(spec, name, s) for s in seeds}
-        for run, run_spec in expanded.items():
-            if run in runs or (run != name and run in suite.runs):
-                raise ConfigError(f"suite {suite.name!r}: runs.{name}: seed expansion names run {run!r} twice; "
-                                  "rename one of the runs")
-            runs[run] = run_spec
-    return dataclasses.replace(suite, runs=runs, seeds=None)
+def _check_shots(name: str, shots: tuple[int, ...]) -> None:
+    """Shots of an evaluation (``evaluation.shots``, a run's ``eval_shots``): distinct, 1 to ``MAX_EPISODE_SIZE``."""
+    if not shots or min(shots) < 1 or len(set(shots)) != len(shots):
+        raise ValueError(f"{name} must be a non-empty list of distinct integers >= 1, got {list(shots)}")
+    if max(shots) > MAX_EPISODE_SIZE:
+        raise ValueError(f"{name} must be <= {MAX_EPISODE_SIZE}, got {max(shots)}")
 
 
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))
 
 
 # --- finding and loading suites -----------------------------------------------------------------
-
-
-def known_suites() -> list[str]:
-    """Names of the built-in suites (``benchmarks/suites/``, shipped inside the package)."""
-    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
 
 
 def suite_path(ref: str | os.PathLike) -> Path:
@@ -397,7 +423,7 @@ def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteCo
     suite = from_dict(SuiteConfig, migrate(raw, f"suite {path}"), where=f"suite {path}")
     overrides = list(overrides)
     if not overrides:
-        return expand_seeds(suite)
+        return expand_runs(suite)
     data = to_dict(suite)
     expanded = [item for override in overrides for item in expand_override(data, override)]
     for item in expanded:
@@ -405,7 +431,7 @@ def load_suite(ref: str | os.PathLike, overrides: Iterable[str] = ()) -> SuiteCo
     where = f"suite {suite.name!r} ({path}) with overrides"
     data = apply_overrides(data, expanded, where)
     import_suite_modules(data, where)
-    return expand_seeds(from_dict(SuiteConfig, data, where=where))
+    return expand_runs(from_dict(SuiteConfig, data, where=where))
 
 
 def expand_override(data: dict[str, Any], override: str) -> list[str]:

@@ -95,3 +95,15 @@ def test_status_lines_report_progress_rate_and_eta(caplog):
         "meta-train runs/x: iteration 40/100, loss 1.2500, val acc 0.5000, 0.50 it/s, ETA 00:02:00",
         "meta-train runs/x: iteration 50/100, loss 1.0000, 0.75 it/s, ETA 00:01:06",
     ]
+
+
+def test_status_lines_count_in_their_unit(caplog):
+    now = [0.0]
+    epochs = StatusLines("pretrain", "runs/x", total=6, seconds=30, every=1, clock=lambda: now[0], unit="epoch")
+    episodes = StatusLines("evaluate", "conv4 on mnist", total=200, every=50, clock=lambda: now[0], unit="episode")
+    with caplog.at_level(logging.INFO, logger="metahyper"):
+        now[0] = 80.0
+        epochs.update(2, loss=3.0)  # 2 epochs in 80 s: 40 s each, 4 left -> 160 s
+        episodes.update(100)  # 100 episodes in 80 s: 1.25 per second, 100 left -> 80 s
+    assert caplog.messages == ["pretrain runs/x: epoch 2/6, loss 3.0000, 40.0 s/epoch, ETA 00:02:40",
+                               "evaluate conv4 on mnist: episode 100/200, 1.25 episodes/s, ETA 00:01:20"]

@@ -108,7 +108,7 @@ def test_torchrun_is_refused_for_whole_suites(capsys, monkeypatch):
 
 
 def test_suites_folder_is_found_next_to_the_package():
-    assert SUITES_DIR == Path(cli.__file__).resolve().parents[1] / "benchmarks" / "suites"
+    assert SUITES_DIR == Path(cli.__file__).resolve().parents[2] / "benchmarks" / "suites"
     assert (SUITES_DIR / "smoke.yaml").is_file()
 
 
@@ -129,3 +129,37 @@ def test_meta_train_under_torchrun_matches_one_process(capsys, tmp_path):
     assert single.keys() == ranks.keys()
     assert all(torch.allclose(single[k].double(), ranks[k].double(), atol=1e-5) for k in single)
     assert (tmp_path / "ranks/runs/wrn10_1/meta_train/done.json").is_file()
+
+
+def test_usage_lines_list_the_choices(capsys):
+    status, _, err = _main(capsys, "list")
+    assert status == 2 and "required: {models,datasets,suites}" in err
+    benchmarks = sorted(p.stem for p in (SUITES_DIR.parent / "speed").glob("[!_]*.py"))
+    status, _, err = _main(capsys, "bench")
+    assert status == 2 and f"name a benchmark: {', '.join(benchmarks)}" in err
+    assert f"usage: metahyper bench {{{','.join(benchmarks)}}} [ARGS ...]" in err
+
+
+def test_status_refuses_a_folder_that_is_not_a_suite_folder(capsys, tmp_path):
+    (tmp_path / "runs" / "smoke" / "runs").mkdir(parents=True)  # a project folder with its runs/ folder
+    (tmp_path / "runs" / "smoke" / "suite.yaml").write_text("name: smoke\nruns: {}\n")
+    for folder in (tmp_path, tmp_path / "runs"):
+        status, out, err = _main(capsys, "status", str(folder))
+        assert status == 2 and out == "" and f"{folder} is not a suite folder" in err and "suite.yaml" in err
+    assert f"the suite folders in it: {tmp_path / 'runs' / 'smoke'}" in err
+
+
+def test_status_follows_the_suites_current_seeds(capsys, tmp_path):
+    out = tmp_path / "out"
+    status, _, err = _main(capsys, "pretrain", "smoke", "wrn10_1", "seeds=[0, 1]", "--out", str(out), *SMOKE)
+    assert status == 0, err
+    status, _, err = _main(capsys, "run", "smoke", "seeds=[0]", "--out", str(out), *SMOKE)
+    assert status == 0, err
+    status, text, _ = _main(capsys, "status", str(out))
+    assert status == 0
+    current, retired = text.split("not in the suite any more")
+    assert current.splitlines()[0] == f"{out}: 2 run(s)"
+    assert "  wrn10_1-s0\n" in current and "  hyper_wrn10_1-s0\n" in current and "-s1" not in current
+    lines = retired.splitlines()
+    assert lines[1] == "  wrn10_1-s1" and lines[2].split()[:2] == ["pretrain", "done"]
+    assert len(lines) == 6 and lines[5].startswith("report: ")  # the three stages of the one retired run

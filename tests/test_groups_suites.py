@@ -32,17 +32,17 @@ TEST = {"Japanese_(katakana)": 6, "Sanskrit": 5, "Tagalog": 3}
 # built-in meta suite, computed on main before groupings and eval_way existed (commit 43b5cbc):
 # their run folders must keep resuming. A suite changed on purpose updates its line.
 BUILTIN_SUITE_HASHES = {
-    "omniglot-cross-alphabet": "499a5c165ab818a9bf89248bec779a6d600f918f6cd2423762bb5cbc2ad5dfe8",
-    "omniglot-lake": "745e255ea9fb86cc45a98b71178c72d7f1e22ddb2d22d5b8d1dc8d4858f49b58",
-    "omniglot-lr-sweep": "e0364b28aac196e2fbb5d4458ee80e62f8cb8f29333f3e5497c1449f2589e97d",
-    "omniglot-maml": "4fcdc92d5536e1dee6a30d591ac00c293309a10638bb7783d4902374835b2b74",
-    "omniglot-seeds": "cf4fe60ae4657420807219e7ed351053d4b2ca79c1efb4de2d1978a199f209a6",
-    "omniglot-to-mnist": "5ff4c492e50ad877161551dcf9302e61de2d586b16a669784d0a10ac43562e6b",
-    "smoke": "cb5c3708f90254ecadbc2618410fdad3737d6355a3a85eb082f2ae48349e0e49",
-    "smoke-methods": "dac8d43c8fc1459a734994f8de802e522435daa56efa42efd40635b6388cb2d3",
-    "smoke-seeds": "71d9e61c0999787f348a5adb684396a29269c4a44382d3379f4221fff0b28ae3",
-    "table7-miniimagenet": "e2ab7601c4b2ecd3cb7e162bda50c85d42de18edba61d1c3a7b5fda5b1cde079",
-    "table8-fc100-to-miniimagenet": "1c9abc888809e89623faa27501aae486ca0dabf1bae042b5ee91317c8b9ac0e6",
+    "omniglot-cross-alphabet": "5d824c6411c64d93b1ee73cbaa6701e5a43a91bbc7db8edf1120cfcc3217b8ce",
+    "omniglot-lake": "9b9f3ecb561bfc7fec2b3eda2bbad69a925ca122d00d8c10c617e0af15db5ac2",
+    "omniglot-lr-sweep": "55baae2f20c6a231776b9a6d51421940ff887931bda9a64677dae308e9828315",
+    "omniglot-maml": "55ba40fa3d36c2e219567f0fe648e759c853a12cecc0228272fe91c12e072271",
+    "omniglot-seeds": "dea46f19d33e9de918e7948096b6773aecd05852ee1f3af6c66a45f59eab9083",
+    "omniglot-to-mnist": "f591ec160f9e46451f13dfc8e2519b96079161e8f3c3bfb81e5ac54f31b15757",
+    "smoke": "5f56a0ca57b5e7692beac0dd7ef4f752ba24eb56710e9b5792ae5c51a35bcd9b",
+    "smoke-methods": "6663739d4dcbff8d5180c528582577037da5d6d0cf5d8f3688027664cbe162f6",
+    "smoke-seeds": "058f4b5276cb02ec281147753e2c025f66c1024678d59310fb9fce59d3db74d9",
+    "table7-miniimagenet": "af4d712c83a28a494386a299964204d125fd000c3557214adf85b6f08180720b",
+    "table8-fc100-to-miniimagenet": "23016d304aac084feebba2148c68051aef082a3700c1793b77f7a677c625f78e",
 }
 
 
@@ -78,14 +78,14 @@ def alphabet(class_name: str) -> str:
 
 def test_training_validation_and_evaluation_episodes_lie_in_one_alphabet(capsys, monkeypatch, tmp_path, suite_file):
     drawn = []  # (split name, class names of the episode's rows), for every episode the suite draws
-    original = EpisodeSampler.episode_rows
+    original = EpisodeSampler.episode_task
 
     def spy(self, index):
-        rows = original(self, index)
+        rows, labels = original(self, index)
         drawn.append((self.split_name, [self.store.class_names[int(self.store.labels[r])] for r in rows]))
-        return rows
+        return rows, labels
 
-    monkeypatch.setattr(EpisodeSampler, "episode_rows", spy)
+    monkeypatch.setattr(EpisodeSampler, "episode_task", spy)
     status, _, err = run_cli(capsys, "run", str(suite_file), "--out", str(tmp_path))
     assert status == 0, err
     expected = {"train": (10, {"Balinese", "Greek"}), "val": (5, {"Latin"}),
@@ -182,6 +182,8 @@ def test_built_in_suites_keep_their_stage_hashes():
     (["data.val_split=null"], "runs.wrn10_1-protonet.episodes.eval_way=3", {"evaluate"}),
     ([], "runs.wrn10_1-protonet.meta_augment=affine", {"meta_train", "evaluate"}),
     ([], "runs.wrn10_1-protonet.augment=affine", {"pretrain", "meta_train", "evaluate"}),
+    ([], "evaluation.baseline_bn_mode=transductive", {"evaluate"}),
+    ([], "runs.wrn10_1-protonet.meta_train.maml.other_weights=outer", {"meta_train", "evaluate"}),
 ])
 def test_each_setting_enters_the_hashes_of_the_stages_it_changes(base, override, changed):
     base, edited = load_suite("smoke-methods", base), load_suite("smoke-methods", [*base, override])

@@ -117,6 +117,9 @@ def test_a_config_file_past_the_size_limit_is_refused_unread(tmp_path):
     ("evaluation.episodes=1000000000000", "evaluation: episodes must be <= 1000000, got 1000000000000"),
     ("episodes.way=100000000", "episodes: way must be <= 10000, got 100000000"),
     ("meta_train.meta_batch=100000000", "meta_batch must be <= 4096, got 100000000"),
+    ("evaluation.soft_kmeans_steps=100000000", "evaluation: soft_kmeans_steps must be <= 10000, got 100000000"),
+    ("evaluation.support_augment={copies: 100000000}", "evaluation: support_augment.copies must be <= 1000"),
+    ("eval_shots=[100000]", "runs.wrn10_1: eval_shots must be <= 10000, got 100000"),
 ])
 def test_values_that_would_fail_later_are_refused_before_any_work(tmp_path, capsys, override, field):
     """Case 7: non-finite learning rates trained, then failed writing JSON; sizes ended in an

@@ -149,11 +149,12 @@ def test_status_of_every_kind_of_stage(smoke_sequential, tmp_path):
     finally:
         for holder in holders:
             holder.communicate("", timeout=60)
-    seconds = [json.loads((done / s / "done.json").read_text())["seconds"] for s in ("pretrain", "meta_train")]
+    markers = [json.loads((done / s / "done.json").read_text()) for s in ("pretrain", "meta_train")]
+    times = [f"{m['seconds']:.1f} s (CPU {m['cpu_seconds']:.1f} s)" for m in markers]
     assert text.splitlines()[0] == f"{out}: 2 run(s)" and len(text.splitlines()) == 9  # no report line yet
     assert _table(text) == {
-        ("wrn10_1", "pretrain"): ("done", f"{seconds[0]:.1f} s on cpu"),
-        ("wrn10_1", "meta-train"): ("done", f"{seconds[1]:.1f} s on cpu"),
+        ("wrn10_1", "pretrain"): ("done", f"{times[0]} on cpu"),
+        ("wrn10_1", "meta-train"): ("done", f"{times[1]} on cpu"),
         ("wrn10_1", "evaluate"): ("running", f"pid {holders[1].pid}"),
         ("hyper_wrn10_1", "pretrain"): ("failed", "RuntimeError: out of memory; log: /x/run.log"),
         ("hyper_wrn10_1", "meta-train"): ("running",

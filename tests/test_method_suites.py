@@ -20,10 +20,10 @@ from metahyper.suites import load_suite, suite_path
 SMOKE_HASHES = {
     "wrn10_1": ("15976f276be2cd20a3a12f9e37aebc7ba32f54e86d7bc120e2f7c92a7a2585a0",
                 "f097a73ab4d2f91026bb2a983419ae4846b693c84eb0823b441c14c4b9329d11",
-                "453286d326263b3fa684dfa63685b630193e59419bf315c3428eb4305d3cfe20"),
+                "3c35c7dba7c42e6cb749bf6f4ea0472cf1f9960025bec3b9893c9203456ce35c"),
     "hyper_wrn10_1": ("02bd4514a9efac999d232ef50fe7d6c309ceca9c2e6248f37b9c201e86fe0e0b",
                       "b4fffc0e93d63489386084504756998253d43c78be6629f3bb55937bd08c18a0",
-                      "9d98be996d7f630a10906b45c903665624ba6a179c20714c2f6cc809dca4a5a7"),
+                      "9209120e79bb77110c7b36e3fbdc8753fcfc4c5942b1ad482a7e532311d1554a"),
 }
 
 
@@ -75,7 +75,7 @@ def test_old_keys_that_cannot_move_exit_2_naming_the_new_key(capsys, tmp_path, e
 @pytest.mark.parametrize("override, message", [
     ("meta_train.maml.inner_steps_eval=3", "meta_train.maml.inner_steps_eval moved to evaluation.inner_steps_eval"),
     ("runs.wrn10_1.pretrain.way=5", "pretrain.way moved to episodes.way"),
-    ("method=reptile", "runs.wrn10_1: method: unknown method 'reptile' (known: anil, maml, protonet)"),
+    ("method=reptile", "runs.wrn10_1: method: unknown method 'reptile' (known: anil, maml, meta_baseline, protonet)"),
     ("method=protonett", "unknown method 'protonett'; did you mean 'protonet'?"),
     ("runs.hyper_wrn10_1.method=anil", "anil adapts the classifier only"),
 ])
@@ -104,8 +104,8 @@ def test_smoke_methods_suite_runs_tiny_and_its_report_names_each_method(capsys, 
     assert {("hyper_wrn10_1-anil", "hyper_wrn10_1"), ("hyper_wrn10_1-protonet", "wrn10_1-protonet")} <= {
         (p["hyper"], p["plain"]) for p in results["paired"]}
     report = (out / "report.md").read_text()
-    assert "| model | method | synthetic-target 5-way 1-shot |" in report  # one source and seed: not columns
-    assert "Source domain: synthetic-source · BN mode: transductive · training seed: 0 (every row)." in report
+    assert "| model | method | BN | synthetic-target 5-way 1-shot |" in report  # one source and seed: not columns
+    assert "Source domain: synthetic-source · training seed: 0 (every model)" in report  # BN: running for baselines
     for model, method in (("hyper_wrn10_1-anil", "anil"), ("wrn10_1-protonet", "protonet")):
         assert f"| {model} | {method} | " in report
     log = (out / "runs/hyper_wrn10_1-protonet/meta_train/metrics.jsonl").read_text().splitlines()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
@@ -27,3 +28,16 @@ def test_a_readme_python_block_runs_twice(index, tmp_path, monkeypatch):
     code = compile(BLOCKS[index], f"README.md python block {index + 1}", "exec")
     for _ in range(2):
         exec(code, {"__name__": "__readme__"})  # noqa: S102
+
+
+def test_the_scripts_name_only_documents_in_the_repository():
+    for script in sorted((REPO / "scripts").iterdir()):
+        for name in re.findall(r"[\w./-]+\.md\b", script.read_text()):
+            assert (REPO / name).is_file(), f"{script.name} names {name}, which is not in the repository"
+
+
+def test_the_readme_says_the_pretraining_head_has_one_output_per_training_class():
+    # tests/meta/test_pretrain.py checks the code: the head trains over every class of the split
+    text = " ".join(README.read_text().split())
+    assert "The pretraining head has one output per training class" in text
+    assert "head has `episodes.way` outputs" not in text

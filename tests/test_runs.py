@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from data.helpers import write_fc100_pickles, write_miniimagenet_caches
 from tiny_suites import SMOKE, paper
 
 from metahyper import stages
-from metahyper.config import ConfigError
+from metahyper.config import ConfigError, load_yaml, save_yaml
 from metahyper.meta import train
 from metahyper.runs import STAGES, rebuild_report, run_suite
 from metahyper.suites import load_suite
@@ -19,6 +21,9 @@ REPORT_FILES = ("report.md", "results.csv", "results.json", "accuracy_vs_shots.p
                 "norm_ratio.png", "movement_curves.png")
 # a published number for the report's headline (in no config hash: the stage folders do not change)
 PAPER = "paper=[{model: wrn10_1, way: 5, shot: 1, source: a test, accuracy: 42.5}]"
+# where two settings come from (in no config hash either)
+PROVENANCE = ("provenance={evaluation.episodes: {source: ours, ref: a toy count}, "
+              "meta_train.maml.inner_lr: {source: paper, ref: Section 4.2}}")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -32,7 +37,7 @@ def _stage_files(out: Path) -> dict[str, tuple[int, str]]:
 def smoke_out(tmp_path_factory):
     """The reduced smoke suite, run once for the tests of this module."""
     out = tmp_path_factory.mktemp("smoke")
-    written = run_suite(load_suite("smoke", [*SMOKE, PAPER]), out, progress=False)
+    written = run_suite(load_suite("smoke", [*SMOKE, PAPER, PROVENANCE]), out, progress=False)
     return out, written
 
 
@@ -54,7 +59,15 @@ def test_smoke_suite_writes_every_artifact_and_the_report(smoke_out):
         ("hyper_wrn10_1+logistic_regression", "wrn10_1+logistic_regression")}
     report = (out / "report.md").read_text()
     assert "t_{0.975, n-1}" in report and "BN mode: transductive" in report and "± " in report
-    assert " · paper 42.5 |" in report and "## Settings" in report
+    assert re.search(r"\| wrn10_1 \(a test\) \| paper \|(  \|)* 42.5 \|", report) and "## Settings" in report
+    # readable alone: the suite's name and description, how it was made, the data, where settings come from
+    assert report.startswith("# smoke\n\nPipeline check: synthetic source -> synthetic target")
+    assert "_Made with metahyper " in report and "compute summed over the runs: pretraining " in report
+    assert "evaluation " in report.split("compute summed over the runs: ")[1].split("\n")[0]
+    assert "| source (pretraining, meta-training) | synthetic | train | 16x16 | family: source, num_classes: 6" \
+        in report
+    assert "| `evaluation.episodes` | 3 | ours | a toy count |" in report
+    assert "| `meta_train.maml.inner_lr` | 0.1 | paper | Section 4.2 |" in report
     assert len(list((out / "episodes").glob("*.npz"))) == 1
 
 
@@ -63,8 +76,8 @@ def test_rerun_skips_finished_stages(smoke_out, monkeypatch):
     before = _stage_files(out)
     for stage in STAGES:
         monkeypatch.setitem(stages.STAGE_RUNNERS, stage, lambda *args: pytest.fail("a finished stage ran again"))
-    corrected = PAPER.replace("42.5", "40")  # a corrected published number changes no stage hash
-    run_suite(load_suite("smoke", [*SMOKE, corrected]), out, progress=False)
+    corrected = PAPER.replace("42.5", "40")  # a corrected published number changes no stage hash,
+    run_suite(load_suite("smoke", [*SMOKE, corrected]), out, progress=False)  # nor a dropped provenance
     assert _stage_files(out) == before
 
 
@@ -75,7 +88,19 @@ def test_report_is_rebuilt_from_run_folders(smoke_out):
         (out / name).unlink()
     assert {p.name for p in rebuild_report(out)} == set(REPORT_FILES)
     assert (out / "results.csv").read_text() == csv
-    assert " · paper 40 |" in (out / "report.md").read_text()  # from the folder's suite.yaml
+    assert re.search(r"\| wrn10_1 \(a test\) \| paper \|(  \|)* 40 \|", (out / "report.md").read_text())  # suite.yaml
+
+
+def test_a_bad_provenance_in_the_folders_suite_file_is_refused_naming_it(smoke_out, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_out[0], copy)
+    suite = load_yaml(copy / "suite.yaml")
+    suite["provenance"] = {"evaluation.episodes": {"source": "book", "ref": "x"}}
+    save_yaml(suite, copy / "suite.yaml")
+    with pytest.raises(ConfigError, match=re.escape(f"{copy / 'suite.yaml'}: provenance.evaluation.episodes: source: "
+                                                    "expected one of ['paper', 'ours']")):
+        rebuild_report(copy, tmp_path / "report")
+    assert not (tmp_path / "report").exists()
 
 
 def test_report_of_a_read_only_suite_folder_writes_only_where_asked(smoke_out, tmp_path, read_only_cli):
@@ -159,6 +184,13 @@ def test_table8_runs_end_to_end_on_tiny_fc100_and_miniimagenet_pickles(tmp_path)
     mini = write_miniimagenet_caches(tmp_path / "mini", per_class=2, splits=("test",))
     run_suite(load_suite("table8-fc100-to-miniimagenet", paper(fc100, mini)), tmp_path / "out", progress=False)
     _check_table(tmp_path / "out", ["wrn16_4", "hyper_wrn16_4", "wrn28_4", "hyper_wrn28_4"])
+    report = (tmp_path / "out" / "report.md").read_text()
+    # the paper's Table 8 numbers under ours, and where each setting comes from (issue 25)
+    assert "| hyper_wrn16_4 (Babu et al., Table 8, mean of 3 runs) | paper |  | 43.17 |" in report
+    assert "### Where each setting comes from" in report
+    for row in ("| `meta_train.maml.inner_lr` | 0.01 | paper |", "| `meta_train.maml.inner_steps` | 1 | ours |",
+                "| `evaluation.baseline_bn_mode` | running | ours |", "| `per_shot` | yes | ours |"):
+        assert row in report, row
 
 
 @pytest.mark.realdata

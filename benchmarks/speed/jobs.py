@@ -40,13 +40,14 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def timed_run(argv: list[str], out: Path) -> tuple[float, float]:
-    """(wall s, CPU s of the process tree) of ``metahyper run ARGV --out OUT`` in a fresh folder."""
+def timed_run(argv: list[str], out: Path, prefix: tuple[str, ...] = ()) -> tuple[float, float]:
+    """(wall s, CPU s of the process tree) of ``metahyper run ARGV --out OUT`` in a fresh folder,
+    started through ``prefix`` (e.g. ``taskset -c 0``) when given."""
     shutil.rmtree(out, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "metahyper.cli", "run", *argv, "--out", str(out)], env=env,
+    done = subprocess.run([*prefix, sys.executable, "-m", "metahyper.cli", "run", *argv, "--out", str(out)], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

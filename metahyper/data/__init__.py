@@ -14,13 +14,15 @@ from metahyper.data import (  # noqa: F401  (register readers)
     cifar, miniimagenet, mnist, omniglot, omniglot_full, omniglot_lake_runs, synthetic)
 from metahyper.data import transforms
 from metahyper.data.episodes import EpisodeSampler, EpisodeSet, TaskBatch, fixed_episodes
-from metahyper.data.sources import DATASETS, DataFormatError, load_store, safe_load_pickle, verify_checksums
+from metahyper.data.load import load_store
+from metahyper.data.loader import collate_tasks
+from metahyper.data.sources import DATASETS, DataFormatError, safe_load_pickle, verify_checksums
 from metahyper.data.splits import ClassSplit, load_split
 from metahyper.data.stores import ImageStore
 from metahyper.data.synthetic import make_synthetic
 
 __all__ = [
     "DATASETS", "ClassSplit", "DataFormatError", "EpisodeSampler", "EpisodeSet", "ImageStore", "TaskBatch",
-    "fixed_episodes", "load_split", "load_store", "make_synthetic", "safe_load_pickle", "transforms",
+    "collate_tasks", "fixed_episodes", "load_split", "load_store", "make_synthetic", "safe_load_pickle", "transforms",
     "verify_checksums",
 ]

@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from metahyper.data.errors import DataFormatError
+from metahyper.errors import DataFormatError
 
 MAX_IMAGE_FILE_BYTES = 64 << 20  # one image file (Omniglot's are ~1 KB, MiniImageNet's JPEGs ~30 KB)
 MAX_TEXT_FILE_BYTES = 1 << 20  # a label list (Lake's class_labels.txt: ~1 KB)

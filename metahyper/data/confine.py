@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from metahyper.data.errors import DataFormatError
+from metahyper.errors import DataFormatError
 
 
 def confined(root: str | os.PathLike, path: str | os.PathLike) -> Path:

@@ -38,8 +38,8 @@ class TaskBatch:
     support_x: [T, way*shot, C, H, W]   support_y: [T, way*shot] (int64)
     query_x:   [T, way*query, C, H, W]  query_y:   [T, way*query] (int64)
     Images are uint8 straight from the sampler, float after a transform (``map_images``).
-    Within a task, support (and query) images are ordered by label block: the k-th block of
-    ``shot`` (``query``) images has label k.
+    Within a task the support images are ordered by label block (the k-th block of ``shot``
+    images has label k); the query images come in a random order (``query_y`` says their labels).
     """
 
     support_x: Tensor
@@ -133,9 +133,11 @@ class EpisodeSampler:
 
     Per episode: ``way`` classes without replacement in a random order (label k = k-th class),
     ``shot + query`` distinct images per class (the first ``shot`` are support), so support and
-    query are disjoint. ``sample(tasks)`` returns the next ``tasks`` episodes (indices
-    ``next_index``, ``next_index + 1``, ...); ``episode(i)`` and ``batch(indices)`` return given
-    ones. ``episode_labels`` (int64 [way*(shot+query)]) are the labels of every episode's rows.
+    query are disjoint; the support is ordered by label, the query shuffled (drawn from the
+    episode's own generator, so a query's position says nothing about its class and the same
+    seed still gives the same order). ``sample(tasks)`` returns the next ``tasks`` episodes
+    (indices ``next_index``, ``next_index + 1``, ...); ``episode(i)`` and ``batch(indices)``
+    return given ones; ``episode_task(i)`` gives episode i's store rows and labels.
     ``reuse_buffer=True`` gathers into one internal buffer (a little faster; the returned uint8
     images are then only valid until the next call). Set ``next_index`` to resume.
 
@@ -168,13 +170,13 @@ class EpisodeSampler:
         self._width = int(self._counts.max())
         self._ragged = bool((self._counts != self._width).any())
         blocks = torch.arange(way)
-        self.episode_labels = torch.cat([blocks.repeat_interleave(shot), blocks.repeat_interleave(query)])
+        self._support_labels, self._query_labels = blocks.repeat_interleave(shot), blocks.repeat_interleave(query)
         self._buffer: Tensor | None = None
         self._reuse = reuse_buffer
 
-    def episode_rows(self, index: int) -> Tensor:
-        """int64 [way*(shot+query)]: store rows of episode ``index``, the way*shot support
-        rows (label-major) then the way*query query rows."""
+    def episode_task(self, index: int) -> tuple[Tensor, Tensor]:
+        """(rows, labels) of episode ``index``, both int64 [way*(shot+query)]: store rows and
+        task labels, the way*shot support (label-major) then the way*query query (shuffled)."""
         generator = keyed_generator("metahyper-episode", self.seed, self.split_name, index)
         if self._groups is None:
             classes = torch.randperm(self.store.num_classes, generator=generator)[: self.way]
@@ -186,20 +188,25 @@ class EpisodeSampler:
             keys.masked_fill_(torch.arange(self._width) >= self._counts[classes, None], 2.0)
         picks = keys.topk(self.shot + self.query, dim=1, largest=False).indices
         rows = self._order[self._starts[classes, None] + picks]
-        return torch.cat([rows[:, : self.shot].reshape(-1), rows[:, self.shot :].reshape(-1)])
+        shuffle = torch.randperm(self.way * self.query, generator=generator)
+        return (torch.cat([rows[:, : self.shot].reshape(-1), rows[:, self.shot :].reshape(-1)[shuffle]]),
+                torch.cat([self._support_labels, self._query_labels[shuffle]]))
+
+    def episode_rows(self, index: int) -> Tensor:
+        """The store rows of ``episode_task(index)``."""
+        return self.episode_task(index)[0]
 
     def batch(self, indices: Sequence[int]) -> TaskBatch:
         """The TaskBatch of the episodes with the given indices (T = len(indices))."""
         if len(indices) == 0:
             raise ValueError("need at least one episode index (tasks >= 1)")
-        rows = torch.stack([self.episode_rows(i) for i in indices])
+        rows, labels = (torch.stack(parts) for parts in zip(*(self.episode_task(i) for i in indices)))
         out = None
         if self._reuse:
             size = (rows.numel(), int(np.prod(self.store.image_shape)))
             if self._buffer is None or self._buffer.shape != size:
                 self._buffer = torch.empty(size, dtype=torch.uint8, device=self.store.images.device)
             out = self._buffer
-        labels = self.episode_labels.expand(len(indices), -1).contiguous()
         return gather(self.store, rows, labels, self.way * self.shot, out)
 
     def sample(self, tasks: int) -> TaskBatch:
@@ -250,7 +257,7 @@ class EpisodeSet:
     """Fixed evaluation episodes: store rows and labels, not images.
 
     rows, labels: int64 [n, way*(shot+query)], each row support first then query (as
-    ``EpisodeSampler.episode_rows``). ``store_fingerprint`` identifies the store they index;
+    ``EpisodeSampler.episode_task``). ``store_fingerprint`` identifies the store they index;
     ``groups`` is the sampler's ``grouping`` (None: classes from the whole store).
     """
 
@@ -332,8 +339,7 @@ def fixed_episodes(store: ImageStore, way: int, shot: int, query: int, n: int, s
     if n < 1:
         raise ValueError(f"n must be >= 1 episodes, got {n}")
     sampler = EpisodeSampler(store, way, shot, query, seed, split_name, groups=groups)
-    rows = torch.stack([sampler.episode_rows(i) for i in range(n)])
-    labels = sampler.episode_labels.expand(n, -1).contiguous()
+    rows, labels = (torch.stack(parts) for parts in zip(*(sampler.episode_task(i) for i in range(n))))
     return EpisodeSet(rows, labels, way, shot, query, int(seed), split_name, store.fingerprint(), sampler.grouping)
 
 

@@ -36,9 +36,9 @@ from typing import Callable, Mapping, Sequence
 
 from metahyper.config import did_you_mean
 from metahyper.data.archives import UnsafeArchive, extract_tar, extract_zip
-from metahyper.data.sources import DataFormatError
-
-MIRROR_ENV = "METAHYPER_MIRROR"
+from metahyper.data.sources import DATASETS, DataFormatError
+from metahyper.installed import require_torchvision
+from metahyper.resources import MIRROR_ENV
 
 
 class FetchError(DataFormatError):
@@ -116,6 +116,7 @@ def resources(dataset: str, parts: Sequence[str] | None = None) -> list[Resource
     if dataset not in TABLE:
         raise ValueError(f"cannot fetch {dataset!r}{did_you_mean(dataset, TABLE)}; MiniImageNet has no stable "
                          "official download (see the README)")
+    require_torchvision()  # the URLs, checksums and downloader are torchvision's
     found = TABLE[dataset]()
     return [r for r in found if parts is None or r.part in parts]
 
@@ -228,10 +229,9 @@ def fetch(dataset: str, root: str | Path, mirror: str | None = None, checksums: 
         fetched = fetch_resource(resource, root, mirror, checksums)
         log(f"{dataset}: {resource.target} {'fetched and verified' if fetched else 'already present'}")
     if dataset == "fc100":
-        from metahyper.data.sources import load_store
-
         for split in ("train", "val", "test"):
-            store = load_store("fc100", root, split, images_per_class=fc100_images_per_class)
+            store = DATASETS.build("fc100", root=root, split=split, image_size=None, cache_dir=None,
+                                   images_per_class=fc100_images_per_class)
             log(f"fc100 {split}: {store.num_classes} classes, {len(store)} images")
     return [root / r.target for r in found]
 

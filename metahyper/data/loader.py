@@ -1,4 +1,5 @@
-"""``EpisodeDataset``: an episode sampler as a ``torch.utils.data.IterableDataset``.
+"""``EpisodeDataset``: an episode sampler as a ``torch.utils.data.IterableDataset``; and
+``collate_tasks``, the ``collate_fn`` that lets a ``DataLoader`` batch ``TaskBatch`` items.
 
 Meta-batch ``step`` is always the same episodes (``EpisodeSampler.sample_for`` keys them on
 seed, split and index), so it does not matter which process or worker draws it: rank ``r`` of
@@ -10,8 +11,9 @@ the sampler itself, in order, for any ``K``.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence
 
+import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from metahyper.data.episodes import EpisodeSampler, TaskBatch
@@ -60,3 +62,21 @@ class EpisodeDataset(IterableDataset):
         for step in range(self.start + worker, self.start + self.steps, workers):
             yield self.item(step)
 
+
+
+def collate_tasks(items: Sequence[TaskBatch]) -> TaskBatch:
+    """One ``TaskBatch`` of every task of ``items`` (``TaskBatch``es of any T, in order), each
+    tensor concatenated along the task dimension: ``DataLoader(episodes, batch_size=4,
+    collate_fn=collate_tasks)`` over single episodes (e.g. ``[sampler.episode(i) for i in ...]``)
+    yields meta-batches of T = 4. Raises ``ValueError`` for no items or tasks of different shapes."""
+    if len(items) == 0:
+        raise ValueError("collate_tasks needs at least one TaskBatch")
+    if not all(isinstance(item, TaskBatch) for item in items):
+        raise TypeError(f"collate_tasks takes TaskBatch items, got {sorted({type(i).__name__ for i in items})}")
+    shapes = [tuple(t.shape[1:] for t in item) for item in items]
+    if len(set(shapes)) > 1:
+        index = next(i for i, shape in enumerate(shapes) if shape != shapes[0])
+        got, first = (f"{shape[0]}, {shape[2]}" for shape in (shapes[index], shapes[0]))
+        raise ValueError(f"collate_tasks: item {index} has tasks of another shape than item 0 (support, query "
+                         f"[N, C, H, W]: {got} against {first}): batch episodes of one way, shot, query and size")
+    return TaskBatch(*(torch.cat(parts) for parts in zip(*items)))

@@ -8,7 +8,8 @@
 
 Augmentation in both (``normalized``): a zero-pad-``pad`` random crop and a horizontal flip, on
 uint8 before the conversion to float (so padding is black, as torchvision's
-``RandomCrop(padding=4)``); for handwritten characters, Koch et al.'s random affine distortions.
+``RandomCrop(padding=4)``); for handwritten characters, Koch et al.'s random affine distortions,
+stroke width, elastic distortions and random erasing, composable (``augment_names``).
 """
 
 from __future__ import annotations
@@ -18,35 +19,71 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from metahyper.data import transforms
+from metahyper.data import distortions, transforms
 from metahyper.data.stores import ImageStore
 
 
-AUGMENTATIONS = ("crop_flip", "affine")  # the named augmentations; True means crop_flip
+EPISODIC_MEAN, EPISODIC_STD = 0.5, 0.25  # every channel of every domain in the episodic pipelines
+FLOAT_AUGMENTATIONS = {  # name -> step on float images in [0, 1]; defaults are the papers' settings
+    "affine": transforms.RandomAffine,  # Koch et al. 2015
+    "stroke": distortions.RandomStrokeWidth,  # pen width: strokes 1 pixel wider or narrower
+    "elastic": distortions.RandomElastic,  # Simard et al. 2003
+    "erase": distortions.RandomErasing,  # Zhong et al. 2020, erased to the background
+}
+AUGMENTATIONS = ("crop_flip", *FLOAT_AUGMENTATIONS)  # the named augmentations; True means crop_flip
+
+
+def augment_names(augment: bool | str) -> list[str]:
+    """The named augmentations ``augment`` applies, in order: ``False`` none, ``True`` crop_flip,
+    else one name of ``AUGMENTATIONS`` or several joined by ``+`` (``"affine+elastic+erase"``:
+    applied in the order written, each drawing from the pipeline's one generator). A ValueError
+    names the bad value and lists the known names."""
+    if isinstance(augment, bool):
+        return ["crop_flip"] if augment else []
+    names = augment.split("+") if isinstance(augment, str) else []
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if not names or unknown or len(set(names)) != len(names):
+        raise ValueError(f"augment must be true, false, or one of {AUGMENTATIONS} or several of them joined by '+' "
+                         f"(each once), got {augment!r}")
+    return names
 
 
 def normalized(mean: Sequence[float], std: Sequence[float], augment: bool | str = False,
                pad: int = 4) -> transforms.Compose:
-    """uint8 -> augmentation -> float in [0, 1] -> ``(x - mean[c]) / std[c]``. ``augment``:
-    ``False`` none; ``True`` or ``"crop_flip"`` a zero-pad-``pad`` random crop and a horizontal
-    flip on uint8 (natural images); ``"affine"`` Koch et al.'s random affine distortions on the
-    float images (``transforms.RandomAffine``: handwritten characters, which a flip would turn
-    into other characters)."""
-    if augment not in (False, True, *AUGMENTATIONS):
-        raise ValueError(f"augment must be true, false or one of {AUGMENTATIONS}, got {augment!r}")
-    crop_flip = [transforms.RandomPadCrop(pad), transforms.RandomHFlip()] if augment in (True, "crop_flip") else []
-    affine = [transforms.RandomAffine()] if augment == "affine" else []
-    return transforms.Compose([*crop_flip, transforms.ToFloat(), *affine, transforms.Normalize(mean, std)])
+    """uint8 -> augmentation -> float in [0, 1] -> ``(x - mean[c]) / std[c]``. ``augment``
+    (``augment_names``): ``crop_flip`` is a zero-pad-``pad`` random crop and a horizontal flip on
+    uint8 (natural images), always first; the others (``FLOAT_AUGMENTATIONS``: handwritten
+    characters, which a flip would turn into other characters) run on the float images, in the
+    order written: Koch et al.'s affine distortions, stroke width, Simard et al.'s elastic
+    distortions, Zhong et al.'s random erasing (``metahyper.data.distortions``)."""
+    names = augment_names(augment)
+    crop_flip = [transforms.RandomPadCrop(pad), transforms.RandomHFlip()] if "crop_flip" in names else []
+    steps = [FLOAT_AUGMENTATIONS[name]() for name in names if name != "crop_flip"]
+    return transforms.Compose([*crop_flip, transforms.ToFloat(), *steps, transforms.Normalize(mean, std)])
+
+
+def denormalized(channels: int, augment: str) -> transforms.Compose:
+    """The float augmentations of ``augment`` on images already normalised as ``test_transform``
+    does: undo ``(x - 0.5) / 0.25``, augment in [0, 1], normalise again (test-time augmentation of
+    evaluation images, which arrive normalised). ``crop_flip`` is refused: it works on uint8."""
+    names = augment_names(augment)
+    if "crop_flip" in names:
+        raise ValueError(f"augment {augment!r}: crop_flip works on uint8 images; test-time augmentation takes "
+                         f"{tuple(FLOAT_AUGMENTATIONS)}")
+    mean, std = [EPISODIC_MEAN] * channels, [EPISODIC_STD] * channels
+    unnormalize = transforms.Normalize([-m / s for m, s in zip(mean, std)], [1 / s for s in std])
+    return transforms.Compose([unnormalize, *(FLOAT_AUGMENTATIONS[name]() for name in names),
+                               transforms.Normalize(mean, std)])
 
 
 def test_transform(channels: int) -> transforms.Compose:
     """Episodic pipelines: uint8 -> float in [0, 1] -> per channel (x - 0.5) / 0.25."""
-    return normalized([0.5] * channels, [0.25] * channels)
+    return normalized([EPISODIC_MEAN] * channels, [EPISODIC_STD] * channels)
 
 
 def train_transform(channels: int, augment: bool | str) -> transforms.Compose:
     """``test_transform`` with the augmentation ``augment`` (``normalized``)."""
-    return normalized([0.5] * channels, [0.25] * channels, augment)
+    return normalized([EPISODIC_MEAN] * channels, [EPISODIC_STD] * channels, augment)
 
 
 def channel_stats(images: Tensor, chunk: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:

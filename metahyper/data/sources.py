@@ -1,6 +1,6 @@
-"""Reading data sets from disk: the dataset registry and ``load_store``, a restricted
-unpickler for untrusted pickles, sha256 manifests, and input checks that fail with a message
-naming the file and the problem before any decoding starts.
+"""Reading data sets from disk: the dataset registry (``load_store`` in ``load.py`` builds from
+it), a restricted unpickler for untrusted pickles, sha256 manifests, and input checks that fail
+with a message naming the file and the problem before any decoding starts.
 
 The readers themselves live in ``miniimagenet.py``, ``cifar.py`` (CIFAR-10/100, FC100),
 ``omniglot.py`` and ``synthetic.py``; each registers itself in ``DATASETS``.
@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from metahyper.data.confine import confined
-from metahyper.data.errors import DataFormatError
 from metahyper.data.stores import ImageStore, cached_store
+from metahyper.errors import DataFormatError
 from metahyper.files import sha256_file
 from metahyper.registry import Registry
 
@@ -168,29 +168,3 @@ def read_first_format(dataset: str, root: Path, formats: Sequence[Format], image
             return cached_store(cache_dir, paths, f"{dataset}-{tag}-{image_size}", build)
     looked = "; ".join(f"{name}: {', '.join(files)}" for name, files, _ in formats)
     raise DataFormatError(f"no {dataset} files found in {root} (looked for {looked})")
-
-
-def load_store(dataset: str, root: str | Path | None, split: str, image_size: int | None = None,
-               cache_dir: str | Path | None = None, manifest: Mapping[str, str] | str | Path | None = None,
-               **options: Any) -> ImageStore:
-    """Loads one split of a data set as an ``ImageStore`` (uint8 [N, C, H, W]).
-
-    dataset: 'miniimagenet', 'fc100', 'cifar10', 'cifar100', 'omniglot' or 'synthetic'.
-    root: the folder holding the files (the format is detected from what is there; unused for
-    'synthetic'). split: 'train', 'val' or 'test' ('train'/'test' for CIFAR). image_size:
-    resize to this square size once at load time (None = the data set's own size; Omniglot
-    28). cache_dir: keep the decoded store as memory-mapped ``.npy`` there. manifest: verify
-    the sha256 of every file it names (under root) first. options: reader-specific keywords
-    (e.g. ``images_per_class`` for the expected count, Omniglot ``rotations``, synthetic
-    ``family``/``num_classes``/``seed``).
-    """
-    if dataset not in DATASETS:
-        DATASETS.get(dataset)  # raises KeyError listing the known names
-    if dataset != "synthetic":
-        if root is None or not Path(root).is_dir():
-            raise FileNotFoundError(f"{dataset}: data root {root} is not a folder")
-        if manifest is not None:
-            names = manifest if isinstance(manifest, Mapping) else json.loads(Path(manifest).read_text())
-            verify_checksums([Path(root) / name for name in names], names)
-        root = Path(root)
-    return DATASETS.build(dataset, root=root, split=split, image_size=image_size, cache_dir=cache_dir, **options)

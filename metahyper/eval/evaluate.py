@@ -28,6 +28,7 @@ from metahyper.data.stores import ImageStore
 from metahyper.data.transforms import Transform
 from metahyper.eval.stats import EvalResult
 from metahyper.meta.predictors import PredictFn, Predictor
+from metahyper.progress import status_lines
 
 
 def episode_metadata(episodes: EpisodeSet, store: ImageStore) -> dict[str, Any]:
@@ -113,11 +114,14 @@ def evaluate_all(
     batch_tasks: int = 16,
     progress: bool | None = None,
     metadata: Mapping[str, Any] | None = None,
+    status: str | None = None,
 ) -> dict[str, EvalResult]:
     """``evaluate`` of every predictor (name -> predictor), each batch of episodes gathered and
     transformed once for all of them; the same results as one ``evaluate`` per predictor.
     Baselines that share a ``metahyper.meta.baselines.FeatureCache`` also extract each batch's
-    features once.
+    features once. ``status`` names what is evaluated (e.g. run, target and shot) in the status
+    lines (``metahyper.progress``: episodes done, rate, ETA) logged when no bar is drawn; without
+    it, none (validation inside meta-training stays quiet).
     """
     _check_args(episodes, batch_tasks)
     infos = {}
@@ -129,12 +133,15 @@ def evaluate_all(
     show = sys.stderr.isatty() if progress is None else progress
     correct: dict[str, list[int]] = {name: [] for name in predictors}
     desc = f"evaluate {', '.join(str(info.get('predictor', '')) for info in infos.values())}".strip(", ")
+    lines = None if status is None else status_lines(show, "evaluate", status, len(episodes), 0, unit="episode")
     with tqdm(total=len(episodes), disable=not show, desc=desc) as bar:
-        for batch in episodes.batches(store, batch_tasks):
+        for start, batch in zip(range(0, len(episodes), batch_tasks), episodes.batches(store, batch_tasks)):
             batch = batch.to(device).map_images(lambda x: transform(x, None))
             for name, predict in predictors.items():
                 correct[name] += correct_counts(predict, batch, episodes.way)
             bar.update(len(batch.support_x))
+            if lines is not None:
+                lines.update(start + len(batch.support_x))
     n_query = episodes.way * episodes.query
     return {name: EvalResult.from_accuracies([c / n_query for c in correct[name]], **infos[name])
             for name in predictors}

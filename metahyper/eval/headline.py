@@ -4,10 +4,13 @@ Rows are models (each meta-trained run and each baseline, its seeds merged), col
 target at way/shot, as in Babu et al.'s Tables 7 and 8 (models x 1-shot / 5-shot). A cell is
 the mean over the model's training seeds with the t-CI over seeds when it has several, else the
 mean over episodes with the per-episode CI (``headline_cells``). A "chance" row gives 100/way;
-the suite's published numbers (``metahyper.paper``) sit beside ours ("· paper 86.3") or
-in rows of their own. A field that holds one value in every row (source domain, BN mode, seeds)
-is stated once above the table instead of in a column (``constant_fields``).
-``plot_accuracy_vs_shots`` draws the cells against the shot with their CIs and the chance level.
+the suite's published numbers (``metahyper.paper``) sit in a row "model (source)" under our
+model's row, or in rows of their own for other models, with the protocol differences listed
+under the table; a number that fits no column goes to a table of its own. A cell whose model was
+meta-trained at another shot than the column's gets a note (``shot_notes``). A field that holds
+one value in every row (source domain, BN mode, seeds) is stated once above the table instead
+of in a column (``constant_fields``). ``plot_accuracy_vs_shots`` draws the cells at each shot
+with their CIs and the chance level.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from metahyper.eval.markdown import md_table
 from metahyper.paper import PaperResult
 from metahyper.eval.plots import plt, save_figure
 from metahyper.eval.seeds import SeedSummary, record_key
+from metahyper.eval.settings import training_shots
 from metahyper.eval.stats import format_pm
 
 Column = tuple[str, int, int]  # target, way, shot
@@ -100,34 +104,71 @@ def _fixed_line(records: Sequence[Any], seeds: dict[Row, tuple[int, ...]]) -> tu
 
 
 def headline_table(records: Sequence[Any], summaries: Sequence[SeedSummary], methods: dict[str, str],
-                   paper: Sequence[PaperResult] = ()) -> list[str]:
-    """The headline section's lines: the fixed fields, how cells are computed, the table, and
-    a note for any published number that fits no column. ``methods`` maps a model to its method."""
+                   paper: Sequence[PaperResult] = (), differences: Sequence[str] = (),
+                   explained: Sequence[str] = ()) -> list[str]:
+    """The headline section's lines: the fixed fields, how cells are computed (and the
+    ``explained`` lines: the CI formula when no other table gives it), the table (a published
+    number in a row under the model's, or in a row of its own), the protocol differences (each
+    placed number's note, then ``differences``: lines of settings that are ours), which shot
+    each model was meta-trained at where it differs (``shot_notes``), and a table of the
+    published numbers that fit no column. ``methods`` maps a model to its method."""
     cols, cells, seeds = columns(records), headline_cells(records, summaries), seed_sets(records)
     fixed, seed_column = _fixed_line(records, seeds)
     varying = [name for name in ("source", "BN") if name not in constant_fields(records)]
     header = ["model", "method", *varying, *(["seeds"] if seed_column else []), *map(column_name, cols)]
     pad = [""] * (len(header) - len(cols) - 2)
     body = [["chance (100/way)", "", *pad] + [f"{100 / way:.2f}" for _, way, _ in cols]]
-    ours = {r for r, _ in cells}
-    for row in dict.fromkeys(row for row, _ in cells):
+    rows = list(dict.fromkeys(row for row, _ in cells))
+    for row in rows:
         named = {"source": row[1], "BN": row[2]}
         extra = [named[name] for name in varying] + ([str(len(seeds[row]))] if seed_column else [])
-        body.append([row[0], methods.get(row[0], "–"), *extra] + [_ours(cells.get((row, c)), row[0], c, paper)
-                                                                  for c in cols])
-    models = {row[0] for row in ours}
-    for result in [p for p in paper if p.model not in models]:
-        found = [result.cell() if result.fits(*c) else "–" for c in cols]
-        if any(value != "–" for value in found):
-            body.append([f"{result.model} ({result.source})", "paper", *pad, *found])
-    lines = [fixed, CELL_NOTES[any(c.n_seeds > 1 for c in cells.values())], md_table(header, body)]
-    notes = [f"{p.model} ({p.source}): {p.note}" for p in paper if p.note and _placed(p, cols)]
-    lost = [f"{p.model}: {p.cell()} ({p.source}; {p.way}-way {p.shot}-shot{_on(p)})" for p in paper
+        cell_texts = [cells[row, c].text() if (row, c) in cells else "–" for c in cols]
+        body.append([row[0], methods.get(row[0], "–"), *extra, *cell_texts])
+        if row == next(r for r in rows if r[0] == row[0]):  # the model's published numbers, once
+            body += _published_rows([p for p in paper if p.model == row[0]], cols, pad)
+    models = {row[0] for row in rows}
+    body += _published_rows([p for p in paper if p.model not in models], cols, pad)
+    lines = [fixed, CELL_NOTES[any(c.n_seeds > 1 for c in cells.values())], *explained, md_table(header, body)]
+    placed = [p for p in paper if _placed(p, cols)]
+    notes = [f"- {p.model} ({p.source}): {p.note}" for p in placed if p.note] + list(differences)
+    if placed and notes:
+        lines.append("Protocol differences between the published numbers and ours:\n" + "\n".join(notes))
+    lines += shot_notes(records)
+    lost = [[p.model, f"{p.way}-way {p.shot}-shot{_on(p)}", p.cell(), p.source, p.note or "–"] for p in paper
             if not _placed(p, cols)]
-    if notes:
-        lines.append("Paper numbers: " + "; ".join(notes) + ".")
     if lost:
-        lines.append(f"Paper numbers with no column at their setting here: {'; '.join(lost)}.")
+        lines += ["Published numbers with no column here (this suite does not evaluate their setting):",
+                  md_table(["model", "setting", "published (%)", "source", "note"], lost)]
+    return lines
+
+
+def _published_rows(results: Sequence[PaperResult], cols: list[Column], pad: list[str]) -> list[list[str]]:
+    """A row per (model, source) of the published numbers that fit a column: "model (source)",
+    "paper", the numbers in their columns."""
+    groups: dict[tuple[str, str], list[PaperResult]] = {}
+    for result in results:
+        if _placed(result, cols):
+            groups.setdefault((result.model, result.source), []).append(result)
+    return [[f"{model} ({source})", "paper", *pad, *[_published(group, c) for c in cols]]
+            for (model, source), group in groups.items()]
+
+
+def _published(results: Sequence[PaperResult], column: Column) -> str:
+    """The first of ``results`` that fits ``column``, as a cell, else "–"."""
+    return next((p.cell() for p in results if p.fits(*column)), "–")
+
+
+def shot_notes(records: Sequence[Any]) -> list[str]:
+    """A line per model and evaluated shot whose cells come from a model meta-trained at
+    another shot (``metahyper.eval.settings.training_shots``)."""
+    lines = []
+    for model, shots in training_shots(records).items():
+        for shot, trained in shots.items():
+            if trained != {shot}:
+                at = " and ".join(f"{t}-shot" for t in sorted(trained))
+                lines.append(f"{shot}-shot cells of {model}: the model was meta-trained on {at} tasks (not "
+                             "comparable with per-shot results such as MAML papers', which meta-train one model "
+                             "per shot).")
     return lines
 
 
@@ -136,50 +177,47 @@ def _on(result: PaperResult) -> str:
     return f" on {result.target}" if result.target else ""
 
 
-def _ours(cell: Cell | None, model: str, column: Column, paper: Sequence[PaperResult]) -> str:
-    """Our cell, with the paper's number for the same model and setting beside it."""
-    text = "–" if cell is None else cell.text()
-    published = [p.cell() for p in paper if p.model == model and p.fits(*column)]
-    return f"{text} · paper {published[0]}" if published else text
-
-
 def _placed(result: PaperResult, cols: list[Column]) -> bool:
     return any(result.fits(*c) for c in cols)
 
 
 def plot_accuracy_vs_shots(records: Sequence[Any], summaries: Sequence[SeedSummary],
                            path: str | os.PathLike) -> str | None:
-    """Accuracy (%) against the shot, one line per model and target/way, with 95% CI error bars
-    (over seeds where a model has several, else over episodes) and each way's chance level."""
+    """Accuracy (%) at each evaluated shot, one series per model and target/way, with 95% CI
+    error bars (over seeds where a model has several, else over episodes) and each way's chance
+    level. The shots sit side by side as categories; a model's points are joined only when there
+    are three shots or more (two joined points would read as a curve that was not measured)."""
     cells = headline_cells(records, summaries)
     lines: dict[tuple[Row, str, int], list[tuple[int, Cell]]] = {}
     for (row, (target, way, shot)), cell in cells.items():
         lines.setdefault((row, target, way), []).append((shot, cell))
     several_targets = len({(t, w) for _, t, w in lines}) > 1
+    shots = sorted({s for points in lines.values() for s, _ in points})
     fig, ax = plt.subplots(figsize=(8, 5))
-    step = min(0.08, 0.5 / len(lines))  # lines side by side at each shot, so error bars do not hide each other
+    step = min(0.12, 0.8 / len(lines))  # series side by side at each shot, so error bars do not hide each other
     for i, ((row, target, way), points) in enumerate(lines.items()):
         points.sort()
-        shots = [s + (i - (len(lines) - 1) / 2) * step for s, _ in points]
+        spots = [shots.index(s) + (i - (len(lines) - 1) / 2) * step for s, _ in points]
         means = [100 * c.mean for _, c in points]
         errors = [100 * c.ci95 for _, c in points]
         label = f"{row[0]} ({target}, {way}-way)" if several_targets else row[0]
-        ax.errorbar(shots, means, yerr=errors, marker="o", capsize=4, label=label)
+        ax.errorbar(spots, means, yerr=errors, marker="o", capsize=4, label=label,
+                    linestyle="-" if len(shots) >= 3 else "none")
     for way in sorted({w for _, _, w in lines}):
         ax.axhline(100 / way, color="grey", linestyle=":", linewidth=1)
         ax.annotate(f"chance, {way}-way", (0.01, 100 / way), xycoords=("axes fraction", "data"),
                     va="bottom", fontsize=8, color="grey")
-    shots = sorted({s for points in lines.values() for s, _ in points})
     seeds = max(c.n_seeds for c in cells.values())
     over = f"over {seeds} training seeds" if seeds > 1 else "over episodes (one training seed)"
     targets = ", ".join(dict.fromkeys(t for _, t, _ in lines))
-    ax.set_xticks(shots)
+    ax.set_xticks(range(len(shots)), [f"{s}-shot" for s in shots])
+    ax.set_xlim(-0.5, len(shots) - 0.5)
     ax.set(xlabel="shots (labelled examples per class)", ylabel="accuracy (%)",
-           title=f"Accuracy vs shots on {targets}\nerror bars: 95% CI {over}")
-    ax.grid(alpha=0.3)
+           title=f"Accuracy at each evaluated shot on {targets}\nerror bars: 95% CI {over}")
+    ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(fig, path)
     return None
 
 
-ACCURACY_VS_SHOTS = ("accuracy_vs_shots.png", "Accuracy vs shots with 95% CIs")
+ACCURACY_VS_SHOTS = ("accuracy_vs_shots.png", "Accuracy at each evaluated shot with 95% CIs")

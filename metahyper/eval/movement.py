@@ -13,18 +13,22 @@ paired as the report pairs their results: a hyper run with its plain run at the 
   layers of any size compare; a layer the run has but its inner loop does not adapt is marked
   "not adapted" (x), an adapted layer that did not move "zero" (o). Runs that logged no norms
   (older runs) are drawn in absolute movement, as the title then says;
-* ``movement_pairs``: (hyper run, plain run, seed) from the report's comparisons;
+* ``movement_pairs``: (hyper run, plain run, seed, hyper model, plain model) from the report's
+  comparisons;
 * ``movement_ratios``: per pair and layer, the movement of the generated kernel and of the plain
   weight averaged over the last ``MOVEMENT_WINDOW`` diagnostic steps, and hyper / plain;
-* ``plot_movement_curves``: movement vs iteration for a few layers, log scale, hyper solid and
-  plain dashed on the same axes, one colour per pair.
+* the paper's own figure, the movement of three layers over meta-training, is
+  ``metahyper.eval.figure4``.
+
+Layers are named in the paper's words (``metahyper.models.layer_names``: "stage 1, block 2,
+conv 1"), runs by their model and seed.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import matplotlib
 
@@ -34,8 +38,8 @@ import numpy as np  # noqa: E402
 
 from metahyper.eval.plots import MOVEMENT_WINDOW, Record, Runs, save_figure, series  # noqa: E402
 from metahyper.eval.stats import mean_ci  # noqa: E402
+from metahyper.models.layer_names import layer_label  # noqa: E402
 
-MAX_LAYERS = 4  # layers drawn in the curves figure (spread from first to last)
 RATIO_NOTE = ("ratio = generated-kernel movement of the hyper run / weight movement of the plain run, per "
               f"layer, each averaged over the last {MOVEMENT_WINDOW} diagnostic steps")
 
@@ -46,11 +50,27 @@ def run_label(record: Any) -> str:
     return next(iter(runs), record.model)
 
 
-def movement_pairs(comparisons: Iterable[Any]) -> list[tuple[str, str, int]]:
-    """(hyper run, plain run, seed) for each comparison of two meta-trained models (not
-    baselines, whose names hold ``+``), each pair once."""
-    pairs = [(run_label(c.hyper), run_label(c.plain), c.hyper.seed) for c in comparisons
-             if "+" not in c.hyper.model and "+" not in c.plain.model]
+class RunPair(NamedTuple):
+    """A hyper run and its plain run at one seed (their folders), and the two models they are."""
+
+    hyper_run: str
+    plain_run: str
+    seed: int
+    hyper: str
+    plain: str
+
+
+def movement_pairs(comparisons: Iterable[Any], groups: Mapping[str, str] | None = None) -> list[RunPair]:
+    """The ``RunPair`` of each comparison of two meta-trained models (not baselines, whose
+    names hold ``+``), each pair once; ``groups`` (run -> the model it is a run of, e.g. with
+    the shot of a per-shot model: ``metahyper.eval.settings.RunInfo``) names the models."""
+    groups = groups or {}
+    pairs = []
+    for c in comparisons:
+        if "+" not in c.hyper.model and "+" not in c.plain.model:
+            hyper, plain = run_label(c.hyper), run_label(c.plain)
+            pairs.append(RunPair(hyper, plain, c.hyper.seed, groups.get(hyper, c.hyper.model),
+                                 groups.get(plain, c.plain.model)))
     return list(dict.fromkeys(pairs))
 
 
@@ -89,6 +109,18 @@ def layer_series(records: Sequence[Record], generated: bool) -> dict[str, tuple[
             points[0].append(iteration)
             points[1].append(float(moved))
     return found
+
+
+def layer_labels(runs: Runs, architectures: Mapping[str, str]) -> dict[str, str]:
+    """Every layer the runs logged -> its name in the paper's words (``layer_label`` with the
+    run's registered model: ``architectures``, run -> model name)."""
+    labels: dict[str, str] = {}
+    for run, records in runs.items():
+        for key in ("movement", "weight_norm"):
+            for logged in series(records, key)[1][-1:]:  # every diagnostic step logs the same layers
+                for found in filter(None, map(layer_key, logged if isinstance(logged, dict) else ())):
+                    labels.setdefault(found[1], layer_label(found[1], architectures.get(run)))
+    return labels
 
 
 @dataclass(frozen=True)
@@ -163,14 +195,16 @@ def model_movement(runs: Runs, relative: bool, groups: Mapping[str, str]) -> dic
     return models
 
 
-def plot_movement(runs: Runs, path: str | os.PathLike, groups: Mapping[str, str] | None = None) -> str | None:
+def plot_movement(runs: Runs, path: str | os.PathLike, groups: Mapping[str, str] | None = None,
+                  labels: Mapping[str, str] | None = None) -> str | None:
     """Grouped bars: each layer's inner-loop movement relative to its weight, one bar per model
     (the mean over its seeds, with the 95% CI over them as error bars); x marks a layer the model
-    does not adapt, o an adapted layer that did not move."""
+    does not adapt, o an adapted layer that did not move. ``labels``: layer -> its name."""
     relative = all(logs_norms(records) for records in runs.values() if series(records, "movement")[0])
     found = model_movement(runs, relative, groups or {})
     if not found:
-        return "no metrics record has 'movement' with generated/ or param/*.weight entries"
+        return ("no run logged the inner-loop movement of its weights; set meta_train.diagnostics_every to at "
+                "most meta_train.iterations to get this figure")
     layers = list(dict.fromkeys(layer for m in found.values() for layer in m.layers))
     width, positions = 0.8 / len(found), np.arange(len(layers))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -192,10 +226,11 @@ def plot_movement(runs: Runs, path: str | os.PathLike, groups: Mapping[str, str]
                            linestyle="", label=text)
                 for kind, mk, text in (("fixed", "x", "not adapted by the inner loop"),
                                        ("zero", "o", "adapted, zero movement")) if kind in marks]
-    ax.set_xticks(positions, layers, rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(positions, [(labels or {}).get(layer, layer) for layer in layers], rotation=60, ha="right",
+                  fontsize=8)
     what = "||W_after - W_before|| / ||W_before||" if relative else "||W_after - W_before|| (absolute)"
     note = "movement relative to the weight" if relative else "absolute movement: these runs logged no ||W||"
-    ax.set(ylabel=f"{what}\nmean over tasks", title=f"Inner-loop movement per layer (cf. paper Fig. 4): {note},\n"
+    ax.set(ylabel=f"{what}\nmean over tasks", title=f"Inner-loop movement of every layer (cf. paper Fig. 4): {note},\n"
            f"mean of the last {MOVEMENT_WINDOW} diagnostic steps")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -210,18 +245,18 @@ def _mark(ax: Any, spots: list[float], marker: str, colour: str, kind: str) -> s
     return {kind} if spots else set()
 
 
-def _shared_layers(runs: Runs, hyper: str, plain: str) -> tuple[dict, dict, list[str]]:
+def shared_layers(runs: Runs, hyper: str, plain: str) -> tuple[dict, dict, list[str]]:
     """Both runs' layer series and the layers the hyper run generates and the plain run has."""
     generated = layer_series(runs.get(hyper, ()), generated=True)
     weights = layer_series(runs.get(plain, ()), generated=False)
     return generated, weights, [layer for layer in generated if layer in weights]
 
 
-def movement_ratios(runs: Runs, pairs: Sequence[tuple[str, str, int]]) -> list[dict[str, Any]]:
+def movement_ratios(runs: Runs, pairs: Sequence[RunPair]) -> list[dict[str, Any]]:
     """Per pair with movement metrics in both runs: layer -> {hyper, plain, ratio}."""
     found = []
-    for hyper, plain, seed in pairs:
-        generated, weights, layers = _shared_layers(runs, hyper, plain)
+    for pair in pairs:
+        generated, weights, layers = shared_layers(runs, pair.hyper_run, pair.plain_run)
         if not layers:
             continue
         per_layer = {}
@@ -229,46 +264,14 @@ def movement_ratios(runs: Runs, pairs: Sequence[tuple[str, str, int]]) -> list[d
             h = float(np.mean(generated[layer][1][-MOVEMENT_WINDOW:]))
             p = float(np.mean(weights[layer][1][-MOVEMENT_WINDOW:]))
             per_layer[layer] = {"hyper": h, "plain": p, "ratio": h / p if p > 0 else float("inf")}
-        found.append({"hyper_run": hyper, "plain_run": plain, "seed": seed, "layers": per_layer})
+        found.append({"hyper_run": pair.hyper_run, "plain_run": pair.plain_run, "seed": pair.seed,
+                      "hyper_model": pair.hyper, "plain_model": pair.plain, "layers": per_layer})
     return found
 
 
-def ratio_table(ratios: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Markdown header and rows: one row per pair and layer."""
-    header = ["hyper run", "plain run", "layer", "generated movement", "plain movement", "ratio"]
-    rows = [[r["hyper_run"], r["plain_run"], layer, f"{v['hyper']:.4g}", f"{v['plain']:.4g}", f"{v['ratio']:.3g}"]
-            for r in ratios for layer, v in r["layers"].items()]
+def ratio_table(ratios: Sequence[dict[str, Any]], labels: Mapping[str, str]) -> tuple[list[str], list[list[str]]]:
+    """Markdown header and rows: one row per pair, seed and layer (``labels``: layer -> its name)."""
+    header = ["hyper", "plain", "seed", "layer", "generated movement", "plain movement", "ratio"]
+    rows = [[r["hyper_model"], r["plain_model"], str(r["seed"]), labels.get(layer, layer), f"{v['hyper']:.4g}",
+             f"{v['plain']:.4g}", f"{v['ratio']:.3g}"] for r in ratios for layer, v in r["layers"].items()]
     return header, rows
-
-
-def pick_layers(layers: Sequence[str], most: int = MAX_LAYERS) -> list[str]:
-    """Up to ``most`` layers spread evenly from the first to the last."""
-    if len(layers) <= most:
-        return list(layers)
-    return [layers[i] for i in np.linspace(0, len(layers) - 1, most).round().astype(int)]
-
-
-def plot_movement_curves(runs: Runs, pairs: Sequence[tuple[str, str, int]], path: str | os.PathLike) -> str | None:
-    """Movement vs iteration per named layer (one panel each), hyper vs plain, log scale."""
-    drawn = [(hyper, plain, *_shared_layers(runs, hyper, plain)) for hyper, plain, _ in pairs]
-    drawn = [entry for entry in drawn if entry[4]]
-    if not drawn:
-        return "no hyper/plain pair of runs both logged inner-loop movement of the same layers"
-    layers = pick_layers(drawn[0][4])
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 4), squeeze=False)
-    for ax, layer in zip(axes[0], layers):
-        for i, (hyper, plain, generated, weights, _) in enumerate(drawn):
-            if layer not in generated:
-                continue
-            colour = colours[i % len(colours)]
-            ax.plot(*generated[layer], color=colour, linestyle="-", label=f"{hyper} (generated)")
-            ax.plot(*weights[layer], color=colour, linestyle="--", label=f"{plain} (plain)")
-        ax.set_yscale("log")
-        ax.set(title=layer, xlabel="meta-training iteration")
-        ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("||W_after - W_before|| (mean over tasks)")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle("Inner-loop movement during meta-training: generated vs plain weights (cf. paper Fig. 4)")
-    save_figure(fig, path)
-    return None

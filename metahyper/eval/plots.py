@@ -127,7 +127,8 @@ def plot_validation(runs: Runs, path: str | os.PathLike,
     (``settings``: run -> its ``ValSetting``; a run without one is its own model)."""
     grouped = _val_curves(runs, settings or {})
     if not grouped:
-        return "no 'val' metrics record has 'accuracy'"
+        return ("no run logged a validation accuracy; set data.val_split (a source split to validate on) and "
+                "meta_train.validate_every to at most meta_train.iterations to get a validation curve")
     described = {setting.describe() for setting, _ in grouped.values()}
     shared = described.pop() if len(described) == 1 else ""
     fig, ax = plt.subplots(figsize=(8, 4.5 + 0.2 * len(grouped)))
@@ -150,16 +151,19 @@ def plot_validation(runs: Runs, path: str | os.PathLike,
     return None
 
 
-def plot_norm_ratio(runs: Runs, path: str | os.PathLike) -> str | None:
-    """||P|| / ||grad P|| per role vs iteration (log scale): colour = role, line style = run."""
+def plot_norm_ratio(runs: Runs, path: str | os.PathLike, names: Mapping[str, str] | None = None) -> str | None:
+    """||P|| / ||grad P|| per role vs iteration (log scale): colour = role, line style = run
+    (``names``: run -> its name in the legend, e.g. "conv4, seed 0")."""
     lines = {}
-    for label, records in runs.items():
+    for run, records in runs.items():
+        label = (names or {}).get(run, run)
         iterations, values = series(records, "norm_grad_ratio")
         for role in dict.fromkeys(role for value in values if isinstance(value, dict) for role in value):
             points = [(i, v[role]) for i, v in zip(iterations, values) if isinstance(v, dict) and role in v]
             lines[label, role] = points
     if not lines:
-        return "no metrics record has 'norm_grad_ratio'"
+        return ("no run logged ||P|| / ||grad P||; set meta_train.diagnostics_every to at most "
+                "meta_train.iterations to get this figure")
     roles = list(dict.fromkeys(role for _, role in lines))
     labels = list(dict.fromkeys(label for label, _ in lines))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]

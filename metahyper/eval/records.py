@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -108,17 +110,35 @@ def find_pairs(records: list[ResultRecord]) -> tuple[list[tuple[ResultRecord, Re
     return pairs, notes
 
 
+def package_commit() -> str | None:
+    """The git commit this package runs from (``git describe --always --dirty``: a ``-dirty``
+    suffix marks local changes) when it runs from a checkout, else None. Outside a checkout
+    nothing is run; a git that is missing or fails gives None too."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+                              capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
 def collect_environment(device: str | None = None) -> dict[str, str]:
-    """Versions of Python and the numeric packages, the platform, and the compute device.
+    """Versions of Python and the numeric packages, the git commit of the package when it runs
+    from a checkout (``package_commit``), the platform, and the compute device.
 
     ``device`` defaults to the first CUDA device's name, or ``"cpu"``; pass the device the
     evaluation actually ran on when rebuilding a report elsewhere.
     """
     if device is None:
         device = f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+    commit = package_commit()
     return {
         "python": platform.python_version(),
         "metahyper": __version__,
+        **({"commit": commit} if commit else {}),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "scipy": scipy.__version__,

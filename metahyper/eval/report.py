@@ -1,25 +1,29 @@
 """Benchmark reports: ``report.md``, ``results.csv``, ``results.json`` and PNG figures.
 
-``write_report(records, out_dir, metrics=...)`` turns evaluation records (``ResultRecord`` or
-dicts/dataclasses with its fields) into:
+``write_report(records, out_dir, metrics=..., suite=..., markers=...)`` turns evaluation records
+(``ResultRecord`` or dicts/dataclasses with its fields) into:
 
-* ``report.md``: a caveat at the top when some model has one training seed (a pipeline check,
-  not a result); the headline table in the paper's layout (models x target way/shot, chance
-  level, the suite's published numbers beside ours; ``metahyper.eval.headline``); the settings
-  of every model (``metahyper.eval.settings``); the full accuracy table (rows: model and seed,
-  with source and BN mode when they vary; cells "58.00 ± 0.80", percent), the CI formula and BN
-  mode(s); a paired table for every hyper-vs-plain pair on the same episodes with a note on how
-  many tests that is; with several seeds per model, a "mean (k seeds)" row under each model's
-  per-seed rows and a table of the per-seed paired differences with their mean over seeds
-  (``metahyper.eval.seeds``); the inner-loop movement ratio of every hyper/plain pair of runs
-  (``metahyper.eval.movement``); the error rates of targets reported so (Lake's one-shot runs:
-  ``metahyper.eval.error_rate``); the figures and notes on anything skipped. Fields with one
-  value in every record (source, BN mode, seed) are stated once above a table, not in columns;
+* ``report.md``, readable without the README (sections in ``metahyper.eval.suite_info``,
+  ``metahyper.eval.headline``, ``metahyper.eval.settings`` and ``metahyper.eval.sections``):
+  the suite's name and description as the title; a line saying how it was made (package version
+  and git commit, date, devices, CPU threads, compute per stage summed over the runs); a caveat
+  when some model has one training seed (a pipeline check, not a result); the data (each split
+  with its image size, reader options and episode grouping); the headline table in the paper's
+  layout (models x target way/shot, chance level, the published numbers in rows under ours with
+  the protocol differences below, notes on cells whose model was meta-trained at another shot,
+  a table of published numbers with no column); the settings of every model and, when the suite
+  has a ``provenance`` section, where each setting comes from; the accuracy of every run when
+  some model has several seeds (with one seed each it would repeat the headline); error rates of
+  targets reported so; the paired hyper - plain tables (per seed, across seeds); the movement
+  ratios; the figures and notes. Every table names a run by its model and seed;
 * ``results.csv``: one row per record (per seed), accuracies as fractions;
 * ``results.json``: the same plus per-episode accuracies, configs, seeds, episode-set hashes,
-  paired comparisons, the across-seed summaries, the movement ratios and the environment;
+  paired comparisons, the across-seed summaries, the movement ratios, the published numbers,
+  the settings' provenance, the environment and how the report was made;
 * ``accuracy_vs_shots.png`` from the records; ``val_curves.png``, ``movement.png``,
-  ``movement_curves.png``, ``norm_ratio.png`` from meta-training metrics records.
+  ``movement_curves.png`` (paper Figure 4: ``metahyper.eval.figure4``), ``norm_ratio.png`` from
+  meta-training metrics records. Layers are named in the paper's words
+  (``metahyper.models.layer_names``).
 
 Every file is written atomically, so a report being rebuilt never shows half a file.
 """
@@ -31,60 +35,38 @@ import io
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from metahyper.atomic import write_text_atomic
 from metahyper.config import config_hash, to_dict
-from metahyper.eval.error_rate import ERROR_RATE_NOTE, error_rate_table, error_rates
-from metahyper.eval.headline import (ACCURACY_VS_SHOTS, column_name, columns, constant_fields, headline_table,
-                                     plot_accuracy_vs_shots, seed_sets)
-from metahyper.eval.markdown import md_table
-from metahyper.eval.movement import (RATIO_NOTE, movement_pairs, movement_ratios, plot_movement,
-                                     plot_movement_curves, ratio_table)
-from metahyper.paper import PaperResult, paper_results
+from metahyper.eval.error_rate import ERROR_RATE_NOTE, error_rates
+from metahyper.eval.figure4 import TITLE as FIGURE4_TITLE, plot_figure4
+from metahyper.eval.headline import ACCURACY_VS_SHOTS, headline_table, plot_accuracy_vs_shots
+from metahyper.eval.movement import layer_labels, movement_pairs, movement_ratios, plot_movement, RATIO_NOTE
 from metahyper.eval.plots import Runs, plot_norm_ratio, plot_validation
-from metahyper.eval.records import (
-    BN_MODE_MEANING,
-    ResultRecord,
-    as_record,
-    collect_environment,
-    find_pairs,
-)
-from metahyper.eval.stats import (
-    CI_FORMULA,
-    PairedResult,
-    format_interval,
-    format_p,
-    format_pm,
-    paired_comparison,
-)
-from metahyper.eval.settings import settings_section, val_settings
-from metahyper.eval.seeds import (
-    PAIR_FIELDS,
-    PAIRED_SEED_CI_FORMULA,
-    PAIRED_SEED_HEADER,
-    RECORD_FIELDS,
-    SEED_CI_FORMULA,
-    SeedSummary,
-    paired_seed_summaries,
-    paired_seed_table,
-    seed_summaries,
-    summary_json,
-)
+from metahyper.eval.records import ResultRecord, as_record, collect_environment, find_pairs
+from metahyper.eval.sections import (accuracy_notes, accuracy_section, cell_key, error_rate_section, method_name,
+                                     movement_section, paired_section, paired_seed_section, pipeline_caveat)
+from metahyper.eval.seeds import (PAIR_FIELDS, PAIRED_SEED_CI_FORMULA, RECORD_FIELDS, SEED_CI_FORMULA, SeedSummary,
+                                  paired_seed_summaries, seed_summaries, summary_json)
+from metahyper.eval.settings import run_infos, settings_section, val_settings
+from metahyper.eval.stats import CI_FORMULA, PairedResult, paired_comparison
+from metahyper.eval.suite_info import (data_section, made_line, ours_lines, provenance_section, suite_of,
+                                       title_lines)
+from metahyper.paper import PaperResult, paper_results
+from metahyper.provenance import SettingSource, setting_sources
 
 CSV_COLUMNS = ("model", "source", "target", "way", "shot", "bn_mode", "seed", "n", "mean", "ci95",
                "episodes_hash", "config_hash")
-
-
 FIGURES = {
     "val_curves.png": "Validation accuracy (paper Figure 5)",
-    "movement.png": "Inner-loop weight movement per layer (paper Figure 4)",
-    "movement_curves.png": "Inner-loop movement over meta-training, generated vs plain (paper Figure 4)",
+    "movement.png": "Inner-loop movement of every layer relative to its weight (cf. paper Figure 4)",
+    "movement_curves.png": FIGURE4_TITLE,
     "norm_ratio.png": "||P|| / ||grad P|| per role (paper Figure 2)",
 }
-SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,7 +81,9 @@ class Comparison:
 @dataclass(frozen=True)
 class Summary:
     """What the report shows beyond the records: per-seed comparisons, across-seed summaries
-    (cells and pairs), movement ratios of paired runs, figures and notes."""
+    (cells and pairs), movement ratios of paired runs, figures and notes; the published numbers,
+    the suite (as saved, or a record's one-run suite), where its settings come from, the layer
+    names, and the line saying how the report was made."""
 
     comparisons: list[Comparison]
     cells: list[SeedSummary]
@@ -108,6 +92,10 @@ class Summary:
     figures: list[tuple[str, str]]
     notes: list[str]
     paper: tuple[PaperResult, ...] = ()
+    suite: Mapping[str, Any] | None = None
+    sources: Mapping[str, SettingSource] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    made: str = ""
 
     @property
     def several_seeds(self) -> bool:
@@ -123,32 +111,40 @@ def write_report(
     seed: int = 0,
     notes: Iterable[str] = (),
     paper: Iterable[Any] = (),
+    suite: Mapping[str, Any] | None = None,
+    markers: Iterable[Mapping[str, Any]] = (),
 ) -> list[Path]:
     """Write the report files into ``out_dir`` and return their paths.
 
-    ``metrics`` maps a run label (the name in figure legends) to its meta-training metrics
-    records (``MetricsLog(run_dir / "metrics.jsonl").read()``; shape in ``metahyper.eval.plots``);
-    ``environment`` defaults to ``collect_environment()``; ``n_boot``/``seed`` drive the paired
-    bootstrap; ``paper`` holds published numbers (``PaperResult`` s or their dicts: a suite's
-    ``paper`` section) for the headline table; ``notes`` (e.g. targets the evaluation
-    skipped) head the report's notes. Records are validated before anything is written.
+    ``metrics`` maps a run folder to its meta-training metrics records (``MetricsLog(run_dir /
+    "metrics.jsonl").read()``; shape in ``metahyper.eval.plots``); ``environment`` defaults to
+    ``collect_environment()``; ``n_boot``/``seed`` drive the paired bootstrap; ``paper`` holds
+    published numbers (``PaperResult`` s or their dicts: a suite's ``paper`` section) for the
+    headline table; ``notes`` (e.g. targets the evaluation skipped) head the report's notes;
+    ``suite`` is the suite as saved (``suite.yaml``: title, data, ``provenance``; default: the
+    one-run suite a record carries); ``markers`` are the stages' ``done.json`` contents (compute
+    time, devices, threads). Records are validated before anything is written.
     """
     checked = [as_record(item, where=f"result {i}") for i, item in enumerate(records)]
     if not checked:
         raise ValueError("write_report needs at least one result record")
-    published = tuple(paper_results(paper))
+    published, markers = tuple(paper_results(paper)), list(markers)
+    sources = setting_sources((suite or {}).get("provenance") or {}, "suite.yaml: provenance")
     _check_unique_cells(checked)
     pairs, pair_notes = find_pairs(checked)
     comparisons = [Comparison(h, p, paired_comparison(h.per_episode, p.per_episode, n_boot, seed))
                    for h, p in pairs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cells = seed_summaries(checked)
-    figures, figure_notes = _write_figures(out, metrics or {}, movement_pairs(comparisons), checked, cells)
-    summary = Summary(comparisons, cells, paired_seed_summaries(comparisons),
-                      movement_ratios(metrics or {}, movement_pairs(comparisons)), figures,
-                      [*notes, *pair_notes, *figure_notes], published)
+    cells, runs = seed_summaries(checked), metrics or {}
+    infos = run_infos(checked)
+    run_pairs = movement_pairs(comparisons, {run: info.group for run, info in infos.items()})
+    labels = layer_labels(runs, {run: info.architecture for run, info in infos.items()})
+    figures, figure_notes = _write_figures(out, runs, run_pairs, checked, cells, labels)
     env = dict(environment) if environment is not None else collect_environment()
+    made = made_line(env, markers, datetime.now(timezone.utc).date().isoformat())
+    summary = Summary(comparisons, cells, paired_seed_summaries(comparisons), movement_ratios(runs, run_pairs), figures,
+                      [*notes, *pair_notes, *figure_notes], published, suite_of(checked, suite), sources, labels, made)
     written = [out / "results.csv", out / "results.json", out / "report.md"]
     write_text_atomic(written[0], render_csv(checked))
     write_text_atomic(written[1], render_json(checked, summary, env))
@@ -156,16 +152,10 @@ def write_report(
     return written + [out / name for name, _ in figures]
 
 
-def _cell_key(record: ResultRecord) -> tuple:
-    """(row, column) identity of a record in the accuracy table, flattened."""
-    return (record.model, record.source, record.bn_mode, record.seed,
-            record.target, record.way, record.shot)
-
-
 def _check_unique_cells(records: list[ResultRecord]) -> None:
     seen: dict[tuple, int] = {}
     for i, record in enumerate(records):
-        j = seen.setdefault(_cell_key(record), i)
+        j = seen.setdefault(cell_key(record), i)
         if j != i:
             raise ValueError(
                 f"results {j} and {i} are both {record.model} ({record.source}, {record.bn_mode}, seed "
@@ -173,22 +163,24 @@ def _check_unique_cells(records: list[ResultRecord]) -> None:
             )
 
 
-def _write_figures(out: Path, runs: Runs, pairs: list[tuple[str, str, int]], records: list[ResultRecord],
-                   cells: list[SeedSummary]) -> tuple[list[tuple[str, str]], list[str]]:
+def _write_figures(out: Path, runs: Runs, pairs: list, records: list[ResultRecord], cells: list[SeedSummary],
+                   labels: Mapping[str, str]) -> tuple[list[tuple[str, str]], list[str]]:
     """Draw the accuracy-vs-shots figure from the records and the others from each run's metrics
-    (the movement curves of the hyper/plain run ``pairs``); returns ((file, title) written, notes).
+    (Figure 4 from the hyper/plain run ``pairs``: ``metahyper.eval.movement.RunPair``); returns
+    ((file, title) written, notes). Runs are named by model and seed, layers by ``labels``.
 
     A figure skipped this time is deleted, so a rebuilt report never shows a stale one.
     """
-    notes = [f"no metrics records for {label}; it is missing from the figures"
-             for label, records in runs.items() if not records]
+    settings, infos = val_settings(records), run_infos(records)
+    notes = [f"no metrics records for {infos[run].name if run in infos else run}; it is missing from the figures"
+             for run, logged in runs.items() if not logged]
     written = []
-    settings = val_settings(records)
     plots = {ACCURACY_VS_SHOTS[0]: lambda path: plot_accuracy_vs_shots(records, cells, path),
              "val_curves.png": lambda path: plot_validation(runs, path, settings),
-             "movement.png": lambda path: plot_movement(runs, path, {run: s.label for run, s in settings.items()}),
-             "movement_curves.png": lambda path: plot_movement_curves(runs, pairs, path),
-             "norm_ratio.png": lambda path: plot_norm_ratio(runs, path)}
+             "movement.png": lambda path: plot_movement(runs, path, {run: s.label for run, s in settings.items()},
+                                                        labels),
+             "movement_curves.png": lambda path: plot_figure4(runs, pairs, path, labels),
+             "norm_ratio.png": lambda path: plot_norm_ratio(runs, path, {run: i.name for run, i in infos.items()})}
     titles = {ACCURACY_VS_SHOTS[0]: ACCURACY_VS_SHOTS[1], **FIGURES}
     for name, plot in plots.items():
         title = titles[name]
@@ -201,174 +193,23 @@ def _write_figures(out: Path, runs: Runs, pairs: list[tuple[str, str, int]], rec
     return written, notes
 
 
-# --- renderers ---------------------------------------------------------------------------------
-
-
-def _setting(record: ResultRecord) -> str:
-    return f"{record.way}-way {record.shot}-shot"
-
-
-def accuracy_table(records: list[ResultRecord], summaries: list[SeedSummary] = ()) -> str:
-    """Markdown table: one row per (model, source, BN mode, seed) with the model's method, one
-    column per target setting; source, BN mode and seed get a column only when they vary
-    (``constant_fields``; ``fixed_line`` states the others). When some model has several seeds
-    (``summaries`` from ``seed_summaries``), every model's per-seed rows are followed by a
-    "mean (k seeds)" row: mean ± 95% CI over its seeds."""
-    cols = columns(records)
-    cells = {(_cell_key(r)[:4], (r.target, r.way, r.shot)): str(r.result) for r in records}
-    across = {s.key: s for s in summaries} if any(s.n_seeds > 1 for s in summaries) else {}
-    fixed = constant_fields(records)
-    varying = [name for name in ("source", "BN", "seed") if name not in fixed]
-    header = ["model", "method", *varying, *map(column_name, cols)]
-    methods = {r.model: method_name(r) for r in records}
-    body = []
-    for group, seeds in seed_sets(records).items():
-        named = [group[0], methods[group[0]], *[v for name, v in zip(("source", "BN"), group[1:]) if name in varying]]
-        body += [[*named, *([str(seed)] if "seed" in varying else [])] +
-                 [cells.get(((*group, seed), column), "–") for column in cols] for seed in seeds]
-        if across:
-            label = f"mean ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"
-            body.append([*named, label] + [across[(*group, *c)].cell() if (*group, *c) in across else "–"
-                                           for c in cols])
-    return md_table(header, body)
-
-
-def fixed_line(records: list[ResultRecord]) -> str:
-    """The fields the accuracy table leaves out because every record has the same value."""
-    fixed = constant_fields(records)
-    names = {"source": "Source domain", "BN": "BN mode", "seed": "training seed"}
-    return " · ".join(f"{names[name]}: {value}" for name, value in fixed.items()) + " (every row)." if fixed else ""
-
-
-def pipeline_caveat(records: list[ResultRecord]) -> list[str]:
-    """A warning at the top of the report when some meta-trained model has one training seed."""
-    seeds = {row[0]: s for row, s in seed_sets(records).items() if "+" not in row[0]}
-    single = [model for model, s in seeds.items() if len(s) == 1]
-    if not single:
-        return []
-    verb = "was" if len(single) == 1 else "were"
-    who = "Every model here was" if len(single) == len(seeds) else f"{', '.join(single)} {verb}"
-    return [f"> **Pipeline check, not a result.** {who} trained with one seed: its CIs cover the evaluation "
-            "episodes, not the spread between training runs, which can be as large as the differences between "
-            "models. Read the numbers as a check that the pipeline runs end to end; for a result, run the suite "
-            "with several seeds (`seeds=[0,1,2]`) and read the across-seed CIs."]
-
-
-def comparisons_note(comparisons: list[Comparison]) -> str:
-    """How many paired tests the report makes and how many would pass at 5% by chance alone."""
-    n = len(comparisons)
-    passed = sum(c.stats.p_value < SIGNIFICANCE for c in comparisons)
-    verb = "gives" if passed == 1 else "give"
-    return (f"Multiple comparisons: this report makes {n} paired t-test{'s' if n != 1 else ''} (one per pair, "
-            f"target, setting and seed) and {passed} of them {verb} p < {SIGNIFICANCE:g}. If no model differed from "
-            f"its pair, about {SIGNIFICANCE:.0%} of the tests ({n * SIGNIFICANCE:.1f} here) would still pass at that "
-            f"level by chance; no correction is applied (Bonferroni's threshold for {n} tests: p < "
-            f"{SIGNIFICANCE / n:.2g}). Tests on the same episodes or seeds are not independent.")
-
-
-def method_name(record: ResultRecord) -> str:
-    """The method behind ``record``: the predictor ``evaluate`` named in its metadata (maml, anil,
-    protonet, a baseline), which a suite's records keep in ``config["evaluation"]``; "–" if none."""
-    evaluation = record.config.get("evaluation")
-    return str(evaluation.get("predictor", "–")) if isinstance(evaluation, dict) else "–"
-
-
-def paired_table(comparisons: list[Comparison]) -> str:
-    """Markdown table of hyper - plain differences in percentage points."""
-    header = ["source", "target", "setting", "BN", "seed", "hyper", "plain", "n", "diff (pp, 95% CI)",
-              "p (paired t)", "bootstrap 95% CI (pp)"]
-    rows = [
-        [c.hyper.source, c.hyper.target, _setting(c.hyper), c.hyper.bn_mode, str(c.hyper.seed), c.hyper.model,
-         c.plain.model, str(c.stats.n), format_pm(c.stats.diff, c.stats.ci95, signed=True), format_p(c.stats.p_value),
-         format_interval(c.stats.boot_low, c.stats.boot_high)]
-        for c in comparisons
-    ]
-    return md_table(header, rows)
-
-
-def _episode_counts(records: list[ResultRecord]) -> str:
-    counts = sorted({r.result.n for r in records})
-    return str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]} (see results.csv)"
-
-
-def _seed_line(summary: Summary) -> str:
-    """How the report treats training seeds (and the across-seed CI formula when it has one)."""
-    if summary.several_seeds:
-        return f"Rows 'mean (k seeds)': {SEED_CI_FORMULA}; a model with one seed has no across-seed CI (1 seed)."
-    return "One seed per model (1 seed): no CI over training seeds; the CIs are over episodes only."
-
-
-def paired_seed_section(summary: Summary) -> list[str]:
-    """The across-seed paired table (only when some pair has several seeds)."""
-    if not any(s.n_seeds > 1 for s in summary.pairs):
-        return []
-    return ["## Paired comparisons across seeds", f"Per seed, {PAIRED_SEED_CI_FORMULA}; one seed: no CI (1 seed).",
-            md_table(PAIRED_SEED_HEADER, paired_seed_table(summary.pairs))]
-
-
-def movement_section(summary: Summary) -> list[str]:
-    """The movement-ratio table of paired runs (only when their metrics logged movement)."""
-    if not summary.movement:
-        return []
-    header, rows = ratio_table(summary.movement)
-    return ["## Inner-loop movement: generated vs plain weights (paper Figure 4)", f"{RATIO_NOTE}.",
-            md_table(header, rows)]
-
-
-def grouping_lines(records: list[ResultRecord]) -> list[str]:
-    """One line per target whose episodes draw their classes within one group (the evaluation
-    metadata's ``groups``, ``metahyper.data.groupings``): such tasks are harder than tasks over
-    all classes, and the table does not show it."""
-    grouped = {(r.target, r.config.get("evaluation", {}).get("groups")) for r in records}
-    return [f"Target {target}: each episode's classes come from one group of the grouping '{groups}'."
-            for target, groups in sorted(grouped, key=str) if groups]
-
-
-def error_rate_section(records: list[ResultRecord], summary: Summary) -> list[str]:
-    """The error-rate table of the records reported so (``metahyper.eval.error_rate``: Lake's
-    one-shot runs); nothing when there are none."""
-    entries = error_rates(records, summary.cells)
-    if not entries:
-        return []
-    return ["## Error rate (%) on fixed episode sets", f"{ERROR_RATE_NOTE}.", md_table(*error_rate_table(entries))]
-
-
 def render_markdown(records: list[ResultRecord], summary: Summary, environment: Mapping[str, str]) -> str:
-    """The text of ``report.md``."""
-    modes = sorted({r.bn_mode for r in records})
-    comparisons, figures, notes = summary.comparisons, summary.figures, summary.notes
+    """The text of ``report.md`` (module docstring)."""
     methods = {r.model: method_name(r) for r in records}
+    several, suite = summary.several_seeds, summary.suite
     parts = [
-        "# metahyper report",
-        *pipeline_caveat(records),
+        *title_lines(suite), *pipeline_caveat(records), summary.made, *data_section(suite),
         "## Headline: accuracy (%)",
-        *headline_table(records, summary.cells, methods, summary.paper),
-        "## Settings",
-        *settings_section(records),
-        "## Accuracy (%) of every run",
-        f"Mean ± 95% CI over {_episode_counts(records)} episodes per cell; {CI_FORMULA}.",
-        _seed_line(summary),
-        *[f"BN mode: {mode} ({BN_MODE_MEANING[mode]})." for mode in modes],
-        *grouping_lines(records),
-        *filter(None, [fixed_line(records)]),
-        accuracy_table(records, summary.cells),
-        *error_rate_section(records, summary),
-        "## Paired comparisons: hyper - plain on the same episodes",
+        *headline_table(records, summary.cells, methods, summary.paper, ours_lines(suite, summary.sources),
+                        [] if several else accuracy_notes(records, False)),
+        "## Settings", *settings_section(records), *provenance_section(suite, summary.sources),
+        *accuracy_section(records, summary.cells), *error_rate_section(records, summary.cells),
+        *paired_section(summary.comparisons), *paired_seed_section(summary.pairs),
+        *movement_section(summary.movement, summary.labels),
+        "## Figures", *[f"### {title}\n![{title}]({name})" for name, title in summary.figures],
     ]
-    if comparisons:
-        parts += [
-            "Differences in percentage points: mean ± t-based 95% CI of the per-episode difference, "
-            f"two-sided paired t-test (scipy.stats.ttest_rel), percentile bootstrap CI over episodes "
-            f"({comparisons[0].stats.n_boot} resamples, seed {comparisons[0].stats.seed}).",
-            paired_table(comparisons),
-            comparisons_note(comparisons),
-        ]
-    else:
-        parts.append("No hyper/plain pairs on identical episode sets.")
-    parts += paired_seed_section(summary) + movement_section(summary)
-    parts += ["## Figures"] + [f"### {title}\n![{title}]({name})" for name, title in figures]
-    if notes:
-        parts += ["## Notes", "\n".join(f"- {note}" for note in notes)]
+    if summary.notes:
+        parts += ["## Notes", "\n".join(f"- {note}" for note in summary.notes)]
     env = ", ".join(f"{key} {value}" for key, value in environment.items())
     parts += ["## Environment", env, "Data: results.csv (accuracies as fractions), results.json."]
     return "\n\n".join(parts) + "\n"
@@ -411,7 +252,8 @@ def _bootstrap_seed_renamed(stats: dict[str, Any]) -> dict[str, Any]:
 
 def render_json(records: list[ResultRecord], summary: Summary, environment: Mapping[str, str]) -> str:
     """The text of ``results.json``: every record in full, the comparisons, the across-seed
-    summaries, the movement ratios, the environment."""
+    summaries, the movement ratios (with the layers' names), the published numbers, the
+    settings' provenance, the environment and the line saying how the report was made."""
     results = [_full_row(r) for r in records]
     comparisons = summary.comparisons
     paired = [
@@ -426,5 +268,6 @@ def render_json(records: list[ResultRecord], summary: Summary, environment: Mapp
                 "paired_across_seeds": [summary_json(s, PAIR_FIELDS) for s in summary.pairs],
                 "movement_ratio_note": RATIO_NOTE, "movement_ratios": summary.movement, "notes": summary.notes,
                 "error_rate_note": ERROR_RATE_NOTE, "error_rates": error_rates(records, summary.cells),
-                "paper": [to_dict(p) for p in summary.paper]}
+                "layer_names": dict(summary.labels), "paper": [to_dict(p) for p in summary.paper],
+                "provenance": {key: to_dict(s) for key, s in summary.sources.items()}, "made": summary.made.strip("_")}
     return json.dumps(_finite_or_text(document), indent=2, allow_nan=False) + "\n"

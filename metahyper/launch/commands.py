@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from metahyper.config import ConfigError
+from metahyper.threads import process_threads
 
 SLURM_FLAGS = {"partition": "--partition", "gpus": "--gpus", "cpus": "--cpus", "mem_gb": "--mem",
                "time_min": "--time"}  # SlurmConfig field -> option
@@ -41,8 +42,9 @@ def bounded(flag: str, kind: Callable[[str], Any], least: float, strict: bool = 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
     """``--threads`` (every suite command)."""
     parser.add_argument("--threads", type=bounded("--threads", int, 1), metavar="N",
-                        help="CPU threads of each process (default: every core; with --jobs: the cores split "
-                             "between the jobs); CPU results depend on the thread count")
+                        help="CPU threads of each process (default: $OMP_NUM_THREADS, else the CPUs this process "
+                             "may use, from its affinity mask and cgroup CPU quota, split between --jobs or "
+                             "torchrun's local processes); CPU results depend on the thread count")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -105,11 +107,11 @@ def launch(args: argparse.Namespace, suite: Any, out: Path, selected: list[str] 
 
 def pool(args: argparse.Namespace, plan: Any, whole: bool) -> int:
     """``--jobs``: the local pool; prints the report's path and the failed runs."""
-    from metahyper.launch.local import parse_devices, run_pool, threads_per_job, visible_devices
+    from metahyper.launch.local import parse_devices, run_pool, visible_devices
 
     devices = parse_devices(args.devices) if args.devices else visible_devices(plan.ws.suite.device)
     jobs = args.jobs or len(devices)
-    result = run_pool(plan, jobs=jobs, devices=devices, threads=args.threads or threads_per_job(jobs),
+    result = run_pool(plan, jobs=jobs, devices=devices, threads=args.threads or process_threads(jobs),
                       imports=tuple(args.imports), whole=whole)
     if result.report:
         print(f"report: {plan.ws.out / 'report.md'}")

@@ -39,8 +39,10 @@ from metahyper.interrupts import stop_signals
 from metahyper.launch.status import current, duration, read_json, run_status
 from metahyper.launch.worker import POOL_PID_ENV
 from metahyper.progress import LOGGER
-from metahyper.runs import FAILED, Plan, rebuild_report, write_suite_files
-from metahyper.stages import STAGES, resolve_device, stage_dir
+from metahyper.runs import Plan, is_done, rebuild_report, write_suite_files
+from metahyper.shared_pretraining import pretraining_siblings
+from metahyper.stage_files import FAILED, STAGES, stage_dir
+from metahyper.stages import resolve_device
 
 LOG_NAME = "run.log"
 STOP_GRACE_S = 30.0  # how long interrupted children get to exit before they are killed
@@ -71,12 +73,6 @@ def parse_devices(text: str) -> list[str]:
         raise ConfigError(f"--devices {text!r} names {repeated[0]} twice; give each device once and use --jobs for "
                           "several jobs per device")
     return devices
-
-
-def threads_per_job(jobs: int) -> int:
-    """This machine's cores (those this process may use) split between ``jobs``, at least 1."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // jobs)
 
 
 @dataclass
@@ -194,7 +190,7 @@ class Pool:
 
     def __init__(self, plan: Plan, devices: list[str], jobs: int, threads: int, imports: tuple[str, ...],
                  display: Display):
-        self.out, self.name = plan.ws.out, plan.ws.suite.name
+        self.out, self.name, self.suite = plan.ws.out, plan.ws.suite.name, plan.ws.suite
         self.slots = [devices[i % len(devices)] for i in range(jobs)]
         self.threads, self.imports, self.display = threads, imports, display
         self.runs = plan.unfinished()
@@ -215,12 +211,22 @@ class Pool:
         width = max(len(r) for r in self.runs)
         return f"[{self.name}] {run:<{width}} {child.device if child else '':<7} {state}"
 
+    def startable(self, run: str) -> bool:
+        """Whether ``run`` may start: not while a run sharing its pretraining
+        (``metahyper.shared_pretraining``) is running and has not finished that stage,
+        so the shared pretraining is done once and then linked."""
+        siblings = set(pretraining_siblings(self.suite, run))
+        return not any(c.ended is None and c.run in siblings and not is_done(self.suite, self.out, c.run, "pretrain")
+                       for c in self.children)
+
     def fill(self) -> None:
-        """Start queued runs in the free slots."""
+        """Start queued runs in the free slots (the first queued run that may start)."""
         busy = {c.slot for c in self.children if c.ended is None}
         for slot, device in enumerate(self.slots):
-            if slot not in busy and self.queue:
-                child = start_child(self.out, self.queue.pop(0), slot, device, self.threads, self.imports)
+            ready = [run for run in self.queue if self.startable(run)]
+            if slot not in busy and ready:
+                self.queue.remove(ready[0])
+                child = start_child(self.out, ready[0], slot, device, self.threads, self.imports)
                 self.children.append(child)
                 self.display.event(f"[{self.name}] {child.run}: started on {device} ({self.threads} thread(s)); "
                                    f"log: {child.log}")

@@ -2,7 +2,8 @@
 
 Each stage of each run is in one of these states (checked in this order):
 
-* ``done``: its ``done.json`` exists (seconds and device from it);
+* ``done``: its ``done.json`` exists (wall and CPU seconds, summed over the processes that
+  worked on it, and device from it);
 * ``damaged`` (``metahyper status`` only, which checks what finished stages recorded,
   ``metahyper.manifest``): its ``done.json`` cannot be read, or a file it recorded is missing
   or differs from its SHA-256; the detail names the file and what to delete to redo it;
@@ -33,8 +34,8 @@ from metahyper.files import UnusableFileError
 from metahyper.manifest import verify_stage
 from metahyper.meta.metrics_log import last_record
 from metahyper.outdir import describe_holder, lock_holder
-from metahyper.runs import FAILED, STAGE_CONFIG, read_marker, run_names
-from metahyper.stages import STAGE_METRICS, STAGES, stage_dir
+from metahyper.stage_files import (FAILED, STAGE_CONFIG, STAGE_METRICS, STAGES, SUITE_FILE, read_marker, run_names,
+                                   stage_dir)
 
 LAUNCH_FILE = "launch.json"  # what a launcher submitted: {"launcher", "jobs": {run: job id}, "report_job"}
 UNITS = {"pretrain": "epoch", "meta_train": "iteration"}
@@ -108,7 +109,8 @@ def stage_status(out: Path, run: str, stage: str, queued: str | None = None, ver
             raise
         return StageStatus(stage, "damaged", str(error))
     if marker is not None:
-        return StageStatus(stage, "done", f"{marker.get('seconds', 0):.1f} s on {marker.get('device', '?')}")
+        cpu = f" (CPU {marker['cpu_seconds']:.1f} s)" if "cpu_seconds" in marker else ""
+        return StageStatus(stage, "done", f"{marker.get('seconds', 0):.1f} s{cpu} on {marker.get('device', '?')}")
     holder = lock_holder(folder)
     if holder is not None:
         done = progress(folder, stage, holder)
@@ -126,15 +128,37 @@ def stage_status(out: Path, run: str, stage: str, queued: str | None = None, ver
     return StageStatus(stage, "not started")
 
 
-def suite_runs(out: Path) -> list[str]:
-    """Every run of a suite folder: those in ``suite.yaml`` (in its order), then other folders."""
-    listed = list(load_yaml(out / "suite.yaml").get("runs", {})) if (out / "suite.yaml").is_file() else []
-    return listed + [run for run in run_names(out) if run not in listed]
+def suite_runs(out: Path) -> tuple[list[str], list[str]]:
+    """(the runs ``suite.yaml`` lists, in its order; the run folders it no longer lists, e.g. the
+    ``-s1`` runs after ``seeds=[0, 1]`` became ``[0]``)."""
+    listed = list(load_yaml(out / SUITE_FILE).get("runs", {}))
+    return listed, [run for run in run_names(out) if run not in listed]
+
+
+def check_suite_folder(out: Path) -> None:
+    """Refuse a folder that ``metahyper run`` did not write, saying what one holds (and naming the
+    suite folders inside it, e.g. for ``metahyper status runs``)."""
+    if (out / SUITE_FILE).is_file():
+        return
+    inside = sorted(str(p.parent) for p in out.glob(f"*/{SUITE_FILE}")) if out.is_dir() else []
+    hint = f"; the suite folders in it: {', '.join(inside)}" if inside else ""
+    raise ConfigError(f"{out} is not a suite folder: a suite folder (the --out of `metahyper run`) holds "
+                      f"{SUITE_FILE} and runs/<run>/<stage>/ folders{hint}")
 
 
 def run_status(out: Path, run: str, queued: str | None = None, verify: bool = False) -> list[StageStatus]:
     """The status of each stage of ``run`` (``verify``: see ``stage_status``)."""
     return [stage_status(out, run, stage, queued, verify) for stage in STAGES]
+
+
+def run_lines(out: Path, run: str, queued: str | None = None, damaged: list[str] | None = None) -> list[str]:
+    """The run's name, then a line per stage, finished ones checked against what they recorded
+    (``stage_status``'s ``verify``); the detail of each damaged stage is appended to ``damaged``
+    when given."""
+    statuses = run_status(out, run, queued, verify=True)
+    if damaged is not None:
+        damaged += [s.detail for s in statuses if s.state == "damaged"]
+    return [f"  {run}"] + [f"    {s.stage.replace('_', '-'):<11} {s.state:<12} {s.detail}".rstrip() for s in statuses]
 
 
 def current(stages: list[StageStatus]) -> str:
@@ -151,18 +175,17 @@ def status_text(out: str | os.PathLike, damaged: list[str] | None = None) -> str
     what they recorded), then the report file. The detail of each damaged stage is appended to
     ``damaged`` when given."""
     out = Path(out)
-    if not (out / "suite.yaml").is_file() and not (out / "runs").is_dir():
-        raise ConfigError(f"{out} is not a suite folder (it has no suite.yaml and no runs/ folder)")
+    check_suite_folder(out)
     launch = read_json(out / LAUNCH_FILE) or {}
     jobs = launch.get("jobs", {})
-    runs = suite_runs(out)
+    runs, retired = suite_runs(out)
     lines = [f"{out}: {len(runs)} run(s)"]
     for run in runs:
-        lines.append(f"  {run}")
-        for status in run_status(out, run, jobs.get(run), verify=True):
-            lines.append(f"    {status.stage.replace('_', '-'):<11} {status.state:<12} {status.detail}".rstrip())
-            if status.state == "damaged" and damaged is not None:
-                damaged.append(status.detail)
+        lines += run_lines(out, run, jobs.get(run), damaged)
+    if retired:
+        lines.append(f"not in the suite any more ({SUITE_FILE} no longer lists them; their folders are kept):")
+        for run in retired:
+            lines += run_lines(out, run, damaged=damaged)
     report = out / "report.md"
     if report.is_file():
         written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.stat().st_mtime))

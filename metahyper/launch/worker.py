@@ -2,9 +2,9 @@
 
 ``run_one(out, run)`` does the run's unfinished stages in ``out`` from the run's own config
 (``OUT/runs/<run>/config.yaml``, written by the launcher before it starts any process), on
-``device`` with ``threads`` CPU threads, and builds no report (the launcher builds one when
-every run is done). Stages are locked while they run (``metahyper.runs``), so the processes of
-one suite folder never work on the same stage.
+``device`` with ``threads`` CPU threads (default: ``metahyper.threads.process_threads``), and
+builds no report (the launcher builds one when every run is done). Stages are locked while they
+run (``metahyper.runs``), so the processes of one suite folder never work on the same stage.
 
 ``python -m metahyper.launch.worker OUT RUN [--device D] [--threads N] [--log FILE]
 [--import MODULE]`` is the local pool's child process; its exit status is the command's
@@ -32,6 +32,7 @@ from metahyper.plugins import drop_working_directory, import_user_code
 from metahyper.progress import use_cli_logging
 from metahyper.runs import run_suite
 from metahyper.suites import load_suite
+from metahyper.threads import process_threads
 
 POOL_PID_ENV = "METAHYPER_POOL_PID"  # set by the local pool: the pid this process must not outlive
 
@@ -53,8 +54,7 @@ def run_one(out: str | os.PathLike, run: str, *, device: str | None = None, thre
     ``imports`` are a user's modules (``--import``); ``log_file`` is named by a failed stage."""
     use_cli_logging()
     import_user_code(imports)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or process_threads())  # a SLURM job without --cpus: what its cgroup allows
     suite = load_suite(Path(out) / "runs" / run / "config.yaml")
     run_suite(suite, out, runs=[run], device=device, report=False, progress=False, log_file=log_file)
 

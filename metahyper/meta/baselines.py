@@ -44,11 +44,12 @@ from torch import Tensor
 from metahyper.meta.inner import check_inner_args
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.predictors import Predictor
+from metahyper.meta.prototypes import METRICS, centroid_logits, check_refine_steps
+from metahyper.meta.support_augment import SupportAugment
 from metahyper.models.norm import norm_statistics
 from metahyper.models.roles import MetaModel
 
 FEATURE_BN_MODES = ("running", *BN_MODES)
-METRICS = ("euclidean", "cosine")
 Head = Callable[[Tensor, Tensor, Tensor, int], Tensor]  # ([T, S, F], [T, S], [T, Q, F], way) -> logits [T, Q, way]
 
 
@@ -65,23 +66,36 @@ def _eval_mode(model: MetaModel) -> Iterator[None]:
 
 
 @torch.no_grad()
-def extract_features(model: MetaModel, support_x: Tensor, query_x: Tensor,
-                     bn_mode: str = "running") -> tuple[Tensor, Tensor]:
+def extract_features(model: MetaModel, support_x: Tensor, query_x: Tensor, bn_mode: str = "running",
+                     augment: SupportAugment | None = None) -> tuple[Tensor, Tensor]:
     """Features of support_x [S, C, H, W] and query_x [Q, C, H, W]: ([S, F], [Q, F]).
 
-    ``bn_mode`` is one of ``FEATURE_BN_MODES`` (module docstring). No graph is built and the
+    ``bn_mode`` is one of ``FEATURE_BN_MODES`` (module docstring). With ``augment`` each support
+    feature is the mean over the image and its augmented copies (``metahyper.meta.support_augment``;
+    each copy of the support set is normalised as the support set is). No graph is built and the
     model's running statistics and training flags are left as they were.
     """
+    support_f, query_f = _features(model, support_x, query_x, bn_mode)
+    if augment is not None:
+        copies = augment.views(support_x)[1:]
+        support_f = sum((_features(model, view, None, bn_mode)[0] for view in copies), support_f) / (1 + len(copies))
+    return support_f, query_f
+
+
+def _features(model: MetaModel, support_x: Tensor, query_x: Tensor | None,
+              bn_mode: str) -> tuple[Tensor, Tensor | None]:
+    """``extract_features`` without augmentation; ``query_x`` None: the support's features alone
+    (the same as with queries in every mode: inductive statistics come from the support rows)."""
     if bn_mode == "running":
         with _eval_mode(model):
-            return model.features(support_x), model.features(query_x)
+            return model.features(support_x), None if query_x is None else model.features(query_x)
     if bn_mode == "transductive":
         with norm_statistics(model, "batch"):
-            return model.features(support_x), model.features(query_x)
+            return model.features(support_x), None if query_x is None else model.features(query_x)
     if bn_mode == "inductive":
         with norm_statistics(model, "batch", rows=len(support_x)):
-            features = model.features(torch.cat([support_x, query_x]))
-        return features[: len(support_x)], features[len(support_x):]
+            features = model.features(support_x if query_x is None else torch.cat([support_x, query_x]))
+        return features[: len(support_x)], None if query_x is None else features[len(support_x):]
     raise ValueError(f"bn_mode must be one of {FEATURE_BN_MODES}, got {bn_mode!r}")
 
 
@@ -95,24 +109,6 @@ def support_way(support_y: Tensor) -> int:
     if bool((counts == 0).any()):
         raise ValueError(f"support_y must hold every label 0..way-1 at least once, got counts {counts.tolist()}")
     return len(counts)
-
-
-def class_means(features: Tensor, labels: Tensor, way: int) -> Tensor:
-    """Mean feature of each class: features [..., S, F], labels [..., S] in 0..way-1 -> [..., way, F]."""
-    onehot = F.one_hot(labels, way).to(features.dtype)
-    return (onehot.transpose(-1, -2) @ features) / onehot.sum(dim=-2)[..., None]
-
-
-def centroid_logits(support_f: Tensor, support_y: Tensor, query_f: Tensor, way: int,
-                    metric: str = "euclidean") -> Tensor:
-    """Nearest-centroid logits [..., Q, way]: ``-||q - c_k||^2`` or ``cos(q, c_k)`` (``metric``)."""
-    centroids = class_means(support_f, support_y, way)
-    if metric == "euclidean":  # ||q||^2 - 2 q.c + ||c||^2 by one matrix product: no [T, Q, way, F] tensor
-        squared = query_f.pow(2).sum(dim=-1)[..., :, None] + centroids.pow(2).sum(dim=-1)[..., None, :]
-        return 2 * query_f @ centroids.transpose(-1, -2) - squared
-    if metric == "cosine":
-        return F.normalize(query_f, dim=-1) @ F.normalize(centroids, dim=-1).transpose(-1, -2)
-    raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
 
 
 def task_losses(logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
@@ -193,10 +189,11 @@ def logistic_regression_logits(support_f: Tensor, support_y: Tensor, query_f: Te
     return logits.to(query_f.dtype)
 
 
-def task_features(model: MetaModel, support_x: Tensor, query_x: Tensor, bn_mode: str) -> tuple[Tensor, Tensor]:
+def task_features(model: MetaModel, support_x: Tensor, query_x: Tensor, bn_mode: str,
+                  augment: SupportAugment | None = None) -> tuple[Tensor, Tensor]:
     """``extract_features`` of every task (support_x [T, S, C, H, W], query_x [T, Q, C, H, W]) ->
     ([T, S, F], [T, Q, F]); batch norm sees one task at a time, as in ``predict``."""
-    features = [extract_features(model, sx, qx, bn_mode) for sx, qx in zip(support_x, query_x)]
+    features = [extract_features(model, sx, qx, bn_mode, augment) for sx, qx in zip(support_x, query_x)]
     support_f, query_f = (torch.stack(f) for f in zip(*features))
     return support_f, query_f
 
@@ -205,18 +202,22 @@ class FeatureCache:
     """``task_features`` of the latest batch, per (model, BN mode): predictors that share one cache
     extract a batch's features once. A batch is recognised by its tensors' identity and version
     counter (an in-place change is a new batch), so the cache holds only while the models'
-    weights stay as they are: make one per evaluation.
+    weights stay as they are: make one per evaluation. ``support_augment``: every predictor of
+    this cache describes the support images by features averaged over augmented copies
+    (``metahyper.meta.support_augment``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, support_augment: SupportAugment | None = None) -> None:
         self._latest: dict[tuple[int, str], tuple[object, ...]] = {}
+        self.support_augment = support_augment
 
     def __call__(self, model: MetaModel, support_x: Tensor, query_x: Tensor, bn_mode: str) -> tuple[Tensor, Tensor]:
         key, versions = (id(model), bn_mode), (support_x._version, query_x._version)
         latest = self._latest.get(key)  # (model, support_x, query_x, versions, features); model kept alive
         if not (latest and latest[0] is model and latest[1] is support_x and latest[2] is query_x
                 and latest[3] == versions):
-            latest = (model, support_x, query_x, versions, task_features(model, support_x, query_x, bn_mode))
+            features = task_features(model, support_x, query_x, bn_mode, self.support_augment)
+            latest = (model, support_x, query_x, versions, features)
             self._latest[key] = latest
         return latest[4]
 
@@ -248,13 +249,22 @@ def feature_predictor(model: MetaModel, head: Head, name: str, bn_mode: str, set
 
 
 def nearest_centroid_predictor(model: MetaModel, metric: str = "euclidean", bn_mode: str = "running",
-                               cache: FeatureCache | None = None) -> Predictor:
+                               cache: FeatureCache | None = None, refine_steps: int = 0,
+                               scale: float = 1.0) -> Predictor:
     """ProtoNet-style nearest class mean on ``model.features`` (``metric``: euclidean | cosine);
-    ``cache``: see ``FeatureCache``."""
+    ``cache``: see ``FeatureCache``; ``refine_steps`` > 0 refines the class means with the queries
+    (transductive soft k-means, ``metahyper.meta.prototypes``), its assignment weights the softmax
+    of the logits times ``scale`` (a temperature: cosine similarities lie in [-1, 1], so unscaled
+    they spread every query over all classes; 10 is Meta-Baseline's initial one). ``scale`` leaves
+    the inductive prediction as it is."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    return feature_predictor(model, partial(centroid_logits, metric=metric), "nearest_centroid", bn_mode,
-                             {"metric": metric}, cache)
+    check_refine_steps(refine_steps)
+    if not scale > 0:
+        raise ValueError(f"scale (a temperature of the logits) must be > 0, got {scale!r}")
+    extra = {**({"refine_steps": refine_steps} if refine_steps else {}), **({"scale": scale} if scale != 1 else {})}
+    head = partial(centroid_logits, metric=metric, scale=scale, refine_steps=refine_steps)
+    return feature_predictor(model, head, "nearest_centroid", bn_mode, {"metric": metric, **extra}, cache)
 
 
 def linear_head_predictor(model: MetaModel, steps: int = 100, lr: float = 0.01, momentum: float = 0.9,

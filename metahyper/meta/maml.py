@@ -10,11 +10,17 @@ optimiser updates HYPERNET and CLASSIFIER parameters. What that means for gradie
 * a parameter only in the outer loop (the hypernetworks) is read from the module, so the query
   loss reaches it through the kernels generated from the adapted embeddings (second order: also
   through the inner-loop gradients);
-* every other parameter (e.g. BODY of a hyper model: batch norm, stem, shortcuts) is passed in
-  detached and gets no gradient at all (``.grad`` stays ``None``).
+* every other parameter is passed in detached and gets no gradient at all (``.grad`` stays
+  ``None``).
+
+A hyper model's BODY weights (batch norm, stem, 1x1 shortcuts, a stage's ungenerated first conv)
+are neither embedding, hypernetwork nor classifier, and the paper does not say what MAML does
+with them. ``MamlConfig.other_weights`` makes that an explicit setting (``OTHER_WEIGHTS``):
+``frozen`` (in neither loop: they keep their pretrained values), ``outer`` (meta-trained by the
+outer optimiser, as a plain model's weights are) or ``both`` (also adapted in the inner loop).
 
 ``outer_parameters`` is what the outer optimiser must receive. For plain models both loops cover
-all weights (BODY and CLASSIFIER), which is standard MAML.
+all weights (BODY and CLASSIFIER), which is standard MAML, whatever ``other_weights`` says.
 """
 
 from __future__ import annotations
@@ -37,15 +43,24 @@ from metahyper.models.wrap import require_meta_model
 BN_MODES = ("transductive", "inductive")
 HYPER_ROLES = (("embedding", "classifier"), ("hypernet", "classifier"))
 PLAIN_ROLES = (("body", "classifier"), ("body", "classifier"))
+OTHER_WEIGHTS = {  # other_weights -> a hyper model's (inner roles, outer roles)
+    "frozen": HYPER_ROLES,
+    "outer": (("embedding", "classifier"), ("hypernet", "classifier", "body")),
+    "both": (("embedding", "classifier", "body"), ("hypernet", "classifier", "body")),
+}
 
 
 @dataclass(frozen=True)
 class MamlConfig:
-    """MAML settings. ``inner_roles``/``outer_roles`` ``None`` = ``default_roles(model)``.
+    """MAML settings. ``inner_roles``/``outer_roles`` ``None`` = ``default_roles(model,
+    other_weights)``.
 
     ``inner_lr``: one inner-loop learning rate, or role -> learning rate naming exactly the
     inner roles (e.g. ``{embedding: 0.01, classifier: 0.1}`` for a hyper model: the embeddings'
     step is the paper's adaptation knob, tuned apart from the head's).
+    ``other_weights``: what the loops do with a hyper model's BODY weights (module docstring);
+    it picks the default of whichever of ``inner_roles``/``outer_roles`` is not given (ANIL
+    sets only the inner roles, so its outer loop follows ``other_weights``).
     """
 
     inner_roles: tuple[str, ...] | None = None
@@ -54,8 +69,12 @@ class MamlConfig:
     inner_lr: float | dict[str, float] = 0.01
     first_order: bool = False
     backend: str = "auto"  # "auto" (measured per device kind) | "loop" | "vmap" | "grouped"
+    other_weights: str = "frozen"
 
     def __post_init__(self) -> None:
+        if self.other_weights not in OTHER_WEIGHTS:
+            raise ValueError(f"MamlConfig.other_weights must be one of {list(OTHER_WEIGHTS)}, "
+                             f"got {self.other_weights!r}")
         for name in ("inner_roles", "outer_roles"):
             roles = getattr(self, name)
             if roles is not None:
@@ -91,15 +110,21 @@ def check_lr_roles(lrs: Mapping[str, float], inner_roles: tuple[str, ...]) -> No
         raise ValueError(f"MamlConfig.inner_lr names role {role!r}, which is not an inner role (inner roles: {listed})")
 
 
-def default_roles(model: MetaModel) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(inner roles, outer roles): the hyper defaults when ``model`` has HYPERNET parameters."""
-    return HYPER_ROLES if model.params_by_role()[ParamRole.HYPERNET] else PLAIN_ROLES
+def default_roles(model: MetaModel, other_weights: str = "frozen") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(inner roles, outer roles): the hyper split under ``other_weights`` (``OTHER_WEIGHTS``)
+    when ``model`` has HYPERNET parameters, else every weight in both loops."""
+    return OTHER_WEIGHTS[other_weights] if model.params_by_role()[ParamRole.HYPERNET] else PLAIN_ROLES
+
+
+def inner_roles_of(model: MetaModel, cfg: MamlConfig) -> tuple[str, ...]:
+    """The roles ``cfg`` adapts in the inner loop of ``model`` (its own, else the default)."""
+    return cfg.inner_roles or default_roles(model, cfg.other_weights)[0]
 
 
 def role_names(model: MetaModel, cfg: MamlConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(inner parameter names, outer parameter names) for ``model`` under ``cfg``; checks that
     a per-role ``cfg.inner_lr`` names exactly the inner roles."""
-    inner_roles, outer_roles = default_roles(model)
+    inner_roles, outer_roles = default_roles(model, cfg.other_weights)
     groups = model.params_by_role()
     if isinstance(cfg.inner_lr, Mapping):
         check_lr_roles(cfg.inner_lr, cfg.inner_roles or inner_roles)
@@ -242,7 +267,7 @@ def adapt_and_predict(model: MetaModel, support_x: Tensor, support_y: Tensor, qu
                       steps: int, bn_mode: str) -> Tensor:
     """Evaluation: adapt ``steps`` steps (first order: no outer graph is needed) on ``cfg``'s inner
     roles on the support set, return query logits [Q, way] (``bn_mode``)."""
-    fast = adapt(model, support_x, support_y, steps, cfg.inner_lr, roles=cfg.inner_roles, create_graph=False)
+    fast = adapt(model, support_x, support_y, steps, cfg.inner_lr, roles=inner_roles_of(model, cfg), create_graph=False)
     return predict(model, {n: p.detach() for n, p in fast.items()}, support_x, query_x, bn_mode)
 
 

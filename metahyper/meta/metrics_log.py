@@ -25,6 +25,8 @@ from metahyper.config import ConfigError
 from metahyper.files import disk_full, write_failed
 
 TENSORBOARD_DIR = "tb"
+META_TRAIN_LOG = "metrics.jsonl"  # the meta-training loop's log in its run folder (metahyper.meta.train)
+PRETRAIN_LOG = "pretrain_metrics.jsonl"  # pretraining's (metahyper.meta.pretrain)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from metahyper.meta.backend_choice import resolve_backend
 from metahyper.meta.inner import check_inner_args
-from metahyper.meta.maml import BN_MODES, MamlConfig, adapt_and_predict, adapt_and_predict_tasks, default_roles
+from metahyper.meta.maml import BN_MODES, MamlConfig, adapt_and_predict, adapt_and_predict_tasks, inner_roles_of
 from metahyper.models.roles import MetaModel
 from metahyper.models.wrap import require_meta_model
 
@@ -85,7 +85,7 @@ def maml_predictor(model: MetaModel, maml_cfg: MamlConfig, steps: int = INNER_ST
     def predict_tasks(support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
         return adapt_and_predict_tasks(model, support_x, support_y, query_x, maml_cfg, steps, bn_mode)
 
-    roles = maml_cfg.inner_roles or default_roles(model)[0]
+    roles = inner_roles_of(model, maml_cfg)
     settings = {"inner_steps": steps, "inner_lr": maml_cfg.inner_lr, "inner_roles": roles}
     batched = resolve_backend(maml_cfg.backend, next(model.parameters()).device.type) == "vmap"
     return Predictor(predict, name, bn_mode, settings, batch_fn=predict_tasks if batched else None)

@@ -26,18 +26,20 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from metahyper.checkpoint import resume_checkpoint, save_checkpoint
+from metahyper.checkpoint import resume_checkpoint, resume_line, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
-from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.metrics_log import PRETRAIN_LOG, MetricsLog
 from metahyper.data.stores import ImageStore
 from metahyper.data.transforms import Transform
+from metahyper.models.heads import use_cosine_head
 from metahyper.models.roles import MetaModel
 from metahyper.progress import status_lines
 from metahyper.train.supervised import OPTIMIZERS, EpochGenerators, build_optimizer, train_epoch
 
 CHECKPOINT_NAME = "pretrain_checkpoint.pt"
 PRETRAINED_NAME = "pretrained.pt"
-METRICS_NAME = "pretrain_metrics.jsonl"
+METRICS_NAME = PRETRAIN_LOG
+HEADS = ("linear", "cosine")
 MAX_BATCH_SIZE = 1 << 16
 
 
@@ -45,7 +47,10 @@ MAX_BATCH_SIZE = 1 << 16
 class PretrainConfig:
     """Pretraining settings; ``lr_milestones`` are epochs where the lr is multiplied by ``lr_gamma``.
     ``epochs: 0`` means no pretraining: the stage saves the seeded initial model (with its fresh
-    ``way``-output head), for methods that train better from scratch (ProtoNet on Omniglot)."""
+    ``way``-output head), for methods that train better from scratch (ProtoNet on Omniglot).
+    ``head``: the classifier over all training classes, ``linear`` or ``cosine`` (a cosine-similarity
+    head with a learnable scale, ``metahyper.models.heads.CosineClassifier``: the pretraining of
+    Chen et al.'s Meta-Baseline); either way the saved model ends with a fresh linear ``way`` head."""
 
     epochs: int = 100
     batch_size: int = 128
@@ -58,6 +63,7 @@ class PretrainConfig:
     output_norm_penalty: float = 0.0  # lambda for hyper models (paper: 6.25e-5)
     seed: int = 0
     checkpoint_every: int = 1  # epochs
+    head: str = "linear"
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -75,6 +81,13 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig needs finite numbers, got {', '.join(bad)}")
         if self.batch_size > MAX_BATCH_SIZE:
             raise ValueError(f"PretrainConfig.batch_size must be <= {MAX_BATCH_SIZE}, got {self.batch_size}")
+        if self.head not in HEADS:
+            raise ValueError(f"PretrainConfig.head must be one of {HEADS}, got {self.head!r}")
+
+    def hashed(self) -> dict[str, Any]:
+        """The settings as hashes see them: ``head`` only when it is not ``linear`` (added later;
+        folders from before it keep their hash)."""
+        return {k: v for k, v in to_dict(self).items() if not (k == "head" and v == "linear")}
 
 
 def _key(seed: int, epoch: int, stream: int) -> int:
@@ -114,7 +127,7 @@ def pretrain(
     """Pretrain ``model`` (on its device) on every class in ``labels``; returns per-epoch records.
 
     images: uint8 [N, C, H, W] (CPU, may be memory-mapped); labels: int64 [N] with any class ids
-    (mapped to 0..K-1; the head is resized to K outputs). ``transform(x, generator)`` turns a
+    (mapped to 0..K-1; the head is resized to K outputs, cosine with ``cfg.head``). ``transform(x, generator)`` turns a
     uint8 batch on the device into float (augmentation draws from ``generator``). With a
     ``run_dir``, checkpoints every ``cfg.checkpoint_every`` epochs, logs JSONL, and finally saves
     the model (head reset to ``way`` outputs, the way of the episodes that follow) as
@@ -127,20 +140,22 @@ def pretrain(
     classes, targets = torch.unique(labels, return_inverse=True)
     if model.classifier.out_features != len(classes):
         _seeded(cfg.seed, -1, lambda: model.reset_classifier(len(classes)))
+    if cfg.head == "cosine":
+        _seeded(cfg.seed, -1, lambda: use_cosine_head(model, len(classes)))
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
     store = ImageStore(images, targets, [str(c) for c in classes.tolist()])
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.lr_milestones), cfg.lr_gamma)
-    folder, digest = Path(run_dir or "."), config_hash or hash_config({**to_dict(cfg), "way": way})
+    folder, digest = Path(run_dir or "."), config_hash or hash_config({**cfg.hashed(), "way": way})
     log = MetricsLog(folder / METRICS_NAME, enabled=run_dir is not None, tensorboard=tensorboard)
     trained = {"config_hash": digest, "model": model, "optimizer": optimizer, "scheduler": scheduler}
     done = 0 if run_dir is None else resume_checkpoint(folder / CHECKPOINT_NAME, resume=resume, force=force, **trained)
     log.truncate_after(done)
     if done:
-        tqdm.write(f"resuming {name} from epoch {done} (checkpoint {folder / CHECKPOINT_NAME})", file=sys.stderr)
+        tqdm.write(resume_line(name, "epoch", done, cfg.epochs, folder / CHECKPOINT_NAME), file=sys.stderr)
     history, show = [], sys.stderr.isatty() if progress is None else progress
     model.train()
     epochs = range(done + 1, cfg.epochs + 1)
-    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done)
+    status = status_lines(show, "pretrain", str(folder), cfg.epochs, done, unit="epoch")
     for epoch in tqdm(epochs, initial=done, total=cfg.epochs, disable=not show, desc="pretrain"):
         record = {"epoch": epoch, "iteration": epoch, "lr": scheduler.get_last_lr()[0],
                   **train_epoch(model, optimizer, store, transform, cfg.batch_size, cfg.output_norm_penalty,

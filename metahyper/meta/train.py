@@ -30,22 +30,23 @@ from typing import Any, Protocol
 import torch
 from tqdm import tqdm
 
-from metahyper.checkpoint import resume_checkpoint, save_checkpoint
+from metahyper.checkpoint import resume_checkpoint, resume_line, save_checkpoint
 from metahyper.config import config_hash as hash_config, to_dict
 from metahyper.data.episodes import TaskBatch
 from metahyper.data.rng import keyed_generator
 from metahyper.data.transforms import Transform
+from metahyper.errors import NonFiniteLossError
 from metahyper.meta.distributed import average_gradients, average_scalars, broadcast_state, world
 from metahyper.meta.maml import MamlConfig
 from metahyper.meta.methods import Method, make_method
 from metahyper.meta.metrics import norm_grad_ratios, weight_norms
-from metahyper.meta.metrics_log import MetricsLog
+from metahyper.meta.metrics_log import META_TRAIN_LOG, MetricsLog
 from metahyper.models.roles import MetaModel
 from metahyper.models.wrap import require_meta_model
 from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.jsonl"
+METRICS_NAME = META_TRAIN_LOG
 MAX_META_BATCH = 4096  # tasks per outer step; each holds a way x (shot + query) batch of images
 Validate = Callable[[MetaModel, int], Mapping[str, float]]
 
@@ -55,10 +56,6 @@ class TaskSampler(Protocol):
     ``world_size`` receives its ``tasks // world_size`` (uint8 images)."""
 
     def sample_for(self, step: int, rank: int, world_size: int, tasks: int) -> TaskBatch: ...
-
-
-class NonFiniteLossError(RuntimeError):
-    """The meta-loss or the meta-gradient is NaN or infinite."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +154,7 @@ def train_step(
 
 def _start_run(model: MetaModel, method: Method, sampler: TaskSampler, transform: Transform, cfg: MetaTrainConfig,
                run_dir: Path, config_hash: str) -> _Run:
+    getattr(method, "prepare", lambda _: None)(model)  # the method's own parameters (Meta-Baseline's temperature)
     params = method.outer_parameters(model)
     optimizer = torch.optim.Adam(params, lr=cfg.outer_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
@@ -223,7 +221,7 @@ def meta_train(
     should cover everything that defines the run (model, data, seeds); resuming under another
     hash is refused unless ``force``. ``progress`` (a tqdm bar) defaults to "stderr is a
     terminal"; without a bar, rank 0 logs plain status lines (``metahyper.progress``). ``name``
-    names the run in the "resuming ..." line printed on resume. ``method`` names the meta-learner
+    names the run in the "resuming ..." (or "... is already finished") line printed on resume. ``method`` names the meta-learner
     (``metahyper.meta.methods``; its settings come from ``cfg``); the default hash covers it
     when it is not ``maml`` (so MAML runs keep the hash they had before methods existed).
     ``tensorboard`` mirrors the JSONL records into ``run_dir/tb/`` (``metahyper.meta.metrics_log``).
@@ -242,7 +240,7 @@ def meta_train(
     log.truncate_after(done)
     run.saved = done
     if done and rank == 0:
-        tqdm.write(f"resuming {name} from iteration {done} (checkpoint {run.checkpoint})", file=sys.stderr)
+        tqdm.write(resume_line(name, "iteration", done, cfg.iterations, run.checkpoint), file=sys.stderr)
     broadcast_state(model)
     show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
     status = status_lines(show, "meta-train", str(run_dir), cfg.iterations, done) if rank == 0 else None

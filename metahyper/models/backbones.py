@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import torch
 from torch import Tensor, nn
 
 from metahyper.models.catalog import MODELS
@@ -57,12 +58,16 @@ class Backbone(MetaModel):
         self.head = head
         self.classifier = nn.Linear(feature_dim, num_classes)
 
+    autocast_dtype: torch.dtype | None = None  # reduced-precision features (metahyper.models.compute)
+
     def features(self, x: Tensor) -> Tensor:
-        """[B, C, H, W] -> [B, feature_dim]."""
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(x).mean(dim=(2, 3))
+        """[B, C, H, W] -> [B, feature_dim], float32 also when ``autocast_dtype`` computes them."""
+        with torch.autocast(x.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            x = self.stem(x)
+            for stage in self.stages:
+                x = stage(x)
+            features = self.head(x).mean(dim=(2, 3))
+        return features if self.autocast_dtype is None else features.float()
 
     def param_role(self, name: str) -> ParamRole:
         owner, _, leaf = name.rpartition(".")
@@ -139,9 +144,10 @@ class WideBlock(nn.Module):
 
 
 class Conv4(Backbone):
-    """4 x [conv3x3 64, BN, ReLU, maxpool 2]; the first block is the stem, the other 3 one stage."""
+    """4 x [conv3x3 ``width`` (64), BN, ReLU, maxpool 2]; the first block is the stem, the other 3 one stage."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64):
+        check_widths("conv4 option width", (width,))
         stage = nn.Sequential(*(conv_bn_relu(width, width) for _ in range(3)))
         super().__init__(in_channels, conv_bn_relu(in_channels, width), [stage], nn.Identity(), width, num_classes)
 
@@ -150,6 +156,7 @@ class ResNet12(Backbone):
     """ResNet-12 (MetaOptNet/MTL): 4 one-block stages of widths 64-160-320-640, no stem."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, widths: tuple[int, ...] = (64, 160, 320, 640)):
+        check_widths("resnet12 option widths", widths)
         c_ins = (in_channels, *widths[:-1])
         stages = [nn.Sequential(ResNet12Block(c, w)) for c, w in zip(c_ins, widths)]
         super().__init__(in_channels, nn.Identity(), stages, nn.Identity(), widths[-1], num_classes)
@@ -192,14 +199,27 @@ class WideResNet(Backbone):
         super().__init__(in_channels, conv(in_channels, 16), stages, head, c_in, num_classes)
 
 
+def check_widths(option: str, widths: object) -> None:
+    """Refuse channel widths that are not positive integers, naming the model option."""
+    values = widths if isinstance(widths, (list, tuple)) else None
+    if not values or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in values):
+        raise ValueError(f"{option} must be positive integers, got {widths!r}")
+
+
 @MODELS.register("conv4")
-def conv4(num_classes: int, in_channels: int = 3) -> Conv4:
-    return Conv4(num_classes, in_channels)
+def conv4(num_classes: int, in_channels: int = 3, width: int = 64) -> Conv4:
+    """Conv4 with ``width`` channels in every block (64 in the published Omniglot and
+    miniImageNet numbers; 128 is the wider variant of issue 26)."""
+    return Conv4(num_classes, in_channels, width)
 
 
 @MODELS.register("resnet12")
-def resnet12(num_classes: int, in_channels: int = 3) -> ResNet12:
-    return ResNet12(num_classes, in_channels)
+def resnet12(num_classes: int, in_channels: int = 3, widths: tuple[int, ...] = (64, 160, 320, 640)) -> ResNet12:
+    """ResNet-12 with one block per stage of ``widths`` (four stages, each halving the image
+    side: 28-pixel inputs end at 1x1, 84-pixel ones at 5x5)."""
+    if not isinstance(widths, (list, tuple)) or len(widths) != 4:
+        raise ValueError(f"resnet12 option widths must list 4 stage widths, got {widths!r}")
+    return ResNet12(num_classes, in_channels, tuple(widths))
 
 
 @MODELS.register("resnet18")

@@ -14,7 +14,7 @@ from .helpers import decode_rows, row_store
 def check_task(store, rows_s, rows_q, y_s, y_q, way, shot, query):
     """Checks one task against the store's labels (independent of the sampler's bookkeeping)."""
     assert y_s.tolist() == np.repeat(np.arange(way), shot).tolist()
-    assert y_q.tolist() == np.repeat(np.arange(way), query).tolist()
+    assert sorted(y_q.tolist()) == np.repeat(np.arange(way), query).tolist()  # query: any order
     all_rows = torch.cat([rows_s, rows_q])
     assert len(set(all_rows.tolist())) == len(all_rows)  # no image twice: support, query disjoint
     classes = []
@@ -39,6 +39,23 @@ def test_episode_properties(counts, data):
     for t in range(3):
         check_task(store, decode_rows(batch.support_x[t]), decode_rows(batch.query_x[t]),
                    batch.support_y[t], batch.query_y[t], way, shot, query)
+
+
+def test_queries_are_shuffled_reproducibly_and_keep_their_labels():
+    store = row_store([20] * 10)
+    way, query = 5, 4
+    blocks = np.repeat(np.arange(way), query).tolist()
+    batch = EpisodeSampler(store, way, 1, query, seed=2).sample(20)
+    again = EpisodeSampler(store, way, 1, query, seed=2).sample(20)
+    assert torch.equal(batch.query_y, again.query_y) and torch.equal(batch.query_x, again.query_x)
+    assert all(y.tolist() != blocks for y in batch.query_y)  # 20 tasks: no query set grouped by class
+    assert len({tuple(y.tolist()) for y in batch.query_y}) == 20  # each task its own order
+    for t in range(20):  # every query image is of the class its label names, as in the support
+        support_class = store.labels[decode_rows(batch.support_x[t])]
+        query_class = store.labels[decode_rows(batch.query_x[t])]
+        assert torch.equal(query_class, support_class[batch.query_y[t]])
+    episodes = fixed_episodes(store, way, 1, query, n=3, seed=2, split_name="train")
+    assert torch.equal(episodes.labels, torch.cat([batch.support_y, batch.query_y], 1)[:3])
 
 
 def test_every_image_of_a_small_class_can_be_used():

@@ -162,6 +162,30 @@ def test_suite_download_fetches_only_what_the_spec_needs(served, tmp_path, monke
     assert fetch_for_spec("synthetic", None, {}) == [] and fetch_for_spec("mnist", "${UNSET_VAR_X}/m", {}) == []
 
 
+def test_load_store_download_fetches_and_verifies_like_the_command(served, tmp_path, monkeypatch, capsys):
+    server, table = served
+    monkeypatch.setenv("METAHYPER_DATA", str(tmp_path / "data"))  # root=None: $METAHYPER_DATA/mnist
+    store = load_store("mnist", None, "test", download=True, mirror=server.url, checksums=table)
+    assert len(store) == 10 and store.class_names == [str(d) for d in range(10)]
+    assert sorted(p.name for p in (tmp_path / "data" / "mnist").iterdir()) == ["t10k-images-idx3-ubyte.gz",
+                                                                             "t10k-labels-idx1-ubyte.gz"]
+    asked = len(server.requests)
+    assert len(load_store("mnist", None, "test", download=True, mirror=server.url, checksums=table)) == 10
+    assert len(server.requests) == asked  # already there: nothing downloaded again
+    (tmp_path / "md5.json").write_text(json.dumps(table))
+    cli = run_cli(capsys, "data", "fetch", "mnist", "--mirror", server.url, "--checksums", str(tmp_path / "md5.json"))
+    assert cli[0] == 0 and "t10k-images-idx3-ubyte.gz already present" in cli[1]  # the command's default root too
+    wrong = {**table, "t10k-images-idx3-ubyte.gz": "0" * 32}  # the checksums the command checks
+    with pytest.raises(FetchError, match="t10k-images-idx3-ubyte.gz: checksum mismatch"):
+        load_store("mnist", tmp_path / "other", "test", download=True, mirror=server.url, checksums=wrong)
+    assert not (tmp_path / "other" / "t10k-images-idx3-ubyte.gz").exists() and leftovers(tmp_path / "other") == []
+    with pytest.raises(ValueError, match="miniimagenet cannot be downloaded"):
+        load_store("miniimagenet", tmp_path / "mini", "test", download=True)
+    monkeypatch.delenv("METAHYPER_DATA")
+    with pytest.raises(ValueError, match="pass root=.*or set METAHYPER_DATA"):
+        load_store("mnist", None, "test")
+
+
 def test_run_download_fetches_before_training(tmp_path, monkeypatch):
     """``metahyper pretrain SUITE --download --mirror URL`` on an empty root: the small Omniglot
     sets (no published md5: checked as zips) arrive, then the stage runs."""

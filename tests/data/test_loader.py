@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from metahyper.data import EpisodeSampler, transforms
+from metahyper.data import EpisodeSampler, TaskBatch, collate_tasks, transforms
 from metahyper.data.loader import EpisodeDataset
 
 from .helpers import decode_rows, row_store
@@ -73,3 +73,23 @@ def test_ranks_share_each_meta_batch_and_a_transform_is_keyed_on_the_step():
     assert all(_same(a, b) for a, b in zip(one, two))
     with pytest.raises(ValueError, match="divisible by world_size=2"):
         EpisodeDataset(sampler, steps=1, tasks=3, rank=0, world_size=2)
+
+
+def test_a_dataloader_batches_single_episodes_into_task_batches_with_collate_tasks():
+    sampler = EpisodeSampler(_store(), 3, 2, 2, seed=6)
+    episodes = [sampler.episode(i) for i in range(7)]  # a map-style data set of T=1 TaskBatches
+    loaded = list(DataLoader(episodes, batch_size=3, collate_fn=collate_tasks))
+    assert [len(b.support_y) for b in loaded] == [3, 3, 1]
+    for start, batch in zip((0, 3, 6), loaded):  # the sampler's own meta-batch of those episodes
+        assert isinstance(batch, TaskBatch) and _same(batch, sampler.batch(range(start, min(start + 3, 7))))
+    assert _same(collate_tasks([sampler.batch([0, 1]), sampler.episode(2)]), sampler.batch([0, 1, 2]))
+
+
+def test_collate_tasks_refuses_what_cannot_be_stacked():
+    other = EpisodeSampler(_store(), 3, 1, 2, seed=6)  # 1-shot: another support size
+    with pytest.raises(ValueError, match="item 1 has tasks of another shape"):
+        collate_tasks([EpisodeSampler(_store(), 3, 2, 2, seed=6).episode(0), other.episode(0)])
+    with pytest.raises(ValueError, match="at least one"):
+        collate_tasks([])
+    with pytest.raises(TypeError, match="TaskBatch items"):
+        collate_tasks([(torch.zeros(1),)])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_cli
 
 from metahyper.data import DataFormatError, load_store
 
@@ -90,3 +91,11 @@ def test_real_mnist_test_set():
     assert store.image_shape == (1, 28, 28)
     # white digits on black: most pixels are background 0, the mean is far below mid-grey
     assert (store.images == 0).float().mean() > 0.75
+
+
+def test_metahyper_data_reads_the_only_split_by_default(tmp_path, capsys):
+    mnist_files(tmp_path, {"t10k": 30})
+    status, out, err = run_cli(capsys, "data", "mnist", "--root", str(tmp_path))
+    assert status == 0, err
+    assert out == run_cli(capsys, "data", "mnist", "--root", str(tmp_path), "--split", "test")[1]
+    assert "images: 30 x (1, 28, 28)" in out and "classes: 10 " in out

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from metahyper.data import ImageStore
-from metahyper.data import presets, transforms
+from metahyper.data import distortions, presets, transforms
 
 
 def _images(seed=0, n=6, channels=3, size=5):
@@ -50,3 +50,30 @@ def test_classification_presets_use_the_training_store_statistics():
     _, test_tf = presets.store_transforms(train, augment=True, pad=4)
     expected = (x.double().numpy() / 255 - mean[:, None, None]) / std[:, None, None]
     np.testing.assert_allclose(test_tf(x).numpy(), expected, rtol=0, atol=1e-5)
+
+
+def test_composed_presets_apply_the_named_steps_in_the_order_written_from_one_generator():
+    x = _images(channels=1, size=12)
+    out = presets.train_transform(1, "stroke+affine+erase")(x, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    expected = distortions.random_stroke_width(x.float() / 255, g)
+    expected = distortions.random_erasing(transforms.random_affine(expected, g), g)
+    torch.testing.assert_close(out, (expected - 0.5) / 0.25, rtol=0, atol=1e-6)
+    assert presets.augment_names("elastic+affine") == ["elastic", "affine"] and presets.augment_names(True) == \
+        ["crop_flip"]
+
+
+@pytest.mark.parametrize("bad", ["affine+affine", "affine+", "elastc", 3])
+def test_bad_augmentation_names_list_the_known_ones(bad):
+    with pytest.raises(ValueError, match=r"augment must be .*'stroke', 'elastic', 'erase'"):
+        presets.augment_names(bad)
+
+
+def test_denormalized_augments_normalised_images_in_zero_one_units():
+    """Test-time augmentation: undo (x - 0.5) / 0.25, augment, normalise again."""
+    x = presets.test_transform(1)(_images(channels=1, size=10))
+    out = presets.denormalized(1, "stroke")(x, torch.Generator().manual_seed(4))
+    expected = distortions.random_stroke_width(x * 0.25 + 0.5, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(out, (expected - 0.5) / 0.25, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="crop_flip works on uint8"):
+        presets.denormalized(1, "crop_flip")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
 from metahyper.data import ImageStore, fixed_episodes, make_synthetic, transforms
-from metahyper.eval.evaluate import evaluate
+from metahyper.eval.evaluate import evaluate, evaluate_all
 from metahyper.meta.predictors import Predictor, maml_predictor
 from metahyper.meta.maml import MamlConfig
 from metahyper.models import hyperize
@@ -144,3 +146,18 @@ def test_end_to_end_on_a_synthetic_store_is_deterministic(hyper):
     assert first.metadata["episodes_hash"] == episodes.hash and first.metadata["bn_mode"] == "inductive"
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
+
+
+def test_evaluation_logs_status_lines_naming_what_it_evaluates(grey, caplog):
+    store, episodes = grey
+    predictors = {"oracle": Predictor(_oracle, "oracle", "inductive", {})}
+    with caplog.at_level(logging.INFO, logger="metahyper"):
+        evaluate_all(predictors, episodes, store, transforms.ToFloat(), batch_tasks=3, progress=False)
+        assert caplog.messages == []  # no status name (validation inside meta-training): quiet
+        evaluate_all(predictors, episodes, store, transforms.ToFloat(), batch_tasks=3, progress=False,
+                     status="conv4 on grey, 3-way 2-shot")
+    # 7 episodes: every step is a reporting step (total // 10 < 1), one line per batch of 3, 3, 1
+    counts = [message.split(": episode ")[1].split(",")[0] for message in caplog.messages]
+    assert counts == ["3/7", "6/7", "7/7"]
+    assert all(m.startswith("evaluate conv4 on grey, 3-way 2-shot: episode ") and "ETA" in m
+               for m in caplog.messages)

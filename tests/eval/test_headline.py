@@ -9,10 +9,13 @@ import pytest
 from scipy import stats as sps
 
 from metahyper.config import ConfigError, to_dict
+from metahyper.eval import headline
 from metahyper.eval.movement import run_movement
 from metahyper.paper import PaperResult
 from metahyper.eval.plots import ValSetting, _band, _val_curves
+from metahyper.eval.records import as_record
 from metahyper.eval.report import write_report
+from metahyper.eval.seeds import seed_summaries
 from metahyper.eval.settings import meta_training, pretraining, settings_section
 from metahyper.suites import load_suite
 
@@ -44,7 +47,7 @@ def three_seed_records():
 
 
 def test_headline_cells_are_means_and_t_cis_over_seeds_and_chance_per_column(tmp_path):
-    paper = [PaperResult("hyper_a", 5, 1, "Paper T7", accuracy=62.5),
+    paper = [PaperResult("hyper_a", 5, 1, "Paper T7", accuracy=62.5, note="ResNet-12 at 84x84, 3 runs"),
              PaperResult("people", 5, 1, "Lake 2015", error=4.5, note="within one alphabet"),
              PaperResult("a", 20, 1, "Paper T7", accuracy=30.0),
              PaperResult("BPL", 20, 1, "Lake 2015", error=4.3, target="lake-runs")]
@@ -56,24 +59,35 @@ def test_headline_cells_are_means_and_t_cis_over_seeds_and_chance_per_column(tmp
     # a 5-shot: mean 0.7, sd 0.1: the same half width; a 1-shot and hyper_a 5-shot: no spread
     assert "| model | method | seeds | tgt 5-way 1-shot | tgt 5-way 5-shot |" in headline
     assert "| chance (100/way) |  |  | 20.00 | 20.00 |" in headline
-    assert "| hyper_a | maml | 3 | 60.00 ± 24.84 · paper 62.5 | 80.00 ± 0.00 |" in headline
-    assert "| a | maml | 3 | 50.00 ± 0.00 | 70.00 ± 24.84 |" in headline
+    # the paper's number in a row right under ours, in the same column
+    assert ("| hyper_a | maml | 3 | 60.00 ± 24.84 | 80.00 ± 0.00 |\n"
+            "| hyper_a (Paper T7) | paper |  | 62.5 | – |\n"
+            "| a | maml | 3 | 50.00 ± 0.00 | 70.00 ± 24.84 |") in headline
     assert "| b | maml | 1 | 60.00 ± 25.98 | – |" in headline  # one seed: the per-episode CI
     assert "| people (Lake 2015) | paper |  | 95.5 (error 4.5) | – |" in headline
     assert "Source domain: src · BN mode: transductive" in headline
-    assert "people (Lake 2015): within one alphabet." in headline
-    assert "no column at their setting here: a: 30 (Paper T7; 20-way 1-shot); " in headline
-    assert "BPL: 95.7 (error 4.3) (Lake 2015; 20-way 1-shot on lake-runs)." in headline
+    # the protocol differences directly under the table; the numbers that fit no column as a table
+    table_end = headline.index("| people (Lake 2015) | paper |  | 95.5 (error 4.5) | – |\n\n")
+    assert headline[table_end:].split("\n\n")[1] == ("Protocol differences between the published numbers and ours:\n"
+                                                     "- hyper_a (Paper T7): ResNet-12 at 84x84, 3 runs\n"
+                                                     "- people (Lake 2015): within one alphabet")
+    assert ("| model | setting | published (%) | source | note |\n|---|---|---|---|---|\n"
+            "| a | 20-way 1-shot | 30 | Paper T7 | – |\n"
+            "| BPL | 20-way 1-shot on lake-runs | 95.7 (error 4.3) | Lake 2015 | – |") in headline
     assert json.loads((tmp_path / "results.json").read_text())["paper"][1]["error"] == 4.5
 
 
-def test_constant_seed_is_a_line_not_a_column(tmp_path):
+def test_one_seed_per_model_gives_one_table_and_a_constant_seed_is_a_line(tmp_path):
     write_report([record("a", 3, 1, SINGLE), record("hyper_a", 3, 1, [0.5, 0.5, 0.7, 0.7])], tmp_path, environment=ENV,
                  n_boot=50)
     text = (tmp_path / "report.md").read_text()
-    assert "Source domain: src · BN mode: transductive · training seed: 3 (every model)" in text
-    assert "| model | method | tgt 5-way 1-shot |" in text  # neither in the headline nor in the full table
-    assert "Source domain: src · BN mode: transductive · training seed: 3 (every row)." in text
+    headline = text.split("## Headline: accuracy (%)")[1].split("## Settings")[0]
+    assert "Source domain: src · BN mode: transductive · training seed: 3 (every model)" in headline
+    # with one seed per model the per-run table would repeat the headline: only the headline is shown,
+    # with the CI formula and BN mode under it
+    assert text.count("| model | method | tgt 5-way 1-shot |") == 1 and "## Accuracy (%) of every run" not in text
+    assert text.count("| a | maml | 60.00 ± 25.98 |") == 1
+    assert "t_{0.975, n-1} * std(ddof=1) / sqrt(n)" in headline and "BN mode: transductive (each episode" in headline
 
 
 def test_pipeline_caveat_for_one_seed_and_not_for_three(tmp_path):
@@ -108,7 +122,7 @@ def test_settings_summary_from_a_suite_records_config(tmp_path):
     assert pretraining(spec) == "6 epochs, adam lr 0.001, batch 64, weight decay 0.0005, output-norm penalty 6.25e-05"
     assert meta_training(spec) == ("100 it x 2 tasks (5-way 1-shot, 5 queries), Adam 0.001 halved every 1000 it to "
                                    "0.0001; inner 2 steps x lr 0.1 on default roles, first order")
-    lines = settings_section([type("R", (), {"model": "hyper_wrn10_1", "config": config})()])
+    lines = settings_section([type("R", (), {"model": "hyper_wrn10_1", "config": config, "shot": 1})()])
     assert lines[0] == ("Evaluation: 80 fixed episodes per target and shot (shots 1, 5; 10 queries per class; episode "
                         "seed 0), at each run's way; 5 inner steps at test time (maml, anil); BN mode transductive; "
                         "baselines on the pretrained features: nearest_centroid, logistic_regression; validation: "
@@ -166,3 +180,16 @@ def test_paper_entries_are_checked():
     lake = load_suite("omniglot-lake").paper
     assert [(p.model, p.way, p.shot, p.error) for p in lake] == [
         ("people", 20, 1, 4.5), ("Bayesian Program Learning", 20, 1, 3.3), ("Siamese convnet", 20, 1, 8.0)]
+
+
+@pytest.mark.parametrize("shots, joined", [((1, 5), False), ((1, 5, 10), True)])
+def test_accuracy_vs_shots_joins_points_only_from_three_shots(monkeypatch, tmp_path, shots, joined):
+    drawn = []
+    monkeypatch.setattr(headline, "save_figure", lambda fig, path: drawn.append(fig))
+    found = [as_record(record(model, 0, shot, SINGLE)) for model in ("a", "hyper_a") for shot in shots]
+    headline.plot_accuracy_vs_shots(found, seed_summaries(found), tmp_path / "f.png")
+    (ax,) = drawn[0].axes
+    data = [line for line in ax.lines if line.get_marker() == "o"]  # one series per model, CIs as error bars
+    assert len(data) == 2 and {line.get_linestyle() for line in data} == ({"-"} if joined else {"None"})
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{s}-shot" for s in shots]  # shots as categories
+    headline.plt.close(drawn[0])

@@ -179,6 +179,14 @@ def test_layer_movement_lines_up_generated_and_plain_weights():
     assert layer_movement(movement) == {"layer1.conv": 0.2, "fc": 0.1, "layer2.conv": 0.3}
 
 
+def test_no_validation_curve_says_what_to_set(tmp_path, records):
+    metrics = {model: make_metrics(model, keys=("movement", "norm_grad_ratio")) for model in ("resnet12",)}
+    write_report(records, tmp_path, metrics=metrics, environment=ENV, n_boot=50)
+    text = (tmp_path / "report.md").read_text()
+    assert "skipped: no run logged a validation accuracy; set data.val_split" in text
+    assert not (tmp_path / "val_curves.png").exists()
+
+
 def test_figures_written_and_linked(tmp_path, records):
     metrics = {model: make_metrics(model) for model in ("resnet12", "hyper_resnet12")}
     written = write_report(records, tmp_path, metrics=metrics, environment=ENV, n_boot=50)
@@ -196,8 +204,9 @@ def test_missing_metric_keys_skip_plots_with_notes(tmp_path, records):
     write_report(records, tmp_path, metrics=metrics, environment=ENV, n_boot=50)
     text = (tmp_path / "report.md").read_text()
     assert "(val_curves.png)" in text
-    assert "skipped: no metrics record has 'movement'" in text
-    assert "skipped: no metrics record has 'norm_grad_ratio'" in text
+    assert "skipped: no run logged the inner-loop movement of its weights; set meta_train.diagnostics_every" in text
+    assert "skipped: no run logged ||P|| / ||grad P||; set meta_train.diagnostics_every" in text
+    assert "metrics record" not in text.replace("no metrics records for resnet12", "")  # no internal terms
     assert "no metrics records for resnet12" in text
     assert not (tmp_path / "movement.png").exists()
     write_report(records, tmp_path, environment=ENV, n_boot=50)  # rebuilt without metrics

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from metahyper.eval.movement import movement_pairs, pick_layers
+from metahyper.eval.movement import movement_pairs
 from metahyper.eval.report import write_report
 
 ENV = {"python": "3.x", "device": "cpu"}
@@ -39,8 +39,8 @@ def report(tmp_path):
     records.append(record("other", 0, [0.3, 0.4, 0.5, 0.4]))
     metrics = {f"{name}-s{s}": [{"kind": "train", "iteration": i, "movement": {key: value * i}}
                                 for i in (1, 2)]
-               for s in SEEDS for name, key, value in (("hyper_conv", "generated/stages.0", 2.0),
-                                                       ("conv", "param/stages.0.weight", 0.5))}
+               for s in SEEDS for name, key, value in (("hyper_conv", "generated/stages.0.1.conv1", 2.0),
+                                                       ("conv", "param/stages.0.1.conv1.weight", 0.5))}
     write_report(records, tmp_path, metrics=metrics, environment=ENV, n_boot=100)
     return tmp_path
 
@@ -94,23 +94,24 @@ def test_one_seed_report_says_so_and_has_no_across_seed_rows(tmp_path):
     write_report([record("conv", 0, PLAIN[0]), record("hyper_conv", 0, HYPER[0])], tmp_path, environment=ENV,
                  n_boot=100)
     text = (tmp_path / "report.md").read_text()
-    assert "(1 seed)" in text and "mean (" not in text and "across seeds" not in text
+    assert "one training seed per model" in text and "mean (" not in text and "across seeds" not in text
 
 
 def test_movement_ratio_of_paired_runs_and_curves(report):
     document = json.loads((report / "results.json").read_text())
     ratios = {r["seed"]: r for r in document["movement_ratios"]}
     assert set(ratios) == set(SEEDS)
-    layer = ratios[1]["layers"]["stages.0"]
+    layer = ratios[1]["layers"]["stages.0.1.conv1"]
     # generated 2*i and plain 0.5*i at iterations 1, 2: means 3.0 and 0.75
     assert (layer["hyper"], layer["plain"], layer["ratio"]) == (3.0, 0.75, 4.0)
     assert ratios[1]["hyper_run"] == "hyper_conv-s1" and ratios[1]["plain_run"] == "conv-s1"
     text = (report / "report.md").read_text()
-    assert "| hyper_conv-s0 | conv-s0 | stages.0 | 3 | 0.75 | 4 |" in text
+    assert "| hyper_conv | conv | 0 | stage 1, block 2, conv 1 | 3 | 0.75 | 4 |" in text  # models, seed, paper's words
+    assert "-s0" not in text
     assert (report / "movement_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_baseline_pairs_are_not_movement_pairs_and_layers_are_spread():
+def test_baseline_pairs_are_not_movement_pairs():
     class Rec:
         def __init__(self, model, seed):
             self.model, self.seed, self.config = model, seed, {}
@@ -120,5 +121,4 @@ def test_baseline_pairs_are_not_movement_pairs_and_layers_are_spread():
             self.hyper, self.plain = Rec(hyper, 0), Rec(plain, 0)
 
     assert movement_pairs([Cmp("hyper_a", "a"), Cmp("hyper_a+nearest_centroid", "a+nearest_centroid")]) == [
-        ("hyper_a", "a", 0)]
-    assert pick_layers([f"l{i}" for i in range(7)]) == ["l0", "l2", "l4", "l6"]
+        ("hyper_a", "a", 0, "hyper_a", "a")]

@@ -114,6 +114,16 @@ def test_resume_prints_the_iteration_and_the_checkpoint(tmp_path, capsys):
     assert expected in capsys.readouterr().err
 
 
+def test_rerunning_a_finished_run_says_it_is_finished(tmp_path, capsys):
+    _train(tmp_path)
+    capsys.readouterr()
+    _, record = _train(tmp_path, resume=True)  # a README example run a second time
+    err = capsys.readouterr().err
+    checkpoint = tmp_path / "checkpoint.pt"
+    assert f"meta-training is already finished (iteration 4/4, checkpoint {checkpoint}); nothing to do" in err
+    assert "resuming" not in err and record["iteration"] == 4
+
+
 def test_resume_refuses_other_config_unless_forced(tmp_path):
     _train(tmp_path)
     with pytest.raises(FileExistsError, match="resume=True"):

@@ -64,7 +64,7 @@ def test_anil_refuses_other_inner_roles_and_names_itself_in_reports():
 
 
 def test_unknown_method_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown method 'reptile' \(known: anil, maml, protonet\)"):
+    with pytest.raises(ValueError, match=r"unknown method 'reptile' \(known: anil, maml, meta_baseline, protonet\)"):
         make_method("reptile", MetaTrainConfig())
     with pytest.raises(ValueError, match=r"unknown method 'mamll'; did you mean 'maml'\? \(known: anil, maml, "):
         make_method("mamll", MetaTrainConfig())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 from maml_toys import TinyConvNet, to_float
@@ -39,6 +41,35 @@ def test_pretraining_learns_and_resets_head():
     model, history = _run(PretrainConfig(**{**CFG.__dict__, "epochs": 8}))
     assert history[-1]["loss"] < history[0]["loss"] and history[-1]["accuracy"] > 0.5
     assert model.classifier.out_features == 5
+
+
+def test_pretraining_status_lines_count_epochs(caplog):
+    with caplog.at_level(logging.INFO, logger="metahyper"):
+        _run()  # progress=False: plain status lines; 3 epochs, every one a reporting step
+    assert [m.split(": ")[1].split(",")[0] for m in caplog.messages] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert not any("iteration" in m for m in caplog.messages)
+
+
+def test_the_head_has_one_output_per_training_class_while_pretraining(monkeypatch):
+    widths = []
+    real_epoch = pretrain_module.train_epoch
+
+    def spy(model, *args):
+        widths.append(model.classifier.out_features)
+        return real_epoch(model, *args)
+
+    monkeypatch.setattr(pretrain_module, "train_epoch", spy)
+    model, _ = _run()  # 4 training classes (10, 20, 30, 40); the episodes are 5-way
+    assert widths == [4, 4, 4] and model.classifier.out_features == 5
+
+
+def test_rerunning_a_finished_pretraining_says_it_is_finished(tmp_path, capsys):
+    _run(run_dir=tmp_path)
+    capsys.readouterr()
+    _run(run_dir=tmp_path, resume=True)
+    err = capsys.readouterr().err
+    assert f"pretraining is already finished (epoch 3/3, checkpoint {tmp_path / 'pretrain_checkpoint.pt'})" in err
+    assert "resuming" not in err
 
 
 def test_seed_determines_the_run_and_global_rng_is_untouched():
