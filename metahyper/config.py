@@ -5,10 +5,13 @@ Every stage declares its config as a frozen dataclass beside its code (``meta/ma
 errors before work starts, nothing half-written):
 
 * ``load_yaml(path)`` reads a mapping; floats such as ``1e-3`` are floats (YAML 1.2 style), not
-  the strings PyYAML's YAML 1.1 rules make of them.
+  the strings PyYAML's YAML 1.1 rules make of them. Files and override values are parsed within a
+  size, node and depth budget (``metahyper.safe_yaml``: an alias bomb is refused, naming the file).
 * ``from_dict(cls, data, where)`` builds nested dataclasses recursively and checks types. Unknown
-  keys, missing keys, bad types and ``ValueError``/``TypeError`` raised by a dataclass's
+  keys, missing keys, bad types, numbers that are not finite (``.inf``, ``.nan``: anywhere in a
+  config), integer fields beyond 64 bits and ``ValueError``/``TypeError`` raised by a dataclass's
   ``__post_init__`` become ``ConfigError`` naming ``where`` (the file) and the dotted key.
+  Messages quote at most ``QUOTE_CHARS`` characters of a value (``clip``).
 * ``apply_overrides(data, ["model.name=hyper_resnet12"])`` sets dotted keys, values parsed as YAML.
 * ``to_dict``, ``save_yaml`` (atomic), ``config_hash`` (sha256 of canonical JSON).
 * ``load_config(cls, path, overrides)`` does the whole load -> validate -> override -> validate.
@@ -26,8 +29,9 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import os
-import re
+import reprlib
 import types
 import typing
 from enum import Enum
@@ -37,6 +41,7 @@ from typing import Any, Iterable, Literal, TypeVar, Union
 import yaml
 
 from metahyper.atomic import write_text_atomic
+from metahyper.safe_yaml import YamlLimitError, load_text, read_text
 
 T = TypeVar("T")
 
@@ -45,31 +50,36 @@ class ConfigError(ValueError):
     """A config file, value or override is invalid; the message names the file and dotted key."""
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` and ``1E5`` as floats (YAML 1.2 float syntax)."""
+QUOTE_CHARS = 200
+INT64 = 2**63  # every integer setting ends up in a torch or numpy int64 (a seed, a count)
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+def clip(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` as an error message may quote it: at most ``limit`` characters, then how many more."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def parse_yaml(text: str, where: str = "config") -> Any:
-    """Parse YAML text with the config loader; syntax errors become ``ConfigError``."""
+    """Parse YAML text with the config loader; syntax errors and texts past the limits of
+    ``metahyper.safe_yaml`` become ``ConfigError`` naming ``where``."""
     try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{where}: invalid YAML: {error}") from None
+        return load_text(text)
+    except YamlLimitError as error:
+        raise ConfigError(f"{where}: refused YAML: {error}") from None
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: e.g. an integer of more digits than int() takes
+        raise ConfigError(f"{where}: invalid YAML: {clip(str(error), 4 * QUOTE_CHARS)}") from None
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML file that holds a mapping (an empty file reads as ``{}``)."""
+    """Read a YAML file that holds a mapping (an empty file reads as ``{}``); it is read
+    within ``metahyper.safe_yaml``'s size limit, never whole when longer."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from None
+        text = read_text(path)
+    except YamlLimitError as error:
+        raise ConfigError(f"{path}: refused config file: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ConfigError(f"{path}: cannot read config file: {reason}") from None
     data = parse_yaml(text, str(path))
     if data is None:
         return {}
@@ -82,7 +92,18 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {_short_repr(value)}"
+
+
+def _short_repr(value: Any) -> str:
+    """``repr(value)`` within ``QUOTE_CHARS`` characters, never rendered whole first: ``reprlib``
+    abbreviates long strings, numbers and collections (``[1, 2, ...]``) and deep nesting."""
+    return clip(_REPR.repr(value))
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 4, 10, 10, 10, 10
+_REPR.maxstring = _REPR.maxlong = _REPR.maxother = QUOTE_CHARS
 
 
 def _type_name(tp: Any) -> str:
@@ -109,7 +130,7 @@ def _build_dataclass(cls: type[T], data: Any, where: str, path: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [key for key in data if key not in fields]
     if unknown:
-        dotted = _join(path, str(unknown[0]))
+        dotted = clip(_join(path, str(unknown[0])))
         raise ConfigError(f"{where}: unknown key {dotted!r}{did_you_mean(unknown[0], fields)}")
     hints = typing.get_type_hints(cls)
     values = {}
@@ -121,7 +142,16 @@ def _build_dataclass(cls: type[T], data: Any, where: str, path: str) -> T:
     try:
         return cls(**values)
     except (ValueError, TypeError) as error:
-        raise ConfigError(f"{where}: {path or cls.__name__}: {error}") from None
+        raise ConfigError(f"{where}: {path or cls.__name__}: {clip(str(error), 10 * QUOTE_CHARS)}") from None
+
+
+def check_at_most(config: Any, limit: int, *names: str) -> None:
+    """``ValueError`` naming the first field of ``names`` (on ``config``) above ``limit``; None
+    passes. For counts and sizes whose memory or time grows with them (a ``__post_init__`` check)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and value > limit:
+            raise ValueError(f"{name} must be <= {limit}, got {value}")
 
 
 def did_you_mean(name: Any, known: Iterable[Any]) -> str:
@@ -138,6 +168,7 @@ def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
     """Check/convert ``value`` against type hint ``tp``; raise ``ConfigError`` naming ``path``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
+        _check_finite(value, where, path)
         return value
     if dataclasses.is_dataclass(tp):
         return _build_dataclass(tp, value, where, path)
@@ -158,6 +189,8 @@ def _convert_union(tp: Any, args: tuple, value: Any, where: str, path: str) -> A
     if value is None and type(None) in args:
         return None
     arms = [arg for arg in args if arg is not type(None)]
+    if isinstance(value, float):  # the reason no arm takes .inf or .nan
+        _check_finite(value, where, path)
     if len(arms) == 1:  # Optional[X]: report X's own, more precise error
         return _convert(arms[0], value, where, path)
     errors = []
@@ -220,11 +253,27 @@ def _convert_scalar(tp: Any, value: Any, where: str, path: str) -> Any:
         raise TypeError(f"{path}: unsupported config field type {_type_name(tp)}")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and type(value) is float:
+        _check_finite(value, where, path)
+    if tp is int and type(value) is int and not -INT64 <= value < INT64:
+        raise ConfigError(f"{where}: {path}: must fit in 64 bits (|value| < 2**63), got an integer of "
+                          f"{len(str(abs(value)))} digits")
     if tp is Path and isinstance(value, (str, Path)):
         return Path(value)
     if type(value) is tp:
         return value
     raise ConfigError(f"{where}: {path}: expected {_type_name(tp)}, got {_describe(value)}")
+
+
+def _check_finite(value: Any, where: str, path: str) -> None:
+    """Refuse ``.inf``, ``-.inf`` and ``.nan`` in ``value`` (a number, or any list or mapping of
+    them): no setting of the package means anything by them, and they would pass ``lr > 0``
+    checks to fail mid-training."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {path}: must be a finite number, got {value}")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        _check_finite(item, where, f"{path}.{key}" if isinstance(value, dict) else f"{path}[{key}]")
 
 
 # --- overrides, serialisation, hashing ---------------------------------------------------------
@@ -244,10 +293,11 @@ def apply_overrides(
     for override in overrides:
         key, sep, text = override.partition("=")
         parts = key.strip().split(".")
+        context = f"{where}: override {clip(override)!r}"
         if not sep or not all(parts):
-            raise ConfigError(f"{where}: override {override!r} must look like 'section.key=value'")
-        section = _section_of(result, parts, f"{where}: override {override!r}")
-        section[parts[-1]] = parse_yaml(text, f"{where}: override {override!r}")
+            raise ConfigError(f"{context} must look like 'section.key=value'")
+        section = _section_of(result, parts, context)
+        section[parts[-1]] = parse_yaml(text, context)
     return result
 
 
@@ -259,7 +309,7 @@ def _section_of(data: dict[str, Any], parts: list[str], context: str) -> dict[st
             above = ".".join(parts[:depth])
             raise ConfigError(f"{context}: {above!r} is {_describe(node)}, not a section with keys")
         if part not in node:
-            dotted = ".".join(parts[: depth + 1])
+            dotted = clip(".".join(parts[: depth + 1]))
             raise ConfigError(f"{context}: unknown key {dotted!r}{did_you_mean(part, node)}")
         parent, node = node, node[part]
     return parent

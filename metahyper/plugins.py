@@ -13,12 +13,21 @@ registries (``metahyper.models.MODELS``, ``metahyper.data.sources.DATASETS``, ..
 
 A plugin or module that fails to import raises ``PluginError`` (a ``ConfigError``: exit status 2
 on the command line) naming it and where it was named.
+
+Modules are found on ``sys.path`` as the user set it, never in the working directory by
+accident: ``python -m metahyper.cli`` (and the pool's ``python -m metahyper.launch.worker``)
+would otherwise put the working directory first on ``sys.path``, so a suite's ``imports:``
+could pick up a stray file there, which the ``metahyper`` console script never does.
+``drop_working_directory`` removes that entry at the entry point; a user who wants modules from
+the working directory says so with ``PYTHONPATH=.`` (or names the folder in ``PYTHONPATH``).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
+import sys
 from typing import Iterable
 
 from metahyper.config import ConfigError
@@ -104,3 +113,16 @@ def import_user_code(imports: Iterable[str]) -> None:
     load_plugins()
     for name in imports:
         import_modules([name], f"--import {name}", indexed=False)
+
+
+def drop_working_directory() -> None:
+    """Remove the working directory that ``python -m`` (``''`` for ``-c``) put first on
+    ``sys.path`` (module docstring); an entry that ``PYTHONPATH`` adds stays."""
+    if sys.path and sys.path[0] in ("", os.getcwd()) and not _from_pythonpath(sys.path[0]):
+        del sys.path[0]
+
+
+def _from_pythonpath(entry: str) -> bool:
+    """Whether ``entry`` is also named by ``PYTHONPATH`` (then the user asked for it)."""
+    listed = [os.path.abspath(p or ".") for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.path.abspath(entry or ".") in listed

@@ -6,11 +6,14 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/suite.yaml                         the suite as run (overrides applied, data roots resolved)
     OUT/episodes/<target>-<way>w<shot>s-q<query>-n<n>-seed<seed>[-within-<grouping>].npz
                                            fixed, hashed episode sets (the run's episodes.eval_way)
+    OUT/episodes/manifest.json             the SHA-256 of each episode set, checked before it is loaded
     OUT/runs/<run>/config.yaml             the run's own config (a one-run suite; reusable)
     OUT/runs/<run>/<stage>/config.yaml     the frozen stage config (hashed; chains the stage before)
     OUT/runs/<run>/<stage>/.lock           held (flock) by the process working on the stage; names it
     OUT/runs/<run>/<stage>/time.json       wall and CPU seconds, summed over the processes that worked on it
-    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished (with time.json's sums)
+    OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished, with time.json's sums
+                                           and the SHA-256 of its files and of the episode sets it used
+                                           (metahyper.manifest)
     OUT/runs/<run>/<stage>/failed.json     the error that stopped the stage (removed when it starts again)
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
@@ -46,13 +49,15 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from metahyper.atomic import write_text_atomic
+from metahyper.atomic import remove_stale_temporaries, write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
 from metahyper.eval.ensemble import seed_ensembles
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
+from metahyper.files import read_json
+from metahyper.manifest import ARTIFACTS, stage_artifacts, verify_stage
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
@@ -61,7 +66,7 @@ from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder
 from metahyper.paper import paper_results
 from metahyper.shared_pretraining import check_shared_pretraining, share_pretraining
 from metahyper.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
-                                   add_stage_time, read_marker, run_names, stage_dir)
+                                   add_stage_time, read_marker, redo_hint, run_names, stage_dir)
 from metahyper.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, eval_shots, log,
                               resolve_device, stage_config)
 from metahyper.suites import SuiteConfig, resolve_data_paths
@@ -111,33 +116,43 @@ def elapsed_since(started: tuple[float, float]) -> tuple[float, float]:
     return wall - started[0], cpu - started[1]
 
 
-def finish_stage(folder: Path, suite: SuiteConfig, run: str, stage: str, totals: dict[str, float],
-                 device: torch.device, shared_from: str | None = None) -> None:
+def finish_stage(ws: Workspace, run: str, stage: str, totals: dict[str, float],
+                 shared_from: str | None = None) -> None:
     """Write the ``done.json`` marker (atomically; the last file a stage writes) with the stage's
-    time summed over every process that worked on it (``totals``: ``add_stage_time``).
+    time summed over every process that worked on it (``totals``: ``add_stage_time``) and the
+    SHA-256 of the stage's files and of the shared files it read (``metahyper.manifest``).
     ``threads``: CPU results depend on the thread count (reductions run in another order).
     ``shared_from``: the run whose finished stage this one links (``share_pretraining``)."""
-    marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(suite, run, stage)),
-              "finished_at": now_utc(), **totals, "device": device_description(device),
-              "threads": torch.get_num_threads()}
+    folder = stage_dir(ws.out, run, stage)
+    marker = {"stage": stage, "run": run, "config_hash": config_hash(stage_config(ws.suite, run, stage)),
+              "finished_at": now_utc(), **totals, "device": device_description(ws.device),
+              "threads": torch.get_num_threads(), ARTIFACTS: stage_artifacts(ws.out, folder, ws.read_files)}
     if shared_from is not None:
         marker["shared_from"] = shared_from
     write_text_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
 
 
-def record_failure(folder: Path, run: str, stage: str, error: Exception, log_file: Path | None) -> None:
-    """Write ``failed.json``: the error that stopped the stage, who ran it and its log file."""
+def record_stop(folder: Path, run: str, stage: str, error: BaseException, elapsed: tuple[float, float],
+                log_file: Path | None) -> None:
+    """What a stopped stage leaves: this process's time (``add_stage_time``: it counts on resume)
+    and, for an error (not Ctrl-C or a requeue), ``failed.json`` with the error, who ran it and
+    its log file. Both when they can be written: on a full disk the error itself is what the
+    user sees."""
     record = {"stage": stage, "run": run, "error": f"{type(error).__name__}: {error}", "failed_at": now_utc(),
               "pid": os.getpid(), "host": socket.gethostname(), "job": slurm_job_id(),
               "log": None if log_file is None else str(log_file)}
-    write_text_atomic(folder / FAILED, json.dumps(record, indent=2) + "\n")
+    try:
+        add_stage_time(folder, *elapsed)
+        if isinstance(error, Exception):
+            write_text_atomic(folder / FAILED, json.dumps(record, indent=2) + "\n")
+    except (OSError, ValueError):
+        pass
 
 
 def logged_iteration(folder: Path, stage: str) -> int:
     """The last epoch or iteration in the stage's metrics log (0 when none)."""
     record = last_record(folder / STAGE_METRICS[stage]) if stage in STAGE_METRICS else None
     return int(record.get("iteration", 0)) if record else 0
-
 
 
 # --- suites ----------------------------------------------------------------------------------------------
@@ -254,7 +269,9 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
                 (folder / TIME_FILE).unlink(missing_ok=True)
             (folder / MARKER).unlink(missing_ok=True)  # a stage being (re)done is not finished
             (folder / FAILED).unlink(missing_ok=True)
+            remove_stale_temporaries(folder)  # left by a process killed mid-write
             save_yaml(stage_config(ws.suite, run, stage), folder / STAGE_CONFIG)
+        ws.read_files = set()
         try:
             shared = share_pretraining(ws, run, folder) if stage == "pretrain" and rank0 else None
             if shared is None:
@@ -263,14 +280,12 @@ def run_stage(ws: Workspace, run: str, stage: str, pending: bool, log_file: Path
                 log(f"{prefix}: the pretraining of {shared} (the same model and seed), linked")
         except BaseException as error:  # stopped (an error, Ctrl-C, a requeue): its time counts on resume
             if rank0:
-                add_stage_time(folder, *elapsed_since(started))
-                if isinstance(error, Exception):
-                    record_failure(folder, run, stage, error, log_file)
+                record_stop(folder, run, stage, error, elapsed_since(started), log_file)
             raise
         wall, cpu = elapsed_since(started)
         totals = add_stage_time(folder, wall, cpu) if rank0 else {"seconds": wall, "processes": 1}
         if rank0:
-            finish_stage(folder, ws.suite, run, stage, totals, ws.device, shared_from=shared)
+            finish_stage(ws, run, stage, totals, shared_from=shared)
     resumed = f" (summed over {totals['processes']} processes: it was resumed)" if totals["processes"] > 1 else ""
     log(f"{prefix} done in {totals['seconds']:.1f} s{resumed}")
 
@@ -312,6 +327,8 @@ def write_suite_files(plan: Plan, whole: bool) -> None:
     under the shared-files lock."""
     suite, out = plan.ws.suite, plan.ws.out
     with shared_files_lock(out):
+        for folder in (out, out / "episodes", *(out / "runs" / name for name in plan.runs)):
+            remove_stale_temporaries(folder)  # left by a process killed while writing a shared file
         if whole or not (out / "suite.yaml").exists():
             save_yaml(suite, out / "suite.yaml")
         for name in plan.runs:
@@ -364,9 +381,11 @@ def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
         folder = suite_dir / "runs" / run
         markers += [m for m in (read_marker(folder / stage) for stage in STAGES) if m is not None]
         if read_marker(folder / "evaluate") is not None:
-            records += json.loads((folder / "evaluate" / RESULTS).read_text(encoding="utf-8"))
+            verify_stage(suite_dir, folder / "evaluate")
+            records += read_json(folder / "evaluate" / RESULTS, redo_hint(folder / "evaluate"), list)
             evaluated.append(folder / "evaluate")
             notes += read_skipped(folder / "evaluate")["notes"]
+        verify_stage(suite_dir, folder / "meta_train", [METRICS_NAME])
         if (folder / "meta_train" / METRICS_NAME).is_file():
             metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
     ensembles, ensemble_notes = seed_ensembles(evaluated)  # evaluation.seed_ensemble: rows of their own
@@ -374,7 +393,7 @@ def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
     if not records:
         skipped = "".join(f"; {note}" for note in notes)
         raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")
-    devices = [m["device"] for m in markers if m["stage"] == "evaluate"]
+    devices = [m.get("device", "?") for m in markers if m.get("stage") == "evaluate"]
     environment = collect_environment(", ".join(dict.fromkeys(devices)))
     suite_file = suite_dir / "suite.yaml"
     suite = load_yaml(suite_file) if suite_file.is_file() else None

@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 from metahyper.config import ConfigError, config_hash
-from metahyper.stage_files import FAILED, MARKER, STAGE_CONFIG, read_marker, stage_dir
+from metahyper.manifest import verify_stage
+from metahyper.stage_files import TIME_FILE, read_marker, stage_dir, stage_outputs
 from metahyper.stages import Workspace, stage_config
 from metahyper.suites import SuiteConfig
 
@@ -46,7 +47,10 @@ def share_pretraining(ws: Workspace, run: str, folder: Path) -> str | None:
     the same weights) in another run folder of the suite folder: the owner's first, then any
     sibling's (``pretraining_siblings``; found on disk, so a worker that holds only its own run
     finds them too). Returns that run, or None when none has finished (then ``run`` pretrains
-    itself). The stage config names the owner, so only the runs that share it can match."""
+    itself). The stage config names the owner, so only the runs that share it can match. The
+    links hold the owner's bytes, so this stage's own ``artifacts`` (``metahyper.manifest``)
+    record the same SHA-256 and verify like the owner's. The owner's ``time.json`` stays its
+    own: this stage's time is the linking, so a report's compute sum counts the training once."""
     owner = ws.suite.runs[run].pretrain_from
     if owner is None:
         return None
@@ -56,8 +60,9 @@ def share_pretraining(ws: Workspace, run: str, folder: Path) -> str | None:
         source = stage_dir(ws.out, sibling, "pretrain")
         marker = read_marker(source)
         if marker is not None and marker.get("config_hash") == mine:
-            for path in sorted(source.iterdir()):
-                if path.is_file() and path.name not in (MARKER, STAGE_CONFIG, FAILED) and not path.name.startswith("."):
+            verify_stage(ws.out, source)  # the very files that stage finished with (metahyper.manifest)
+            for path in stage_outputs(source):
+                if path.name != TIME_FILE:
                     link_or_copy(path, folder / path.name)
             return sibling
     return None

@@ -37,6 +37,7 @@ from metahyper.data.presets import test_transform, train_transform
 from metahyper.eval.ensemble import ProbabilityRecorder
 from metahyper.eval.evaluate import evaluate, evaluate_all
 from metahyper.eval.records import ResultRecord
+from metahyper.manifest import check_episode_file, record_episode_file, verify_stage
 from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
@@ -168,13 +169,16 @@ def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
 
 @dataclasses.dataclass
 class Workspace:
-    """A resolved suite, its output folder and device, and the data stores loaded so far."""
+    """A resolved suite, its output folder and device, the data stores loaded so far, and the
+    shared files (episode sets) the stage being run has read, which its manifest records
+    (``metahyper.manifest``)."""
 
     suite: SuiteConfig
     out: Path
     device: torch.device
     progress: bool | None = None
     stores: dict[str, ImageStore] = dataclasses.field(default_factory=dict)
+    read_files: set[Path] = dataclasses.field(default_factory=set)  # shared files the current stage read
 
     def store(self, where: str, spec: DataSpec) -> ImageStore:
         """Load (once) the store of ``spec``; ``where`` names the config field in errors."""
@@ -217,7 +221,8 @@ class Workspace:
             if not path.is_file():
                 raise ConfigError(f"{path} is missing from a finished {stage} stage; delete {path.parent} (and the "
                                   "later stages' folders of that run) to redo that stage")
-            state = load_checkpoint(path, config_hash=digest)
+            state = load_checkpoint(path, config_hash=digest)  # a damaged file: named as a damaged checkpoint
+            verify_stage(self.out, path.parent, [name])  # a readable one: the very file that stage finished with
             restore_metric_scale(model, state["model"])  # a meta_baseline model's temperature
             model.load_state_dict(state["model"])
         try:
@@ -274,14 +279,17 @@ def run_meta_train(ws: Workspace, run: str, folder: Path) -> None:
 
 def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: int) -> EpisodeSet:
     """The fixed episodes of ``target`` at ``way``/``shot`` (within its ``groups`` when set):
-    loaded from ``OUT/episodes/`` when there (and drawn from this very store under this grouping),
-    else drawn and saved there for every later run. A grouped set's file name ends in
+    loaded from ``OUT/episodes/`` when there (checked against ``OUT/episodes/manifest.json``, and
+    drawn from this very store under this grouping), else drawn and saved there (and its SHA-256
+    in that manifest) for every later run. A grouped set's file name ends in
     ``-within-<grouping>``, so two settings never share a file."""
     ev, spec = ws.suite.evaluation, ws.suite.targets[target]
     within = "" if spec.groups is None else f"-within-{spec.groups}"
     path = ws.out / "episodes" / f"{target}-{way}w{shot}s-q{ev.query}-n{ev.episodes}-seed{ev.seed}{within}.npz"
+    ws.read_files.add(path)
     with shared_files_lock(ws.out):  # runs evaluated side by side draw and save each set once
         if path.is_file():
+            check_episode_file(path)  # against OUT/episodes/manifest.json, not the hash the file carries
             episodes = EpisodeSet.load(path)
             if episodes.store_fingerprint != store.fingerprint() or episodes.groups != spec.groups:
                 raise ConfigError(f"{path} was drawn from other data or another grouping than targets.{target} now "
@@ -291,6 +299,7 @@ def episode_set(ws: Workspace, target: str, store: ImageStore, way: int, shot: i
                                   groups=spec.groups)
         if world()[0] == 0:
             episodes.save(path)
+            record_episode_file(path)
         return episodes
 
 

@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from metahyper.config import ConfigError, apply_overrides, did_you_mean, from_dict, load_yaml, to_dict
+from metahyper.config import (ConfigError, apply_overrides, check_at_most, did_you_mean, from_dict, load_yaml,
+                              to_dict)
+from metahyper.data.bounded import check_image_size
 from metahyper.data.groupings import check_grouping
 from metahyper.data.presets import augment_names
 from metahyper.data.sources import DATASETS
+from metahyper.data.synthetic import check_synthetic_size
 from metahyper.launch.config import LauncherConfig
 from metahyper.paper import PaperResult
 from metahyper.meta.baselines import FEATURE_BN_MODES
@@ -50,6 +53,7 @@ from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.support_augment import SupportAugment
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.models.compute import ComputeConfig
+from metahyper.names import check_plain_name
 from metahyper.plugins import import_suite_modules
 from metahyper.provenance import SettingSource, check_provenance
 from metahyper.resources import SUITES_DIR, known_suites
@@ -57,6 +61,8 @@ from metahyper.run_expansion import expand_runs
 from metahyper.suite_keys import check_override, migrate
 
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
+MAX_EPISODE_SIZE, MAX_EPISODES = 10_000, 1_000_000  # way/shot/query/steps; episodes of a fixed set
+MAX_SUPPORT_COPIES = 1_000  # evaluation.support_augment.copies: each copy is one more pass over the support set
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -82,11 +88,22 @@ class DataSpec:
     cache_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_data_sizes(self)
+
     def reader_options(self) -> dict[str, Any]:
         """The keyword options for ``load_store`` beyond dataset, root and split."""
         named = {k: getattr(self, k) for k in ("image_size", "family", "num_classes", "images_per_class", "seed",
                                                "cache_dir")}
         return {**{k: v for k, v in named.items() if v is not None}, **self.options}
+
+
+def check_data_sizes(spec: DataSpec) -> None:
+    """Refuse an ``image_size`` out of range, and synthetic settings whose store would not fit in
+    memory (``metahyper.data.bounded``), naming the setting, before any data is read or made."""
+    check_image_size(spec.image_size, "image_size")
+    if spec.dataset == "synthetic":
+        check_synthetic_size(spec.split, spec.num_classes, spec.images_per_class, spec.image_size)
 
 
 def check_group_field(field_name: str, name: str | None) -> None:
@@ -111,6 +128,7 @@ class SourceSpec(DataSpec):
     val_groups: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_group_field("val_groups", self.val_groups)
         if self.val_groups is not None and self.val_split is None:
             raise ValueError(f"val_groups={self.val_groups!r} needs val_split (the split validation episodes "
@@ -131,6 +149,7 @@ class TargetSpec(DataSpec):
     optional: bool = False
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_group_field("groups", self.groups)
 
 
@@ -162,6 +181,7 @@ class EpisodeSpec:
             value = getattr(self, name)
             if value is not None and value < least:
                 raise ValueError(f"{name} must be >= {least}, got {value}")
+        check_at_most(self, MAX_EPISODE_SIZE, "way", "shot", "query", "eval_way")
         check_group_field("groups", self.groups)
 
     @property
@@ -210,6 +230,8 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         _check_seeds(self.seeds)
+        if self.eval_shots is not None:
+            _check_shots("eval_shots", self.eval_shots)
         for name in ("augment", "meta_augment"):
             try:
                 augment_names(getattr(self, name) or False)
@@ -265,12 +287,16 @@ class EvaluationConfig:
     seed_ensemble: bool = False
 
     def __post_init__(self) -> None:
-        if not self.shots or min(self.shots) < 1 or len(set(self.shots)) != len(self.shots):
-            raise ValueError(f"shots must be a non-empty list of distinct integers >= 1, got {list(self.shots)}")
         for name, least in (("query", 1), ("episodes", 2), ("batch_tasks", 1), ("val_episodes", 2),
                             ("inner_steps_eval", 0), ("soft_kmeans_steps", 0)):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)}")
+        check_at_most(self, MAX_EPISODES, "episodes", "val_episodes")
+        check_at_most(self, MAX_EPISODE_SIZE, "query", "batch_tasks", "inner_steps_eval", "soft_kmeans_steps")
+        _check_shots("shots", self.shots)
+        if self.support_augment is not None and self.support_augment.copies > MAX_SUPPORT_COPIES:
+            raise ValueError(f"support_augment.copies must be <= {MAX_SUPPORT_COPIES}, "
+                             f"got {self.support_augment.copies}")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"bn_mode must be one of {list(BN_MODES)}, got {self.bn_mode!r}")
         if self.baseline_bn_mode not in FEATURE_BN_MODES:
@@ -318,6 +344,7 @@ class SuiteConfig:
     compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def __post_init__(self) -> None:
+        check_plain_name(self.name, "name")
         _check_seeds(self.seeds)
         check_provenance(self)
         for i, result in enumerate(self.paper):
@@ -358,6 +385,14 @@ class SuiteConfig:
 def _check_seeds(seeds: tuple[int, ...] | None) -> None:
     if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
         raise ValueError(f"seeds must be a non-empty list of distinct integers >= 0, got {list(seeds)}")
+
+
+def _check_shots(name: str, shots: tuple[int, ...]) -> None:
+    """Shots of an evaluation (``evaluation.shots``, a run's ``eval_shots``): distinct, 1 to ``MAX_EPISODE_SIZE``."""
+    if not shots or min(shots) < 1 or len(set(shots)) != len(shots):
+        raise ValueError(f"{name} must be a non-empty list of distinct integers >= 1, got {list(shots)}")
+    if max(shots) > MAX_EPISODE_SIZE:
+        raise ValueError(f"{name} must be <= {MAX_EPISODE_SIZE}, got {max(shots)}")
 
 
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunSpec))

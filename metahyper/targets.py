@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from metahyper.atomic import write_text_atomic
 from metahyper.data.episodes import FIXED_EPISODES, DataEpisodes
 from metahyper.data.fetch import fetch_command
+from metahyper.files import UnusableFileError, read_json
 from metahyper.meta.methods import make_method
 from metahyper.suites import SuiteConfig, absent_root, expand_root
 
@@ -72,9 +73,16 @@ def write_skipped(folder: Path, absent: list[str], notes: list[str]) -> None:
 
 
 def read_skipped(folder: Path) -> dict[str, list[str]]:
-    """An evaluate folder's ``skipped.json`` (nothing skipped when it has none)."""
+    """An evaluate folder's ``skipped.json`` (nothing skipped when it has none); one that cannot
+    be read raises ``UnusableFileError`` naming it."""
     path = folder / SKIPPED
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"absent_targets": [], "notes": []}
+    if not path.is_file():
+        return {"absent_targets": [], "notes": []}
+    skipped = read_json(path, f"delete {folder} to evaluate again")
+    if not all(isinstance(skipped.get(key), list) for key in ("absent_targets", "notes")):
+        raise UnusableFileError(f"{path} lacks its lists absent_targets and notes (edited?); delete {folder} to "
+                                "evaluate again")
+    return skipped
 
 
 def evaluation_outdated(suite: SuiteConfig, folder: Path) -> bool:

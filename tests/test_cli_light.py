@@ -40,7 +40,8 @@ def _suite_folder(root: Path) -> Path:
     (out / "runs/conv4/pretrain").mkdir(parents=True)
     (out / "runs/conv4/meta_train").mkdir()
     (out / "suite.yaml").write_text("name: tiny\nruns:\n  conv4: {}\n")
-    (out / "runs/conv4/pretrain/done.json").write_text(json.dumps({"seconds": 12.5, "device": "cpu"}))
+    (out / "runs/conv4/pretrain/done.json").write_text(json.dumps({"config_hash": "0" * 64, "seconds": 12.5,
+                                                                 "device": "cpu"}))
     (out / "runs/conv4/meta_train/config.yaml").write_text("meta_train: {iterations: 10}\n")
     (out / "runs/conv4/meta_train/metrics.jsonl").write_text('{"iteration": 4, "loss": 1.2}\n')
     return out

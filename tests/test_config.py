@@ -80,7 +80,7 @@ def test_to_dict_round_trip():
 
 
 @given(st.text(min_size=1), st.floats(allow_nan=False, allow_infinity=False), st.integers(1, 10**6),
-       st.booleans(), st.none() | st.integers())
+       st.booleans(), st.none() | st.integers(-2**63, 2**63 - 1))
 def test_round_trip_property(name, lr, steps, first_order, limit):
     cfg = Stage(name=name, inner=Inner(lr=lr, steps=steps), first_order=first_order, limit=limit)
     assert from_dict(Stage, to_dict(cfg)) == cfg

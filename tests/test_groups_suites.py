@@ -97,7 +97,8 @@ def test_training_validation_and_evaluation_episodes_lie_in_one_alphabet(capsys,
     results = json.loads((tmp_path / "results.json").read_text())["results"]
     assert {(r["model"], r["way"], r["config"]["evaluation"]["groups"]) for r in results} == {
         ("proto", 5, "alphabet"), ("proto+nearest_centroid", 5, "alphabet")}
-    assert [p.name for p in (tmp_path / "episodes").iterdir()] == ["small2-5w1s-q2-n3-seed0-within-alphabet.npz"]
+    assert sorted(p.name for p in (tmp_path / "episodes").iterdir()) == [
+        "manifest.json", "small2-5w1s-q2-n3-seed0-within-alphabet.npz"]  # manifest: the sets' SHA-256
     assert "Target small2: each episode's classes come from one group of the grouping 'alphabet'." in (
         tmp_path / "report.md").read_text()
     log = [json.loads(line) for line in (tmp_path / "runs/proto/meta_train/metrics.jsonl").read_text().splitlines()]
@@ -112,7 +113,7 @@ def test_grouped_and_ungrouped_episode_sets_never_share_a_file(tmp_path, suite_f
         ws = Workspace(suite, tmp_path, torch.device("cpu"))
         sets.append(episode_set(ws, "small2", ws.store("targets.small2", suite.targets["small2"]), 5, 1))
     assert sorted(p.name for p in (tmp_path / "episodes").iterdir()) == [
-        "small2-5w1s-q2-n20-seed0-within-alphabet.npz", "small2-5w1s-q2-n20-seed0.npz"]
+        "manifest.json", "small2-5w1s-q2-n20-seed0-within-alphabet.npz", "small2-5w1s-q2-n20-seed0.npz"]
     grouped, plain = sets
     assert (grouped.groups, plain.groups) == ("alphabet", None) and grouped.hash != plain.hash
     store = load_store("omniglot", suite_file.parent, "test", image_size=16, images_per_class=4)

@@ -14,6 +14,7 @@ import yaml
 from tiny_suites import SMOKE
 
 from metahyper.config import ConfigError, config_hash, save_yaml
+from metahyper.manifest import verify_stage
 from metahyper.runs import plan_suite, run_suite
 from metahyper.shared_pretraining import pretraining_siblings
 from metahyper.stages import stage_config
@@ -55,7 +56,14 @@ def test_a_per_shot_suite_runs_end_to_end_each_cell_from_the_model_of_its_shot(t
     runs = tmp_path / "runs"
     marker = json.loads((runs / "wrn10_1-2shot" / "pretrain" / "done.json").read_text())
     assert marker["shared_from"] == "wrn10_1-1shot"  # pretrained once, then linked
+    owner = json.loads((runs / "wrn10_1-1shot" / "pretrain" / "done.json").read_text())
+    assert marker["seconds"] < owner["seconds"] and marker["processes"] == 1  # the training's time counted once
     assert _sha(runs / "wrn10_1-2shot/pretrain/pretrained.pt") == _sha(runs / "wrn10_1-1shot/pretrain/pretrained.pt")
+    # the linked files are the owner's bytes: the linked stage records, and verifies, the owner's SHA-256
+    owner = json.loads((runs / "wrn10_1-1shot" / "pretrain" / "done.json").read_text())["artifacts"]
+    assert marker["artifacts"]["runs/wrn10_1-2shot/pretrain/pretrained.pt"] == \
+        owner["runs/wrn10_1-1shot/pretrain/pretrained.pt"] == _sha(runs / "wrn10_1-1shot/pretrain/pretrained.pt")
+    verify_stage(tmp_path, runs / "wrn10_1-2shot" / "pretrain")
     records = [r for path in sorted(runs.glob("*/evaluate/results.json")) for r in json.loads(path.read_text())]
     cells = {(r["model"], r["shot"]): r for r in records}
     assert set(cells) == {(f"{model}{method}", shot) for model in ("wrn10_1", "hyper_wrn10_1") for shot in (1, 2)

@@ -35,7 +35,6 @@ that ``data.root`` is given and exists) before any data is read or any model tra
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -52,8 +51,10 @@ from metahyper.config import ConfigError, config_hash, from_dict, load_config, l
 from metahyper.data import load_store
 from metahyper.data.rng import keyed_seed
 from metahyper.data.stores import ImageStore
+from metahyper.files import read_json
 from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.models import build_model, compress, model_options, parameter_counts
+from metahyper.names import check_plain_name
 from metahyper.outdir import FolderLock, check_writable
 from metahyper.plugins import import_modules
 from metahyper.suites import resolve_root
@@ -114,8 +115,12 @@ def merged_train_config(config_cls: type[T], suite: Any, index: int, seed: int, 
 
 
 def check_rows_and_seeds(suite: Any, where: str = "suite") -> None:
-    """Raise ``ConfigError`` unless the suite has model rows with distinct labels (also as folder
-    names) and a non-empty list of distinct seeds."""
+    """Raise ``ConfigError`` unless the suite has a plain name (``metahyper.names``), model rows
+    with distinct labels (also as folder names) and a non-empty list of distinct seeds."""
+    try:
+        check_plain_name(suite.name, "name")
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
     if not suite.models or not suite.seeds or len(set(suite.seeds)) != len(suite.seeds):
         raise ConfigError(f"{where}: a suite needs at least one model and distinct seeds, got seeds {list(suite.seeds)}")
     labels = [spec.label for spec in suite.models]
@@ -214,7 +219,7 @@ def finished_result(run_dir: Path, digest: str) -> dict[str, Any] | None:
     path = run_dir / RESULT_NAME
     if not path.is_file():
         return None
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved = read_json(path, f"delete it to train that run again (it resumes from its checkpoint in {run_dir})")
     return saved if saved.get("config_hash") == digest else None
 
 

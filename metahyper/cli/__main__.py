@@ -3,6 +3,8 @@
 import sys
 
 from metahyper.cli import main
+from metahyper.plugins import drop_working_directory
 
 if __name__ == "__main__":
+    drop_working_directory()  # python -m: a suite's imports never come from the working directory
     sys.exit(main())

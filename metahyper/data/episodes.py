@@ -27,6 +27,7 @@ from metahyper.atomic import atomic_write
 from metahyper.data.groupings import group_names
 from metahyper.data.rng import keyed_generator
 from metahyper.data.stores import ImageStore
+from metahyper.files import UnusableFileError
 from metahyper.registry import Registry
 
 
@@ -304,21 +305,30 @@ class EpisodeSet:
 
     @classmethod
     def load(cls, path: str | Path) -> "EpisodeSet":
-        """Reads a saved set; raises ``ValueError`` naming the file when a part is missing or
-        the content does not match the stored hash."""
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"rows", "labels", "meta"} - set(archive.files)
-            if missing:
-                raise ValueError(f"{path}: not an episode set (missing {sorted(missing)})")
-            meta = json.loads(str(archive["meta"]))
-            rows, labels = torch.from_numpy(archive["rows"]), torch.from_numpy(archive["labels"])
+        """Reads a saved set; raises ``UnusableFileError`` (a ``ValueError``) naming the file when
+        it cannot be read, a part is missing or the content does not match the stored hash. That
+        hash only catches damage: a file edited and re-hashed passes it, so a suite folder checks
+        its sets against a manifest kept beside them (``metahyper.manifest``)."""
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                missing = {"rows", "labels", "meta"} - set(archive.files)
+                if missing:
+                    raise UnusableFileError(f"{path}: not an episode set (missing {sorted(missing)})")
+                meta = json.loads(str(archive["meta"]))
+                rows, labels = torch.from_numpy(archive["rows"]), torch.from_numpy(archive["labels"])
+        except UnusableFileError:
+            raise
+        except Exception as error:  # truncated zip, bad JSON, a member of another kind
+            raise UnusableFileError(f"{path}: not a readable episode set ({type(error).__name__}); delete it to "
+                                    "draw it again") from None
         fields = ("way", "shot", "query", "seed", "split_name", "store_fingerprint")
-        if set(meta) - {"groups"} != {*fields, "hash"}:
-            raise ValueError(f"{path}: episode set metadata must have exactly the keys {sorted({*fields, 'hash'})} "
-                             "(and 'groups' for a grouped set)")
+        if not isinstance(meta, dict) or set(meta) - {"groups"} != {*fields, "hash"}:
+            raise UnusableFileError(f"{path}: episode set metadata must have exactly the keys "
+                                    f"{sorted({*fields, 'hash'})} (and 'groups' for a grouped set)")
         episodes = cls(rows, labels, *(meta[f] for f in fields), groups=meta.get("groups"))
         if episodes.hash != meta["hash"]:
-            raise ValueError(f"{path}: episode set content does not match its stored hash (file corrupt or edited)")
+            raise UnusableFileError(f"{path}: episode set content does not match its stored hash (file corrupt or "
+                                    "edited)")
         return episodes
 
 

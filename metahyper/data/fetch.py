@@ -2,8 +2,8 @@
 
 The URLs and md5 checksums are torchvision's own (``torchvision.datasets.Omniglot.zips_md5``,
 ``CIFAR10/CIFAR100.url/tgz_md5``, ``MNIST.mirrors/resources``), read from the installed
-torchvision, and the bytes are moved by ``torchvision.datasets.utils.download_url`` and
-``extract_archive``: no HTTP client of our own. Omniglot's two small background sets are in the
+torchvision, and the bytes are moved by ``torchvision.datasets.utils.download_url``: no HTTP
+client of our own. Omniglot's two small background sets are in the
 same repository as the full archives but torchvision publishes no checksum for them; they are
 checked as zip archives (every member's CRC) with the ``<set>/<alphabet>/<character>/*.png``
 layout instead, unless the caller supplies a checksum. So is Lake's ``all_runs.zip``
@@ -12,7 +12,8 @@ whose layout check is the reader's own (``omniglot_lake_runs.check_archive``: ev
 line and image).
 
 Every resource is fetched into a hidden temporary folder beside its target (``.fetch-*`` in the
-root), verified, extracted there if it is an archive, and only then renamed into place, so a
+root), verified, extracted there if it is an archive (every member checked first, none may
+reach outside that folder: ``metahyper.data.archives``), and only then renamed into place, so a
 failed, truncated or interrupted download never leaves a file or folder that looks complete;
 a rerun fetches exactly the resources whose targets are still absent.
 ``mirror`` (or ``$METAHYPER_MIRROR``) replaces the host and path of every URL, keeping the file
@@ -34,10 +35,10 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from metahyper.config import did_you_mean
+from metahyper.data.archives import UnsafeArchive, extract_tar, extract_zip
 from metahyper.data.sources import DATASETS, DataFormatError
 from metahyper.installed import require_torchvision
 from metahyper.resources import MIRROR_ENV
-
 
 
 class FetchError(DataFormatError):
@@ -166,12 +167,18 @@ def _verify(path: Path, expected: str | None, layout: Callable[[Path], str | Non
 
 
 def _extract(archive: Path, folder: Path, inner: str) -> Path:
-    """Extracts ``archive`` into ``folder`` (torchvision's ``extract_archive``); returns
-    ``folder/inner``, which the archive must contain."""
-    from torchvision.datasets.utils import extract_archive
-
+    """Extracts ``archive`` (a tar, compressed or not, or a zip) into ``folder`` once every
+    member passed ``check_members`` (``metahyper.data.archives``); returns ``folder/inner``,
+    which the archive must contain."""
     try:
-        extract_archive(str(archive), str(folder))
+        if tarfile.is_tarfile(archive):
+            extract_tar(archive, folder)
+        elif zipfile.is_zipfile(archive):
+            extract_zip(archive, folder)
+        else:
+            raise FetchError(f"{archive.name}: cannot be extracted (neither a tar nor a zip archive)")
+    except UnsafeArchive as err:
+        raise FetchError(f"{archive.name}: refused: {err}; nothing was extracted") from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
         raise FetchError(f"{archive.name}: cannot be extracted ({type(err).__name__}: {err})") from None
     if not (folder / inner).exists():

@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from metahyper.data.bounded import open_image
+from metahyper.data.confine import confined
 from metahyper.data.sources import (DATASETS, DataFormatError, check_class_counts, read_first_format,
                                     decoding, require_array, require_int_list, require_key, safe_load_pickle)
 from metahyper.data.splits import canonical_split, split_info
@@ -62,8 +64,9 @@ def _read_csv_rows(path: Path) -> list[tuple[str, str]]:
 
 
 def _decode(path: Path, size: int) -> np.ndarray:
-    """One image file -> uint8 [size, size, 3] (RGB, bilinear-resized when needed)."""
-    with Image.open(path) as image:
+    """One image file -> uint8 [size, size, 3] (RGB, bilinear-resized when needed); one whose
+    header declares too many pixels is refused before decoding (``bounded.open_image``)."""
+    with open_image(path, str(path)) as image:
         image = image.convert("RGB")
         if image.size != (size, size):
             image = image.resize((size, size), Image.BILINEAR)
@@ -71,7 +74,8 @@ def _decode(path: Path, size: int) -> np.ndarray:
 
 
 def read_csv_images(csv_path: Path, image_dir: Path, classes: list[str], per_class: int | None) -> ImageStore:
-    """Reads ``{split}.csv`` + ``images/``; every listed file is checked to exist first."""
+    """Reads ``{split}.csv`` + ``images/``; every listed file is checked to exist, inside
+    ``images/`` (``confined``: no ``../`` row, no link out of it), first."""
     rows = _read_csv_rows(csv_path)
     by_class: dict[str, list[str]] = {}
     for name, wnid in rows:
@@ -81,6 +85,11 @@ def read_csv_images(csv_path: Path, image_dir: Path, classes: list[str], per_cla
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise DataFormatError(f"{csv_path}: {len(missing)} listed image(s) missing, e.g. {missing[0]}")
+    for file in files:
+        try:
+            confined(image_dir, file)
+        except DataFormatError as error:
+            raise DataFormatError(f"{csv_path}: a row names {error}") from None
     images = np.empty((len(files), SIZE, SIZE, 3), dtype=np.uint8)
     for i, file in enumerate(tqdm(files, desc=f"decoding {csv_path.name}", disable=None, leave=False)):
         with decoding(file):

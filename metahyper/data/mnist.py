@@ -14,52 +14,72 @@ polarity it was trained on.
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from metahyper.data.bounded import read_bounded
+from metahyper.data.confine import confined
 from metahyper.data.sources import DATASETS, DataFormatError, check_class_counts
 from metahyper.data.splits import canonical_split, split_info
 from metahyper.data.stores import ImageStore, cached_store
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
+MAX_ITEMS = 100_000  # the published files hold 60,000 and 10,000 digits
 _FOLDERS = (".", "MNIST/raw")
 
 
 def find_idx(root: Path, stem: str) -> Path:
-    """``root/<stem>`` or ``root/<stem>.gz``, also under ``MNIST/raw/``; the first that exists."""
+    """``root/<stem>`` or ``root/<stem>.gz``, also under ``MNIST/raw/``; the first that exists
+    (and lies inside ``root``: ``confined``)."""
     candidates = [root / folder / name for folder in _FOLDERS for name in (stem, stem + ".gz")]
     for path in candidates:
         if path.is_file():
+            confined(root, path)
             return path
     raise DataFormatError(f"no MNIST file {stem}[.gz] in {root} (looked for "
                           f"{', '.join(str(p.relative_to(root)) for p in candidates)})")
 
 
 def read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
-    """An IDX file's uint8 array [count, *item_shape] after checking the magic number, the
-    big-endian header and the file length; errors name the file."""
+    """An IDX file's uint8 array [count, *item_shape] after checking the magic number and the
+    big-endian header, then reading exactly the count x item size bytes the header declares
+    (at most ``MAX_ITEMS`` items): a gzip stream that inflates past it is refused after one byte
+    more, never read whole (``metahyper.data.bounded``). Errors name the file."""
     opener = gzip.open if path.suffix == ".gz" else open
+    header = 4 * (2 + len(item_shape))
     try:
         with opener(path, "rb") as file:
-            data = file.read()
-    except (OSError, EOFError) as err:
+            head = file.read(header)
+            if len(head) < header:
+                raise DataFormatError(f"{path}: {len(head)} bytes, shorter than the IDX header ({header} bytes)")
+            shape = _check_header(path, head, magic, item_shape)
+            size = int(np.prod(shape))
+            data = read_bounded(file, size)
+    except (OSError, EOFError, zlib.error) as err:
         raise DataFormatError(f"{path}: not readable ({type(err).__name__}: {err})") from None
-    dims = 1 + len(item_shape)
-    header = 4 * (1 + dims)
-    if len(data) < header:
-        raise DataFormatError(f"{path}: {len(data)} bytes, shorter than the IDX header ({header} bytes)")
-    found, *shape = np.frombuffer(data[:header], dtype=">i4").tolist()
+    if len(data) < size:
+        raise DataFormatError(f"{path}: {header + len(data)} bytes, expected {header + size} for {shape[0]} items "
+                              "(truncated?)")
+    if len(data) > size:
+        raise DataFormatError(f"{path}: longer than the {header + size} bytes its header declares for {shape[0]} "
+                              "items (refused unread past that: a decompression bomb or a damaged file)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
+def _check_header(path: Path, head: bytes, magic: int, item_shape: tuple[int, ...]) -> list[int]:
+    """The shape an IDX header declares, checked against ``magic``, ``item_shape`` and ``MAX_ITEMS``."""
+    found, *shape = np.frombuffer(head, dtype=">i4").tolist()
     if found != magic:
         raise DataFormatError(f"{path}: magic number {found}, expected {magic} "
                               f"({'images' if magic == IMAGES_MAGIC else 'labels'} file)")
     if tuple(shape[1:]) != item_shape:
         raise DataFormatError(f"{path}: items of shape {tuple(shape[1:])}, expected {item_shape}")
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
-        raise DataFormatError(f"{path}: {len(data)} bytes, expected {expected} for {shape[0]} items (truncated?)")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    if not 0 <= shape[0] <= MAX_ITEMS:
+        raise DataFormatError(f"{path}: header declares {shape[0]} items; an MNIST file holds 0..{MAX_ITEMS}")
+    return shape
 
 
 def read_mnist(root: Path, files: str) -> ImageStore:

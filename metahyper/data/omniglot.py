@@ -10,7 +10,6 @@ rotations by 90, 180, 270 degrees add classes ``alphabet/character/rot90`` etc.
 
 from __future__ import annotations
 
-import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,6 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from metahyper.data.bounded import open_image, read_member
+from metahyper.data.confine import confined
 from metahyper.data.sources import DATASETS, DataFormatError, check_class_counts, decoding
 from metahyper.data.splits import canonical_split, split_info
 from metahyper.data.stores import ImageStore, cached_store
@@ -37,15 +38,23 @@ class _Alphabet:
 
 
 def find_sources(root: Path) -> list[Path]:
-    """The Omniglot sets in ``root``: folders first, then zips, each in name order."""
+    """The Omniglot sets in ``root``: folders first, then zips, each in name order (each inside
+    ``root``, not a link out of it: ``confined``)."""
     found = [p for p in sorted(root.iterdir()) if p.name.startswith(_SET_PREFIXES)]
-    return [p for p in found if p.is_dir()] + [p for p in found if p.suffix == ".zip" and p.is_file()]
+    sources = [p for p in found if p.is_dir()] + [p for p in found if p.suffix == ".zip" and p.is_file()]
+    for source in sources:
+        confined(root, source)
+    return sources
 
 
 def _members(source: Path) -> list[PurePosixPath]:
-    """All ``<set>/<alphabet>/<character>/<file>.png`` paths of a folder or zip source."""
+    """All ``<set>/<alphabet>/<character>/<file>.png`` paths of a folder or zip source (a
+    folder's files each checked to lie inside the data root, ``source``'s parent)."""
     if source.is_dir():
-        return [PurePosixPath(source.name, *p.relative_to(source).parts) for p in source.glob("*/*/*.png")]
+        files = sorted(source.glob("*/*/*.png"))
+        for path in files:
+            confined(source.parent, path)
+        return [PurePosixPath(source.name, *p.relative_to(source).parts) for p in files]
     with decoding(source), zipfile.ZipFile(source) as archive:
         return [PurePosixPath(n) for n in archive.namelist() if n.endswith(".png") and n.count("/") == 3]
 
@@ -73,24 +82,26 @@ def resized_array(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def _decode(data: bytes | Path, size: int) -> np.ndarray:
-    """A PNG -> uint8 [size, size] greyscale (``resized_array``)."""
-    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+def _decode(data: bytes | Path, size: int, where: str) -> np.ndarray:
+    """A PNG -> uint8 [size, size] greyscale (``resized_array``); one whose header declares too
+    many pixels is refused before decoding (``bounded.open_image``)."""
+    with open_image(data, where) as image:
         return resized_array(image.convert("L"), size)
 
 
 def _read_images(entry: _Alphabet, size: int) -> list[np.ndarray]:
-    """Decodes every image of one alphabet, character by character."""
+    """Decodes every image of one alphabet, character by character; zip members are read within
+    their declared size and a cap (``bounded.read_member``)."""
     files, images = [f for chars in entry.characters.values() for f in chars], []
     if entry.source.is_dir():
         for f in files:
             with decoding(entry.source.parent / f):
-                images.append(_decode(entry.source.parent / f, size))
+                images.append(_decode(entry.source.parent / f, size, str(entry.source.parent / f)))
         return images
     with decoding(entry.source), zipfile.ZipFile(entry.source) as archive:
         for f in files:
             with decoding(entry.source, f):
-                images.append(_decode(archive.read(f), size))
+                images.append(_decode(read_member(archive, f, str(entry.source)), size, f"{entry.source}, member {f}"))
     return images
 
 

@@ -41,6 +41,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from metahyper.config import clip
+from metahyper.data.bounded import MAX_IMAGE_FILE_BYTES, MAX_TEXT_FILE_BYTES, read_bounded, read_member
+from metahyper.data.confine import confined
 from metahyper.data.episodes import FIXED_EPISODES, DataEpisodes, EpisodeSet
 from metahyper.data.omniglot import DEFAULT_SIZE, NATIVE, resized_array
 from metahyper.data.sources import DATASETS, DataFormatError, decoding
@@ -58,10 +61,10 @@ class RunFiles:
     zip member's name); ``where(name)`` describes it in messages; ``read(names)`` gives their
     bytes. Hidden files (``.DS_Store``, macOS ``._*`` copies, a zip's ``__MACOSX/``) are not runs' files."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, root: Path):
         self.path = path
         if path.is_dir():
-            self.files = {p.relative_to(path).as_posix(): str(p) for p in sorted(path.glob("run*/**/*"))
+            self.files = {p.relative_to(path).as_posix(): str(confined(root, p)) for p in sorted(path.glob("run*/**/*"))
                           if p.is_file() and _RUN.match(p.relative_to(path).parts[0]) and not p.name.startswith(".")}
             return
         with decoding(path), zipfile.ZipFile(path) as archive:
@@ -81,16 +84,25 @@ class RunFiles:
         return f"{self.path}, member {self.files.get(name, name)}"
 
     def read(self, names: list[str]) -> Iterator[bytes]:
-        """The bytes of each of ``names`` in turn (a zip is opened once)."""
+        """The bytes of each of ``names`` in turn (a zip is opened once), each refused unread past
+        the size its kind may have (``bounded``: a label file, an image)."""
         if self.path.is_dir():
             for name in names:
-                with decoding(self.files[name]):
-                    yield Path(self.files[name]).read_bytes()
+                with decoding(self.files[name]), open(self.files[name], "rb") as file:
+                    data = read_bounded(file, _cap(name))
+                if len(data) > _cap(name):
+                    raise DataFormatError(f"{self.where(name)}: more than the {_cap(name)} bytes such a file may have")
+                yield data
             return
         with decoding(self.path), zipfile.ZipFile(self.path) as archive:
             for name in names:
                 with decoding(self.path, self.files[name]):
-                    yield archive.read(self.files[name])
+                    yield read_member(archive, self.files[name], str(self.path), _cap(name))
+
+
+def _cap(name: str) -> int:
+    """The most bytes the run file ``name`` may have: a label list or an image."""
+    return MAX_TEXT_FILE_BYTES if name.endswith(".txt") else MAX_IMAGE_FILE_BYTES
 
 
 @dataclass(frozen=True)
@@ -104,11 +116,14 @@ class Run:
 
 
 def find_runs(root: Path) -> Path:
-    """Where the runs are: ``ROOT/all_runs/``, ``ROOT`` itself (run folders in it), or ``ROOT/all_runs.zip``."""
+    """Where the runs are: ``ROOT/all_runs/``, ``ROOT`` itself (run folders in it), or
+    ``ROOT/all_runs.zip``; inside ``ROOT`` (``confined``)."""
     for folder in (root / FOLDER, root):
         if folder.is_dir() and any(p.is_dir() and _RUN.match(p.name) for p in folder.iterdir()):
+            confined(root, folder)
             return folder
     if (root / ARCHIVE).is_file():
+        confined(root, root / ARCHIVE)
         return root / ARCHIVE
     raise DataFormatError(f"no Lake one-shot runs in {root} (looked for {FOLDER}/run01/, run01/ and {ARCHIVE}); "
                           f"get them with `metahyper data fetch omniglot_lake_runs --root {root}`")
@@ -150,7 +165,8 @@ def parse_run(source: RunFiles, run: str) -> Run:
     for number, line in enumerate(lines, start=1):
         at, fields = f"{where} line {number}", line.split()
         if len(fields) != 2:
-            raise DataFormatError(f"{at}: expected 2 fields (test image, training image), got {len(fields)}: {line!r}")
+            raise DataFormatError(f"{at}: expected 2 fields (test image, training image), got {len(fields)}: "
+                                  f"{clip(repr(line))}")
         item, answer = _in_run(fields[0], run, "test", at), _in_run(fields[1], run, "training", at)
         if item in seen:
             raise DataFormatError(f"{at}: {item} is listed twice (first on line {seen[item]})")
@@ -192,9 +208,10 @@ def decode_image(data: bytes, size: int, where: str) -> np.ndarray:
     return resized_array(Image.fromarray(np.where(ink, 0, 255).astype(np.uint8), "L"), size)
 
 
-def read_runs(path: Path, size: int) -> ImageStore:
-    """The store of the runs in ``path`` (a folder holding the run folders, or the zip)."""
-    source = RunFiles(path)
+def read_runs(path: Path, size: int, root: Path | None = None) -> ImageStore:
+    """The store of the runs in ``path`` (a folder holding the run folders, or the zip), whose
+    files must lie inside ``root`` (default: ``path`` itself, or the zip's folder)."""
+    source = RunFiles(path, root or (path if path.is_dir() else path.parent))
     runs = parse_runs(source)
     images, labels = [], []
     files = [(name, r * WAY + k) for r, run in enumerate(runs)
@@ -216,7 +233,7 @@ def load_omniglot_lake_runs(root: Path, split: str = "test", image_size: int | N
     if split != "test":
         raise ValueError(f"omniglot_lake_runs has only a 'test' split (Lake's evaluation runs), got {split!r}")
     size, path = image_size or DEFAULT_SIZE, find_runs(root)
-    return cached_store(cache_dir, [path], f"omniglot_lake_runs-{size}", lambda: read_runs(path, size))
+    return cached_store(cache_dir, [path], f"omniglot_lake_runs-{size}", lambda: read_runs(path, size, root))
 
 
 def lake_run_episodes(store: ImageStore) -> EpisodeSet:

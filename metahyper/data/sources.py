@@ -8,7 +8,6 @@ The readers themselves live in ``miniimagenet.py``, ``cifar.py`` (CIFAR-10/100, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from contextlib import contextmanager
@@ -17,8 +16,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from metahyper.data.confine import confined
 from metahyper.data.stores import ImageStore, cached_store
 from metahyper.errors import DataFormatError
+from metahyper.files import sha256_file
 from metahyper.registry import Registry
 
 DATASETS: Registry[ImageStore] = Registry("data set")
@@ -76,15 +77,6 @@ def decoding(path: str | Path, member: str | None = None) -> Iterator[None]:
         where = f"{path}" if member is None else f"{path}, member {member}"
         raise DataFormatError(f"{where}: damaged or not in the expected format "
                               f"({type(error).__name__}: {error})") from None
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_checksums(paths: Iterable[str | Path], manifest: Mapping[str, str] | str | Path) -> None:
@@ -163,13 +155,15 @@ Format = tuple[str, Sequence[str], Callable[[], ImageStore]]  # (name, files rea
 
 def read_first_format(dataset: str, root: Path, formats: Sequence[Format], image_size: int | None,
                       cache_dir: str | Path | None, tag: str) -> ImageStore:
-    """Reads ``root`` with the first format whose files (relative to ``root``) all exist,
-    resizes to ``image_size`` (None: keep), and goes through the ``.npy`` cache when
+    """Reads ``root`` with the first format whose files (relative to ``root``) all exist and
+    lie inside it (``confined``), resizes to ``image_size`` (None: keep), and goes through the ``.npy`` cache when
     ``cache_dir`` is given; raises ``DataFormatError`` naming the root and the files looked
     for when no format is present."""
     for name, files, read in formats:
         paths = [root / f for f in files]
         if all(p.exists() for p in paths):
+            for path in paths:
+                confined(root, path)  # no link out of the root (metahyper.data.confine)
             build = read if image_size is None else lambda: read().resized(image_size)
             return cached_store(cache_dir, paths, f"{dataset}-{tag}-{image_size}", build)
     looked = "; ".join(f"{name}: {', '.join(files)}" for name, files, _ in formats)

@@ -1,7 +1,10 @@
 """ImageStore: every image of one split as a uint8 tensor, plus labels and class names.
 
 Decoded stores can be cached as ``.npy`` files (memory-mapped on load) under a key made of
-the source files' paths, sizes and modification times, so a changed source is decoded again.
+the sources' SHA-256 (a folder source: its path, size and modification time), so a changed
+source is decoded again. The cache records the SHA-256 of its own files and is checked on every
+load: a cache that was edited, truncated or damaged is decoded again from its sources (a line
+on the log names it), never trusted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import torch
 from torch import Tensor
 
 from metahyper.atomic import atomic_write, write_text_atomic
+from metahyper.data.bounded import check_store_memory
 from metahyper.data.imageops import resize
+from metahyper.files import UnusableFileError, read_json, sha256_file
+from metahyper.progress import LOGGER
 
 
 class ImageStore:
@@ -121,9 +127,11 @@ class ImageStore:
         return ImageStore(self.images.to(device), self.labels, self.class_names, self.source)
 
     def resized(self, size: int, chunk: int = 1024) -> "ImageStore":
-        """A new store with every image resized to ``size`` x ``size`` (antialiased)."""
+        """A new store with every image resized to ``size`` x ``size`` (antialiased); a
+        ``ValueError`` before any allocation when that store would not fit in memory."""
         if self.image_shape[1:] == (size, size):
             return self
+        check_store_memory(len(self), self.image_shape[0], size, f"image_size={size} for {self.source or 'a store'}")
         out = torch.empty((len(self), self.image_shape[0], size, size), dtype=torch.uint8)
         for start in range(0, len(self), chunk):
             out[start : start + chunk] = resize(self.images[start : start + chunk], size)
@@ -177,32 +185,62 @@ def store_from_nhwc(images: np.ndarray, labels: np.ndarray | Sequence[int], clas
 
 
 def cache_key(sources: Sequence[str | Path], tag: str) -> str:
-    """Hex key from ``tag`` and each source's resolved path, size and mtime (ns)."""
+    """Hex key from ``tag`` and each source: a file's SHA-256, a folder's resolved path, size
+    and mtime (ns)."""
     digest = hashlib.sha256(tag.encode())
-    for source in sources:
-        stat = Path(source).stat()
-        digest.update(f"{Path(source).resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    for source in map(Path, sources):
+        if source.is_file():
+            digest.update(f"file|{sha256_file(source)}".encode())
+        else:
+            stat = source.stat()
+            digest.update(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:20]
+
+
+_CACHED = ("images.npy", "labels.npy")
 
 
 def cached_store(cache_dir: str | Path | None, sources: Sequence[str | Path], tag: str,
                  build: Callable[[], ImageStore]) -> ImageStore:
     """Returns the cached store for (sources, tag) from ``cache_dir``, or builds, saves and
     returns it. ``cache_dir=None`` disables caching. Cached images are memory-mapped
-    (copy-on-write); each file is written atomically and ``classes.json`` last."""
+    (copy-on-write) after their SHA-256 is checked against ``classes.json`` (module docstring);
+    each file is written atomically and ``classes.json``, with those hashes, last."""
     if cache_dir is None:
         return build()
     readable = "".join(ch if ch.isalnum() or ch in "-_+" else "_" for ch in tag)[:80]
     folder = Path(cache_dir) / f"{readable}-{cache_key(sources, tag)}"
     if (folder / "classes.json").is_file():
-        images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c", allow_pickle=False))
-        labels = torch.from_numpy(np.load(folder / "labels.npy", allow_pickle=False))
-        meta = json.loads((folder / "classes.json").read_text())
-        return ImageStore(images, labels, meta["class_names"], meta["source"])
+        try:
+            return _load_cache(folder)
+        except UnusableFileError as error:
+            LOGGER.info(f"{error}; decoding the sources again")
     store = build()
     folder.mkdir(parents=True, exist_ok=True)
-    for name, tensor in (("images.npy", store.images), ("labels.npy", store.labels)):
+    for name, tensor in zip(_CACHED, (store.images, store.labels)):
         with atomic_write(folder / name, "wb") as file:
             np.save(file, tensor.numpy(), allow_pickle=False)
-    write_text_atomic(folder / "classes.json", json.dumps({"class_names": store.class_names, "source": store.source}))
+    meta = {"class_names": store.class_names, "source": store.source,
+            "sha256": {name: sha256_file(folder / name) for name in _CACHED}}
+    write_text_atomic(folder / "classes.json", json.dumps(meta))
     return store
+
+
+def _load_cache(folder: Path) -> ImageStore:
+    """The store cached in ``folder``; ``UnusableFileError`` naming the file that is unreadable or
+    differs from the SHA-256 ``classes.json`` recorded (a cache without hashes, written by an
+    older version, is not trusted either)."""
+    meta = read_json(folder / "classes.json", "it is rebuilt")
+    recorded = meta.get("sha256")
+    if not isinstance(recorded, dict):
+        raise UnusableFileError(f"data cache {folder / 'classes.json'} records no SHA-256 of its files")
+    for name in _CACHED:
+        if not (folder / name).is_file() or sha256_file(folder / name) != recorded.get(name):
+            raise UnusableFileError(f"data cache {folder / name} is missing or differs from the SHA-256 recorded in "
+                                    f"{folder / 'classes.json'} (truncated, damaged or edited)")
+    try:
+        images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c", allow_pickle=False))
+        labels = torch.from_numpy(np.load(folder / "labels.npy", allow_pickle=False))
+        return ImageStore(images, labels, meta["class_names"], meta["source"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UnusableFileError(f"data cache {folder}: unreadable ({type(error).__name__})") from None

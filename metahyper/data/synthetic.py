@@ -19,6 +19,7 @@ import math
 import torch
 from torch import Tensor
 
+from metahyper.data.bounded import check_image_size, check_store_memory
 from metahyper.data.rng import keyed_generator
 from metahyper.data.sources import DATASETS
 from metahyper.data.splits import canonical_split
@@ -26,6 +27,7 @@ from metahyper.data.stores import ImageStore
 
 FAMILIES = ("source", "target")
 DEFAULT_CLASSES = {"train": 64, "val": 16, "test": 20}
+DEFAULT_PER_CLASS, DEFAULT_SIZE = 600, 32
 NOISE = 0.08
 CHUNK = 32
 
@@ -137,9 +139,7 @@ def make_synthetic(family: str = "source", split: str = "train", num_classes: in
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     split = canonical_split(split)
     k = DEFAULT_CLASSES[split] if num_classes is None else num_classes
-    for name, value in (("num_classes", k), ("images_per_class", images_per_class), ("image_size", image_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    check_synthetic_size(split, k, images_per_class, image_size)
     images = torch.empty((k * images_per_class, 3, image_size, image_size), dtype=torch.uint8)
     for c in range(k):
         block = slice(c * images_per_class, (c + 1) * images_per_class)
@@ -150,10 +150,24 @@ def make_synthetic(family: str = "source", split: str = "train", num_classes: in
     return ImageStore(images, labels, names, f"synthetic {family} {split} seed={seed}")
 
 
+def check_synthetic_size(split: str, num_classes: int | None = None, images_per_class: int | None = None,
+                         image_size: int | None = None) -> None:
+    """``ValueError`` naming the setting when a synthetic store of ``split`` (None: the defaults
+    of ``load_synthetic``) would be empty or not fit in this machine's memory; checked before
+    any image is made (a suite checks its data settings with it before any work)."""
+    k = DEFAULT_CLASSES[canonical_split(split)] if num_classes is None else num_classes
+    per_class, size = (DEFAULT_PER_CLASS if images_per_class is None else images_per_class), image_size or DEFAULT_SIZE
+    for name, value in (("num_classes", k), ("images_per_class", per_class), ("image_size", size)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    check_image_size(size, "image_size")
+    check_store_memory(k * per_class, 3, size, f"synthetic data of num_classes={k} x images_per_class={per_class}")
+
+
 @DATASETS.register("synthetic")
 def load_synthetic(root=None, split: str = "train", image_size: int | None = None, cache_dir=None,
-                   family: str = "source", num_classes: int | None = None, images_per_class: int = 600,
+                   family: str = "source", num_classes: int | None = None, images_per_class: int = DEFAULT_PER_CLASS,
                    seed: int = 0) -> ImageStore:
     """``load_store('synthetic', None, split, ...)``: see ``make_synthetic`` (root and
     cache_dir are ignored; generation takes seconds). image_size defaults to 32."""
-    return make_synthetic(family, split, num_classes, images_per_class, image_size or 32, seed)
+    return make_synthetic(family, split, num_classes, images_per_class, image_size or DEFAULT_SIZE, seed)

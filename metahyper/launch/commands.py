@@ -159,8 +159,12 @@ def add_status_command(commands: Any, usage: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """status: print the suite folder's status."""
+    """status: print the suite folder's status; exit status 2 when a finished stage is damaged
+    (``metahyper.manifest``), each named on stderr."""
     from metahyper.launch.status import status_text
 
-    print(status_text(args.out))
-    return 0
+    damaged: list[str] = []
+    print(status_text(args.out, damaged))
+    for detail in damaged:
+        print(f"metahyper status: error: {detail}", file=sys.stderr)
+    return 2 if damaged else 0

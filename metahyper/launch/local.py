@@ -12,11 +12,13 @@ Each child writes ``OUT/runs/<run>/run.log`` (appended to on a rerun). The pool 
 per run (redrawn in place on a terminal; in a log, a line per event and the running runs' lines
 every ``every`` seconds): waiting, the stage with its iteration, rate and ETA
 (``metahyper.launch.status``), done, or failed with its log. A failed run does not stop the
-others. Ctrl-C (or SIGTERM) is passed on to the children as SIGINT; they stop at once, keeping
-their last checkpoints, and rerunning the command resumes what is unfinished. Children run in
-their own session (a terminal's Ctrl-C reaches only the pool) and, on Linux, get SIGTERM if the
-pool's process dies (``worker.end_with_parent``). When every run has ended the pool builds the
-report from whatever finished.
+others. Ctrl-C (or SIGTERM) is passed on to the children as SIGTERM, which every worker turns
+into an interrupt whatever signal dispositions and mask it inherited (a pool started with SIGINT
+ignored, as ``cmd &`` in a script does, still stops them: ``metahyper.launch.worker``); they stop
+at once, keeping their last checkpoints, and rerunning the command resumes what is unfinished.
+Children run in their own session (a terminal's Ctrl-C reaches only the pool) and, on Linux,
+get SIGTERM if the pool's process dies (``worker.end_with_parent``). When every run has ended
+the pool builds the report from whatever finished.
 """
 
 from __future__ import annotations
@@ -25,16 +27,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 import torch
 
 from metahyper.config import ConfigError
+from metahyper.interrupts import stop_signals
 from metahyper.launch.status import current, duration, read_json, run_status
 from metahyper.launch.worker import POOL_PID_ENV
 from metahyper.progress import LOGGER
@@ -120,10 +121,10 @@ def start_child(out: Path, run: str, slot: int, device: str, threads: int, impor
 
 
 def stop_children(children: list[Child], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGINT to every running child (they stop keeping their checkpoints), SIGKILL after ``grace_s``."""
+    """SIGTERM to every running child (they stop keeping their checkpoints), SIGKILL after ``grace_s``."""
     running = [c for c in children if c.status is None]
     for child in running:
-        child.process.send_signal(signal.SIGINT)
+        child.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     for child in running:
         try:
@@ -174,23 +175,6 @@ class Display:
         else:
             for line in running:
                 LOGGER.info(line)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises ``KeyboardInterrupt`` (so the children are stopped) while in the block."""
-    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 @dataclass
@@ -275,7 +259,7 @@ def run_pool(plan: Plan, *, jobs: int, devices: list[str], threads: int, imports
     ``whole``: the plan covers the whole suite (its ``suite.yaml`` is rewritten)."""
     write_suite_files(plan, whole=whole)
     pool = Pool(plan, devices, jobs, threads, imports, Display(stream or sys.stderr, every))
-    with sigterm_interrupts():
+    with stop_signals():  # SIGTERM too stops the children
         try:
             pool.run()
         except KeyboardInterrupt:

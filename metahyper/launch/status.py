@@ -4,6 +4,9 @@ Each stage of each run is in one of these states (checked in this order):
 
 * ``done``: its ``done.json`` exists (wall and CPU seconds, summed over the processes that
   worked on it, and device from it);
+* ``damaged`` (``metahyper status`` only, which checks what finished stages recorded,
+  ``metahyper.manifest``): its ``done.json`` cannot be read, or a file it recorded is missing
+  or differs from its SHA-256; the detail names the file and what to delete to redo it;
 * ``running``: a process holds its lock (``metahyper.outdir.lock_holder``: pid, host, SLURM
   job); its metrics log gives the epoch or iteration, and the lock's start time and the
   iteration the process started from give the rate (over the iterations this process did, up
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from metahyper.config import ConfigError, load_yaml
+from metahyper.files import UnusableFileError
+from metahyper.manifest import verify_stage
 from metahyper.meta.metrics_log import last_record
 from metahyper.outdir import describe_holder, lock_holder
 from metahyper.stage_files import (FAILED, STAGE_CONFIG, STAGE_METRICS, STAGES, SUITE_FILE, read_marker, run_names,
@@ -91,10 +96,18 @@ def progress(folder: Path, stage: str, holder: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def stage_status(out: Path, run: str, stage: str, queued: str | None = None) -> StageStatus:
-    """The state of one stage (module docstring); ``queued`` names the SLURM job of its run."""
+def stage_status(out: Path, run: str, stage: str, queued: str | None = None, verify: bool = False) -> StageStatus:
+    """The state of one stage (module docstring); ``queued`` names the SLURM job of its run;
+    ``verify`` checks a finished stage's files (``damaged`` when one fails)."""
     folder = stage_dir(out, run, stage)
-    marker = read_marker(folder)
+    try:
+        marker = read_marker(folder)
+        if marker is not None and verify:
+            verify_stage(out, folder)
+    except UnusableFileError as error:
+        if not verify:
+            raise
+        return StageStatus(stage, "damaged", str(error))
     if marker is not None:
         cpu = f" (CPU {marker['cpu_seconds']:.1f} s)" if "cpu_seconds" in marker else ""
         return StageStatus(stage, "done", f"{marker.get('seconds', 0):.1f} s{cpu} on {marker.get('device', '?')}")
@@ -133,15 +146,19 @@ def check_suite_folder(out: Path) -> None:
                       f"{SUITE_FILE} and runs/<run>/<stage>/ folders{hint}")
 
 
-def run_status(out: Path, run: str, queued: str | None = None) -> list[StageStatus]:
-    """The status of each stage of ``run``."""
-    return [stage_status(out, run, stage, queued) for stage in STAGES]
+def run_status(out: Path, run: str, queued: str | None = None, verify: bool = False) -> list[StageStatus]:
+    """The status of each stage of ``run`` (``verify``: see ``stage_status``)."""
+    return [stage_status(out, run, stage, queued, verify) for stage in STAGES]
 
 
-def run_lines(out: Path, run: str, queued: str | None = None) -> list[str]:
-    """The run's name, then a line per stage."""
-    return [f"  {run}"] + [f"    {s.stage.replace('_', '-'):<11} {s.state:<12} {s.detail}".rstrip()
-                           for s in run_status(out, run, queued)]
+def run_lines(out: Path, run: str, queued: str | None = None, damaged: list[str] | None = None) -> list[str]:
+    """The run's name, then a line per stage, finished ones checked against what they recorded
+    (``stage_status``'s ``verify``); the detail of each damaged stage is appended to ``damaged``
+    when given."""
+    statuses = run_status(out, run, queued, verify=True)
+    if damaged is not None:
+        damaged += [s.detail for s in statuses if s.state == "damaged"]
+    return [f"  {run}"] + [f"    {s.stage.replace('_', '-'):<11} {s.state:<12} {s.detail}".rstrip() for s in statuses]
 
 
 def current(stages: list[StageStatus]) -> str:
@@ -153,8 +170,10 @@ def current(stages: list[StageStatus]) -> str:
     return "done"
 
 
-def status_text(out: str | os.PathLike) -> str:
-    """The report of ``metahyper status OUT``: every run's stages, then the report file."""
+def status_text(out: str | os.PathLike, damaged: list[str] | None = None) -> str:
+    """The report of ``metahyper status OUT``: every run's stages (finished ones checked against
+    what they recorded), then the report file. The detail of each damaged stage is appended to
+    ``damaged`` when given."""
     out = Path(out)
     check_suite_folder(out)
     launch = read_json(out / LAUNCH_FILE) or {}
@@ -162,11 +181,11 @@ def status_text(out: str | os.PathLike) -> str:
     runs, retired = suite_runs(out)
     lines = [f"{out}: {len(runs)} run(s)"]
     for run in runs:
-        lines += run_lines(out, run, jobs.get(run))
+        lines += run_lines(out, run, jobs.get(run), damaged)
     if retired:
         lines.append(f"not in the suite any more ({SUITE_FILE} no longer lists them; their folders are kept):")
         for run in retired:
-            lines += run_lines(out, run)
+            lines += run_lines(out, run, damaged=damaged)
     report = out / "report.md"
     if report.is_file():
         written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.stat().st_mtime))

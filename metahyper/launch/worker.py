@@ -9,6 +9,10 @@ run (``metahyper.runs``), so the processes of one suite folder never work on the
 ``python -m metahyper.launch.worker OUT RUN [--device D] [--threads N] [--log FILE]
 [--import MODULE]`` is the local pool's child process; its exit status is the command's
 (0 done, 2 a user error such as a held stage, 1 a non-finite loss or a crash, 130 interrupted).
+SIGTERM and SIGINT stop it as an interrupt whatever signal dispositions and mask it inherited
+(``metahyper.interrupts.stop_signals(force=True)``): a pool started from a script with SIGINT
+ignored still stops its workers. Like ``python -m metahyper.cli``, it does not import a suite's
+modules from the working directory (``metahyper.plugins.drop_working_directory``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from pathlib import Path
 import torch
 
 from metahyper.exits import guarded
-from metahyper.plugins import import_user_code
+from metahyper.interrupts import stop_signals
+from metahyper.plugins import drop_working_directory, import_user_code
 from metahyper.progress import use_cli_logging
 from metahyper.runs import run_suite
 from metahyper.suites import load_suite
@@ -64,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, help="this process's log file, named when a stage fails")
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
     args = parser.parse_args(argv)
+    drop_working_directory()
     end_with_parent()
 
     def work() -> int:
@@ -71,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                 log_file=args.log)
         return 0
 
-    return guarded(parser.prog, work)
+    with stop_signals(force=True):  # the pool's SIGTERM stops it, whatever it inherited
+        return guarded(parser.prog, work)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any
 
 from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError
+from metahyper.files import disk_full, write_failed
 
 TENSORBOARD_DIR = "tb"
 META_TRAIN_LOG = "metrics.jsonl"  # the meta-training loop's log in its run folder (metahyper.meta.train)
@@ -157,8 +158,13 @@ class MetricsLog:
         if self.sink is not None:  # first: a record it refuses (no iteration) reaches neither file
             self.sink.add(record)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line)
+        try:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line)
+        except OSError as error:  # a torn line is skipped by ``read``; a full disk is named
+            if disk_full(error):
+                raise write_failed(self.path, error) from None
+            raise
 
     def read(self) -> list[dict[str, Any]]:
         """All complete records (a torn last line is skipped)."""

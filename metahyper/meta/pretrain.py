@@ -14,6 +14,7 @@ them instead (Babu et al.), weight decay applies to the other parameters.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -39,6 +40,7 @@ CHECKPOINT_NAME = "pretrain_checkpoint.pt"
 PRETRAINED_NAME = "pretrained.pt"
 METRICS_NAME = PRETRAIN_LOG
 HEADS = ("linear", "cosine")
+MAX_BATCH_SIZE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,12 @@ class PretrainConfig:
             raise ValueError(f"PretrainConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if not self.lr > 0 or self.weight_decay < 0 or self.output_norm_penalty < 0:
             raise ValueError("PretrainConfig needs lr > 0, weight_decay >= 0 and output_norm_penalty >= 0")
+        numbers = ("lr", "momentum", "weight_decay", "lr_gamma", "output_norm_penalty")
+        bad = [f"{name}={getattr(self, name)}" for name in numbers if not math.isfinite(getattr(self, name))]
+        if bad:
+            raise ValueError(f"PretrainConfig needs finite numbers, got {', '.join(bad)}")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ValueError(f"PretrainConfig.batch_size must be <= {MAX_BATCH_SIZE}, got {self.batch_size}")
         if self.head not in HEADS:
             raise ValueError(f"PretrainConfig.head must be one of {HEADS}, got {self.head!r}")
 

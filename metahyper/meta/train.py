@@ -5,7 +5,9 @@ the outer roles), lr 1e-3 halved every 1000 iterations
 down to 1e-4; meta-batch 4. Every iteration takes its episodes from a sampler keyed on the step
 (and rank), so a resumed or multi-process run sees exactly the episodes of an unbroken single
 run. Writes ``metrics.jsonl`` and ``checkpoint.pt`` into the run folder; ``resume=True``
-continues from the checkpoint and reaches bit-identical parameters on CPU.
+continues from the checkpoint and reaches bit-identical parameters on CPU. An iteration's
+validation is logged before its checkpoint is written, so a run stopped during that validation
+resumes from the checkpoint before it and validates again: no point of the curve is lost.
 
 Distributed (``torchrun``; the process group initialised by the caller): each rank takes
 meta_batch / world_size tasks, backpropagates locally, gradients are all-reduce-averaged, then
@@ -45,6 +47,7 @@ from metahyper.progress import status_lines
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = META_TRAIN_LOG
+MAX_META_BATCH = 4096  # tasks per outer step; each holds a way x (shot + query) batch of images
 Validate = Callable[[MetaModel, int], Mapping[str, float]]
 
 
@@ -75,6 +78,11 @@ class MetaTrainConfig:
         for name in counts:
             if getattr(self, name) < 1:
                 raise ValueError(f"MetaTrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.meta_batch > MAX_META_BATCH:
+            raise ValueError(f"MetaTrainConfig.meta_batch must be <= {MAX_META_BATCH}, got {self.meta_batch}")
+        if not (math.isfinite(self.outer_lr) and math.isfinite(self.min_lr)):
+            raise ValueError(f"MetaTrainConfig needs finite learning rates, got outer_lr={self.outer_lr} and "
+                             f"min_lr={self.min_lr}")
         if not 0 < self.min_lr <= self.outer_lr:
             raise ValueError(f"MetaTrainConfig needs 0 < min_lr <= outer_lr, got {self.min_lr} and {self.outer_lr}")
 
@@ -169,6 +177,24 @@ def _on_disk(run: _Run, cfg: MetaTrainConfig) -> str:
             "so a rerun starts from iteration 1.")
 
 
+def _validation_point(validate: Validate, model: MetaModel, log: MetricsLog, iteration: int) -> float | None:
+    """Validate at ``iteration`` and log it as a ``"val"`` record; returns its accuracy."""
+    scores = validate(model, iteration)
+    log.append({"kind": "val", "iteration": iteration, **scores})
+    return scores.get("accuracy")
+
+
+def _missing_validation(validate: Validate | None, model: MetaModel, log: MetricsLog, cfg: MetaTrainConfig,
+                        done: int) -> float | None:
+    """On resume from iteration ``done``: the validation due there, when the log lacks it (a run
+    folder of a version that checkpointed before validating, stopped during that validation)."""
+    if validate is None or not done or done % cfg.validate_every:
+        return None
+    if any(r.get("kind") == "val" and r.get("iteration") == done for r in log.read()):
+        return None
+    return _validation_point(validate, model, log, done)
+
+
 def meta_train(
     model: MetaModel,
     sampler: TaskSampler,
@@ -219,7 +245,8 @@ def meta_train(
     show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
     status = status_lines(show, "meta-train", str(run_dir), cfg.iterations, done) if rank == 0 else None
     record: dict[str, Any] = {"iteration": done}
-    val_accuracy = None
+    validating = validate if rank == 0 else None
+    val_accuracy = _missing_validation(validating, model, log, cfg, done)
     model.train()
     with tqdm(total=cfg.iterations, initial=done, disable=not show, desc="meta-train") as bar:
         for iteration in range(done + 1, cfg.iterations + 1):
@@ -227,12 +254,10 @@ def meta_train(
             log.append(record)
             bar.update()
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}")
+            if validating is not None and iteration % cfg.validate_every == 0:  # before this iteration's checkpoint
+                val_accuracy = _validation_point(validating, model, log, iteration)
             if rank == 0 and (iteration % cfg.checkpoint_every == 0 or iteration == cfg.iterations):
                 _save(run, iteration)
-            if rank == 0 and validate is not None and iteration % cfg.validate_every == 0:
-                scores = validate(model, iteration)
-                val_accuracy = scores.get("accuracy")
-                log.append({"kind": "val", "iteration": iteration, **scores})
             if status is not None:
                 status.update(iteration, record["loss"], val_accuracy)
     log.close()
