@@ -46,7 +46,7 @@ def test_omniglot_to_mnist_suite(tmp_path):
     mnist.mkdir()
     mnist_files(mnist, {"t10k": 40})
     overrides = TOY + [f"data.root={tmp_path}", f"targets.*.root={mnist}", "data.images_per_class=4", "seeds=[0]"]
-    run_suite(load_suite("omniglot-to-mnist", overrides), tmp_path / "out", runs=["hyper_conv4"], progress=False)
+    run_suite(load_suite("omniglot-to-mnist", overrides), tmp_path / "out", runs=["hyper_conv4-frozen"], progress=False)
     results = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     # one seed (the suite's three cut to seed 0): the model and its nearest-centroid baseline
     assert {r["target"] for r in results} == {"mnist"} and len(results) == 2
