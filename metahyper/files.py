@@ -3,7 +3,7 @@
 ``UnusableFileError`` (a ``ValueError``; the command line exits with status 2 on it,
 ``metahyper.exits``) names the file, what is wrong with it and what to do: a truncated or
 edited ``done.json``/``results.json``/``skipped.json``, a damaged data cache or episode set, a
-file whose SHA-256 differs from the manifest that protects it (``metahyper.manifest``), or a
+file whose SHA-256 differs from the manifest that protects it (``metahyper.pipeline.manifest``), or a
 write that failed because the disk is full. No traceback: the file is the user's to fix.
 
 * ``read_json(path, remedy, kind)``: a JSON file holding a ``kind`` (dict or list), or the error;

@@ -31,8 +31,8 @@ def smoke_sequential(tmp_path_factory) -> Path:
     on one CPU thread: the reference that parallel and cluster runs must equal byte for byte."""
     from tiny_suites import SMOKE
 
-    from metahyper.runs import run_suite
-    from metahyper.suites import load_suite
+    from metahyper.pipeline.runs import run_suite
+    from metahyper.suite.config import load_suite
 
     out, threads = tmp_path_factory.mktemp("smoke-sequential"), torch.get_num_threads()
     torch.set_num_threads(1)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from metahyper import stages
+from metahyper.pipeline import stages
 
 POINT, SIGNAL, MARKER = os.environ["METAHYPER_TEST_INTERRUPT"].split(":", 2)
 SIGNUM = getattr(signal, SIGNAL)

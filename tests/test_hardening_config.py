@@ -20,7 +20,7 @@ from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.resources import SUITES_DIR
 from metahyper.safe_yaml import MAX_BYTES, MAX_NODES
-from metahyper.suites import load_suite
+from metahyper.suite.config import load_suite
 
 SMOKE_TEXT = (SUITES_DIR / "smoke.yaml").read_text()
 

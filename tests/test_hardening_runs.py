@@ -1,7 +1,7 @@
 """Files of a suite folder that were truncated, edited or could not be written (issue 28, cases 8
 and 9): ``report``, ``run``, ``evaluate`` and ``status`` stop with exit status 2 naming the file and
 what to delete, never a traceback; an edited result, checkpoint or episode set is caught by the
-SHA-256 its stage recorded (``metahyper.manifest``), also when it was re-hashed inside itself."""
+SHA-256 its stage recorded (``metahyper.pipeline.manifest``), also when it was re-hashed inside itself."""
 
 from __future__ import annotations
 

@@ -28,18 +28,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "metahyper"
 LAYERS = (
     ("foundation", ("metahyper._version", "metahyper.atomic", "metahyper.config", "metahyper.registry",
                     "metahyper.plugins", "metahyper.resources", "metahyper.progress", "metahyper.checkpoint",
-                    "metahyper.outdir", "metahyper.ranks", "metahyper.provenance", "metahyper.errors", "metahyper.lazy",
+                    "metahyper.outdir", "metahyper.ranks", "metahyper.errors", "metahyper.lazy",
                     "metahyper.threads", "metahyper.installed", "metahyper.safe_yaml", "metahyper.files",
-                    "metahyper.interrupts", "metahyper.names")),
+                    "metahyper.interrupts")),
     ("data", ("metahyper.data",)),
     ("models", ("metahyper.models",)),
     ("train", ("metahyper.train",)),
     ("meta", ("metahyper.meta",)),
-    ("suites", ("metahyper.suites", "metahyper.suite_keys", "metahyper.run_expansion", "metahyper.paper",
-                "metahyper.launch.config")),
+    ("suite", ("metahyper.suite",)),
     ("eval", ("metahyper.eval",)),
-    ("stages", ("metahyper.stages", "metahyper.stage_files", "metahyper.manifest", "metahyper.targets",
-                "metahyper.shared_pretraining", "metahyper.runs", "metahyper.exits")),
+    ("pipeline", ("metahyper.pipeline", "metahyper.exits")),
     ("classify", ("metahyper.classify",)),
     ("lm", ("metahyper.lm",)),
     ("launch", ("metahyper.launch",)),
@@ -172,13 +170,13 @@ def test_graph_resolves_relative_submodule_function_level_and_type_checking_impo
             from metahyper.data.episodes import TaskBatch
         class Later:
             def later(self):
-                import metahyper.stages
+                import metahyper.pipeline.stages
     """)
     known = set(module_files())
     tree = ast.parse(source)
     edges = set().union(*(_targets(n, "metahyper.data.x", False, known) for n in _imports(tree)))
     assert edges == {"metahyper.data.stores", "metahyper.data.rng", "metahyper.data", "metahyper.data.imageops",
-                     "metahyper.stages"}
+                     "metahyper.pipeline.stages"}
 
 
 def test_no_import_cycles_among_metahyper_modules():

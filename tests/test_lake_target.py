@@ -19,8 +19,8 @@ from scipy import stats
 from tiny_suites import TRAINING
 
 from metahyper.config import config_hash, load_yaml
-from metahyper.stages import STAGES, stage_config
-from metahyper.suites import load_suite, suite_path
+from metahyper.pipeline.stages import STAGES, stage_config
+from metahyper.suite.config import load_suite, suite_path
 
 CORRECT = [20, 19, 18, 17, 20, 15, 20, 14, 20, 20, 19, 16, 20, 20, 18, 20, 13, 20, 20, 19]  # per run, of 20
 

@@ -12,8 +12,8 @@ from cli_run import run_cli
 from tiny_suites import SMOKE
 
 from metahyper.config import config_hash, load_yaml
-from metahyper.stages import STAGES, stage_config
-from metahyper.suites import load_suite, suite_path
+from metahyper.pipeline.stages import STAGES, stage_config
+from metahyper.suite.config import load_suite, suite_path
 
 # sha256 of the smoke suite's stage configs, computed by the code before methods and one home per
 # setting existed (commit 18d1396): existing run folders must keep resuming.

@@ -14,11 +14,11 @@ import yaml
 from tiny_suites import SMOKE
 
 from metahyper.config import ConfigError, config_hash, save_yaml
-from metahyper.manifest import verify_stage
-from metahyper.runs import plan_suite, run_suite
-from metahyper.shared_pretraining import pretraining_siblings
-from metahyper.stages import stage_config
-from metahyper.suites import load_suite, suite_path
+from metahyper.pipeline.manifest import verify_stage
+from metahyper.pipeline.runs import plan_suite, run_suite
+from metahyper.pipeline.shared_pretraining import pretraining_siblings
+from metahyper.pipeline.stages import stage_config
+from metahyper.suite.config import load_suite, suite_path
 
 PER_SHOT = [*SMOKE, "evaluation.shots=[1, 2]", "per_shot=true"]
 

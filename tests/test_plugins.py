@@ -19,7 +19,7 @@ from metahyper.classify import load_classify_suite
 from metahyper.config import ConfigError
 from metahyper.data.sources import DATASETS
 from metahyper.models import MODELS
-from metahyper.suites import load_suite
+from metahyper.suite.config import load_suite
 
 WAY, PER_CLASS, SIZE = 2, 4, 16
 

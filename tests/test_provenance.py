@@ -9,9 +9,9 @@ import dataclasses
 import pytest
 
 from metahyper.config import ConfigError, config_hash
-from metahyper.provenance import SettingSource, setting_values
-from metahyper.stages import STAGES, make_record, stage_config
-from metahyper.suites import load_suite
+from metahyper.pipeline.stages import STAGES, make_record, stage_config
+from metahyper.suite.config import load_suite
+from metahyper.suite.provenance import SettingSource, setting_values
 
 PAPER_LR = "{source: paper, ref: 'Section 4.2'}"
 OURS = "{source: ours, ref: 'the field s usual count (MAML papers)'}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metahyper.suites import load_suite
+from metahyper.suite.config import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -14,9 +14,9 @@ from tiny_suites import SMOKE
 
 from metahyper.api import load_run
 from metahyper.config import config_hash
-from metahyper.runs import plan_suite
-from metahyper.stages import STAGES, stage_config
-from metahyper.suites import load_suite
+from metahyper.pipeline.runs import plan_suite
+from metahyper.pipeline.stages import STAGES, stage_config
+from metahyper.suite.config import load_suite
 
 RECIPE = ["method=meta_baseline", "pretrain.head=cosine", "meta_augment=affine+stroke+elastic+erase",
           "augment=stroke", "evaluation.support_augment={copies: 2, augment: stroke+elastic}",

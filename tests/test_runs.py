@@ -11,11 +11,11 @@ import pytest
 from data.helpers import write_fc100_pickles, write_miniimagenet_caches
 from tiny_suites import SMOKE, paper
 
-from metahyper import stages
 from metahyper.config import ConfigError, load_yaml, save_yaml
 from metahyper.meta import train
-from metahyper.runs import STAGES, rebuild_report, run_suite
-from metahyper.suites import load_suite
+from metahyper.pipeline import stages
+from metahyper.pipeline.runs import STAGES, rebuild_report, run_suite
+from metahyper.suite.config import load_suite
 
 REPORT_FILES = ("report.md", "results.csv", "results.json", "accuracy_vs_shots.png", "val_curves.png", "movement.png",
                 "norm_ratio.png", "movement_curves.png")

@@ -11,8 +11,8 @@ import yaml
 from tiny_suites import SMOKE
 
 from metahyper.config import ConfigError
-from metahyper.runs import run_suite
-from metahyper.suites import load_suite, suite_path
+from metahyper.pipeline.runs import run_suite
+from metahyper.suite.config import load_suite, suite_path
 
 SEED_KEYS = ("seed", "pretrain.seed", "episodes.seed", "meta_train.seed")
 

@@ -19,11 +19,11 @@ import torch
 from cli_run import run_cli
 from tiny_suites import SMOKE
 
-from metahyper.launch.config import SlurmConfig
 from metahyper.launch.slurm import submit_suite
 from metahyper.launch.status import LAUNCH_FILE, status_text
-from metahyper.runs import plan_suite, rebuild_report
-from metahyper.suites import load_suite
+from metahyper.pipeline.runs import plan_suite, rebuild_report
+from metahyper.suite.config import load_suite
+from metahyper.suite.launcher import SlurmConfig
 
 submitit = pytest.importorskip("submitit", reason="the slurm extra (pip install 'metahyper[slurm]') is not installed")
 

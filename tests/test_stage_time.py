@@ -10,8 +10,8 @@ import logging
 from cli_run import run_cli
 from tiny_suites import SMOKE
 
-from metahyper import runs
 from metahyper.launch.status import status_text
+from metahyper.pipeline import runs
 
 
 def test_stage_time_is_summed_over_a_stop_and_its_resume(capsys, caplog, monkeypatch, tmp_path):

@@ -10,8 +10,8 @@ from data.archives import mnist_files, omniglot_zip
 from tiny_suites import TRAINING
 
 from metahyper.data.splits import split_info
-from metahyper.runs import run_suite
-from metahyper.suites import load_suite
+from metahyper.pipeline.runs import run_suite
+from metahyper.suite.config import load_suite
 
 LAKE = split_info("omniglot")["protocols"]["lake"]
 TOY = TRAINING + ["data.image_size=16", "targets.*.image_size=16", "evaluation.baselines={nearest_centroid: {}}"]

@@ -16,9 +16,9 @@ from metahyper.classify.suite import run_classify_suite
 from metahyper.config import ConfigError, config_hash, to_dict
 from metahyper.meta import train
 from metahyper.meta.metrics_log import MetricsLog
-from metahyper.runs import STAGES, run_suite
-from metahyper.stages import make_record, stage_config
-from metahyper.suites import load_suite
+from metahyper.pipeline.runs import STAGES, run_suite
+from metahyper.pipeline.stages import make_record, stage_config
+from metahyper.suite.config import load_suite
 
 EXTRA = "pip install 'metahyper[tensorboard]'"
 

@@ -41,7 +41,7 @@ from metahyper.meta.predictors import maml_predictor
 from metahyper.meta.train import meta_train
 from metahyper.models import build_model
 from metahyper.models.roles import ParamRole
-from metahyper.suites import RunSpec, SuiteConfig, load_suite
+from metahyper.suite.config import RunSpec, SuiteConfig, load_suite
 from metahyper.train.supervised import EpochGenerators, build_optimizer, train_epoch
 
 SUITE = "table8-fc100-to-miniimagenet"

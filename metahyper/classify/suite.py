@@ -54,10 +54,10 @@ from metahyper.data.stores import ImageStore
 from metahyper.files import read_json
 from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.models import build_model, compress, model_options, parameter_counts
-from metahyper.names import check_plain_name
 from metahyper.outdir import FolderLock, check_writable
 from metahyper.plugins import import_modules
-from metahyper.suites import resolve_root
+from metahyper.suite.config import resolve_root
+from metahyper.suite.names import check_plain_name
 
 SUITE_NAME = "suite.yaml"
 RUN_CONFIG_NAME = "config.yaml"
@@ -115,7 +115,7 @@ def merged_train_config(config_cls: type[T], suite: Any, index: int, seed: int, 
 
 
 def check_rows_and_seeds(suite: Any, where: str = "suite") -> None:
-    """Raise ``ConfigError`` unless the suite has a plain name (``metahyper.names``), model rows
+    """Raise ``ConfigError`` unless the suite has a plain name (``metahyper.suite.names``), model rows
     with distinct labels (also as folder names) and a non-empty list of distinct seeds."""
     try:
         check_plain_name(suite.name, "name")
@@ -235,7 +235,7 @@ def run_classify_suite(suite_cfg: ClassifySuite | Mapping[str, Any], out_dir: st
     ones resumed), save ``suite.yaml`` there and write report.md, results.csv, results.json and
     val_curves.png. Returns the written report files."""
     suite = suite_cfg if isinstance(suite_cfg, ClassifySuite) else from_dict(ClassifySuite, suite_cfg, where)
-    from metahyper.runs import resolve_device  # here: runs.py may import this module
+    from metahyper.pipeline.runs import resolve_device  # here: runs.py may import this module
 
     suite = check_suite(suite, where)
     suite.logging.check()

@@ -14,7 +14,7 @@ SUITE is a built-in suite's name (``benchmarks/suites/``) or a YAML path (a run 
 ``config.yaml`` is a one-run suite); RUN names one of its runs (needed by the stage commands
 when it has several; ``run`` does every run without it). RUN is positional, not an option,
 because ``torchrun`` would take ``--run`` for its own ``--run-path``. Overrides are described in
-``metahyper.suites``; options and overrides may come in any order. ``--jobs``, ``--devices``,
+``metahyper.suite.config``; options and overrides may come in any order. ``--jobs``, ``--devices``,
 ``--launcher`` and ``status`` are ``metahyper.launch``. Bad configs, unknown keys, bad values,
 missing data paths, unwritable output folders, missing devices and bad launch options exit with
 status 2 and a message naming them, before any work; so do damaged checkpoints and data files,

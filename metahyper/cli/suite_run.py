@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from metahyper import runs
 from metahyper.cli.common import WHOLE_SUITE_KINDS
 from metahyper.config import ConfigError, load_yaml
 from metahyper.launch import commands as launch_commands
-from metahyper.suites import SuiteConfig, data_specs, load_suite, suite_path
+from metahyper.pipeline import runs
+from metahyper.suite.config import SuiteConfig, data_specs, load_suite, suite_path
 from metahyper.threads import process_threads
 
 

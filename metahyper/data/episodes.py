@@ -308,7 +308,7 @@ class EpisodeSet:
         """Reads a saved set; raises ``UnusableFileError`` (a ``ValueError``) naming the file when
         it cannot be read, a part is missing or the content does not match the stored hash. That
         hash only catches damage: a file edited and re-hashed passes it, so a suite folder checks
-        its sets against a manifest kept beside them (``metahyper.manifest``)."""
+        its sets against a manifest kept beside them (``metahyper.pipeline.manifest``)."""
         try:
             with np.load(path, allow_pickle=False) as archive:
                 missing = {"rows", "labels", "meta"} - set(archive.files)

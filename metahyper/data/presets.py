@@ -1,6 +1,6 @@
 """The normalisation and augmentation presets of the pipelines, in one place.
 
-* Episodic pipelines (pretraining, meta-training, evaluation; ``metahyper.stages``):
+* Episodic pipelines (pretraining, meta-training, evaluation; ``metahyper.pipeline.stages``):
   ``test_transform``/``train_transform`` normalise with fixed statistics, ``(x - 0.5) / 0.25``
   per channel, so every domain of a cross-domain run gets the same input mapping.
 * Classification (``metahyper.classify.train``): ``store_transforms`` normalises with the

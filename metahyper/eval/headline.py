@@ -4,7 +4,7 @@ Rows are models (each meta-trained run and each baseline, its seeds merged), col
 target at way/shot, as in Babu et al.'s Tables 7 and 8 (models x 1-shot / 5-shot). A cell is
 the mean over the model's training seeds with the t-CI over seeds when it has several, else the
 mean over episodes with the per-episode CI (``headline_cells``). A "chance" row gives 100/way;
-the suite's published numbers (``metahyper.paper``) sit in a row "model (source)" under our
+the suite's published numbers (``metahyper.suite.paper``) sit in a row "model (source)" under our
 model's row, or in rows of their own for other models, with the protocol differences listed
 under the table; a number that fits no column goes to a table of its own. A cell whose model was
 meta-trained at another shot than the column's gets a note (``shot_notes``). A field that holds
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from metahyper.eval.markdown import md_table
-from metahyper.paper import PaperResult
 from metahyper.eval.plots import plt, save_figure
 from metahyper.eval.seeds import SeedSummary, record_key
 from metahyper.eval.settings import training_shots
 from metahyper.eval.stats import format_pm
+from metahyper.suite.paper import PaperResult
 
 Column = tuple[str, int, int]  # target, way, shot
 Row = tuple[str, str, str]  # model, source, BN mode

@@ -56,8 +56,8 @@ from metahyper.eval.settings import run_infos, settings_section, val_settings
 from metahyper.eval.stats import CI_FORMULA, PairedResult, paired_comparison
 from metahyper.eval.suite_info import (data_section, made_line, ours_lines, provenance_section, suite_of,
                                        title_lines)
-from metahyper.paper import PaperResult, paper_results
-from metahyper.provenance import SettingSource, setting_sources
+from metahyper.suite.paper import PaperResult, paper_results
+from metahyper.suite.provenance import SettingSource, setting_sources
 
 CSV_COLUMNS = ("model", "source", "target", "way", "shot", "bn_mode", "seed", "n", "mean", "ci95",
                "episodes_hash", "config_hash")

@@ -1,7 +1,7 @@
 """Across-seed summaries: a cell's mean over training seeds and the paired hyper - plain
 difference over seeds, each with a t-based 95% CI over the seeds.
 
-A suite run with several seeds (``metahyper.suites.expand_seeds``) gives one record per seed
+A suite run with several seeds (``metahyper.suite.expansion.expand_runs``) gives one record per seed
 for every cell (model x source x BN mode x target x way x shot), all on the same fixed episode
 set. The per-episode CI of a cell says how well the episodes pin that one trained model down;
 the spread over seeds says how much training noise there is. ``seed_summaries`` takes each

@@ -1,7 +1,7 @@
 """The report's settings summary: how each model was pretrained, meta-trained and evaluated.
 
 A suite's result records carry their run's whole config (``config["run"]``: the one-run suite
-that ``metahyper.stages.make_record`` stores). ``settings_section`` condenses it to one table row
+that ``metahyper.pipeline.stages.make_record`` stores). ``settings_section`` condenses it to one table row
 per model (seeds merged; baselines share their run's row) and one line for the evaluation
 settings, which are the suite's and so the same for every run unless the report merges suites.
 Records made outside a suite have no such config; the section then says so in one line.

@@ -2,7 +2,7 @@
 description, how and when the report was made (``made_line``), the data (``data_section``)
 and where each setting comes from (``provenance_section``).
 
-They read the suite as saved in its folder (``suite.yaml``: ``metahyper.runs.rebuild_report``
+They read the suite as saved in its folder (``suite.yaml``: ``metahyper.pipeline.runs.rebuild_report``
 passes it), or, for records made elsewhere, the one-run suite each record's config carries
 (``suite_of``); records without either give a plain title and no data section. The compute
 time comes from the stages' ``done.json`` markers: ``seconds`` (wall), ``cpu_seconds`` where the
@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from metahyper.data.splits import split_info
 from metahyper.eval.markdown import md_table
-from metahyper.provenance import SettingSource, setting_values
+from metahyper.suite.provenance import SettingSource, setting_values
 
 LISTED = 6  # a split of at most this many entries (Omniglot's alphabets) is listed by name
 DATA_HEADER = ["role", "data set", "split (entries in data_splits/)", "image size", "reader options", "episodes",
@@ -25,7 +25,8 @@ STAGE_NAMES = {"pretrain": "pretraining", "meta_train": "meta-training", "evalua
 
 
 def suite_of(records: Sequence[Any], suite: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """``suite`` (as saved), else the one-run suite in the first record's config (``metahyper.stages.make_record``)."""
+    """``suite`` (as saved), else the one-run suite in the first record's config
+    (``metahyper.pipeline.stages.make_record``)."""
     if suite is not None:
         return suite
     run = records[0].config.get("run") if isinstance(records[0].config, dict) else None

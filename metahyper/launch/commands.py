@@ -96,7 +96,7 @@ def check_options(args: argparse.Namespace) -> None:
 
 def launch(args: argparse.Namespace, suite: Any, out: Path, selected: list[str] | None) -> int:
     """Run or submit ``selected`` runs (None: all) of ``suite`` into ``out``; the exit status."""
-    from metahyper.runs import plan_suite
+    from metahyper.pipeline.runs import plan_suite
 
     # the checks run on the CPU: the launching process takes no GPU from its jobs
     plan = plan_suite(suite, out, runs=selected, device="cpu")
@@ -127,7 +127,7 @@ def pool(args: argparse.Namespace, plan: Any, whole: bool) -> int:
 def submit(args: argparse.Namespace, plan: Any, whole: bool) -> int:
     """``--launcher slurm``: submit the unfinished runs and the report job; prints the job ids."""
     from metahyper.launch.slurm import submit_suite
-    from metahyper.runs import rebuild_report
+    from metahyper.pipeline.runs import rebuild_report
 
     flags = {name: getattr(args, name) for name in SLURM_FLAGS if getattr(args, name) is not None}
     if args.jobs is not None:
@@ -160,7 +160,7 @@ def add_status_command(commands: Any, usage: str) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """status: print the suite folder's status; exit status 2 when a finished stage is damaged
-    (``metahyper.manifest``), each named on stderr."""
+    (``metahyper.pipeline.manifest``), each named on stderr."""
     from metahyper.launch.status import status_text
 
     damaged: list[str] = []

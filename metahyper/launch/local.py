@@ -38,11 +38,11 @@ from metahyper.config import ConfigError
 from metahyper.interrupts import stop_signals
 from metahyper.launch.status import current, duration, read_json, run_status
 from metahyper.launch.worker import POOL_PID_ENV
+from metahyper.pipeline.runs import Plan, is_done, rebuild_report, write_suite_files
+from metahyper.pipeline.shared_pretraining import pretraining_siblings
+from metahyper.pipeline.stage_files import FAILED, STAGES, stage_dir
+from metahyper.pipeline.stages import resolve_device
 from metahyper.progress import LOGGER
-from metahyper.runs import Plan, is_done, rebuild_report, write_suite_files
-from metahyper.shared_pretraining import pretraining_siblings
-from metahyper.stage_files import FAILED, STAGES, stage_dir
-from metahyper.stages import resolve_device
 
 LOG_NAME = "run.log"
 STOP_GRACE_S = 30.0  # how long interrupted children get to exit before they are killed
@@ -213,7 +213,7 @@ class Pool:
 
     def startable(self, run: str) -> bool:
         """Whether ``run`` may start: not while a run sharing its pretraining
-        (``metahyper.shared_pretraining``) is running and has not finished that stage,
+        (``metahyper.pipeline.shared_pretraining``) is running and has not finished that stage,
         so the shared pretraining is done once and then linked."""
         siblings = set(pretraining_siblings(self.suite, run))
         return not any(c.ended is None and c.run in siblings and not is_done(self.suite, self.out, c.run, "pretrain")

@@ -4,7 +4,7 @@ The unfinished runs go out as one job array (``RunJob``: the run's pretrain -> m
 evaluate in the shared suite folder, ``metahyper.launch.worker.run_one``), then one report job
 that depends on the array (``afterany``: it reports whatever finished; ``metahyper report OUT``
 rebuilds it later). Resources come from the suite's ``launcher.slurm`` section
-(``metahyper.launch.config.SlurmConfig``) with the command line's options on top; a job's CPU
+(``metahyper.suite.launcher.SlurmConfig``) with the command line's options on top; a job's CPU
 threads are its ``cpus``. submitit writes the job scripts, pickles and logs into ``OUT/slurm/``;
 ``OUT/launch.json`` records the job ids for ``metahyper status``. The suite folder must be on a
 file system that the compute nodes share.
@@ -27,12 +27,12 @@ from typing import Any
 
 from metahyper.atomic import write_text_atomic
 from metahyper.config import ConfigError
-from metahyper.launch.config import SlurmConfig
 from metahyper.launch.status import LAUNCH_FILE
 from metahyper.launch.worker import run_one
 from metahyper.outdir import shared_files_lock
+from metahyper.pipeline.runs import Plan, now_utc, rebuild_report, write_suite_files
 from metahyper.progress import use_cli_logging
-from metahyper.runs import Plan, now_utc, rebuild_report, write_suite_files
+from metahyper.suite.launcher import SlurmConfig
 
 EXTRA = "pip install 'metahyper[slurm]'"
 SLURM_DIR = "slurm"

@@ -5,7 +5,7 @@ Each stage of each run is in one of these states (checked in this order):
 * ``done``: its ``done.json`` exists (wall and CPU seconds, summed over the processes that
   worked on it, and device from it);
 * ``damaged`` (``metahyper status`` only, which checks what finished stages recorded,
-  ``metahyper.manifest``): its ``done.json`` cannot be read, or a file it recorded is missing
+  ``metahyper.pipeline.manifest``): its ``done.json`` cannot be read, or a file it recorded is missing
   or differs from its SHA-256; the detail names the file and what to delete to redo it;
 * ``running``: a process holds its lock (``metahyper.outdir.lock_holder``: pid, host, SLURM
   job); its metrics log gives the epoch or iteration, and the lock's start time and the
@@ -31,11 +31,11 @@ from typing import Any
 
 from metahyper.config import ConfigError, load_yaml
 from metahyper.files import UnusableFileError
-from metahyper.manifest import verify_stage
 from metahyper.meta.metrics_log import last_record
 from metahyper.outdir import describe_holder, lock_holder
-from metahyper.stage_files import (FAILED, STAGE_CONFIG, STAGE_METRICS, STAGES, SUITE_FILE, read_marker, run_names,
-                                   stage_dir)
+from metahyper.pipeline.manifest import verify_stage
+from metahyper.pipeline.stage_files import (FAILED, STAGE_CONFIG, STAGE_METRICS, STAGES, SUITE_FILE, read_marker,
+                                            run_names, stage_dir)
 
 LAUNCH_FILE = "launch.json"  # what a launcher submitted: {"launcher", "jobs": {run: job id}, "report_job"}
 UNITS = {"pretrain": "epoch", "meta_train": "iteration"}

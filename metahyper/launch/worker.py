@@ -4,7 +4,7 @@
 (``OUT/runs/<run>/config.yaml``, written by the launcher before it starts any process), on
 ``device`` with ``threads`` CPU threads (default: ``metahyper.threads.process_threads``), and
 builds no report (the launcher builds one when every run is done). Stages are locked while they
-run (``metahyper.runs``), so the processes of one suite folder never work on the same stage.
+run (``metahyper.pipeline.runs``), so the processes of one suite folder never work on the same stage.
 
 ``python -m metahyper.launch.worker OUT RUN [--device D] [--threads N] [--log FILE]
 [--import MODULE]`` is the local pool's child process; its exit status is the command's
@@ -28,10 +28,10 @@ import torch
 
 from metahyper.exits import guarded
 from metahyper.interrupts import stop_signals
+from metahyper.pipeline.runs import run_suite
 from metahyper.plugins import drop_working_directory, import_user_code
 from metahyper.progress import use_cli_logging
-from metahyper.runs import run_suite
-from metahyper.suites import load_suite
+from metahyper.suite.config import load_suite
 from metahyper.threads import process_threads
 
 POOL_PID_ENV = "METAHYPER_POOL_PID"  # set by the local pool: the pid this process must not outlive

@@ -45,7 +45,7 @@ from metahyper.lm.model import CELLS, CharLM, seeded_model
 from metahyper.lm.report import write_lm_report
 from metahyper.lm.train import LMConfig, train_lm
 from metahyper.meta.metrics_log import LoggingConfig
-from metahyper.suites import resolve_root
+from metahyper.suite.config import resolve_root
 
 SUITE_NAME = "suite.yaml"
 RUN_CONFIG_NAME = "config.yaml"
@@ -166,7 +166,7 @@ def run_lm_suite(suite_cfg: LMSuite | dict[str, Any], out_dir: str | os.PathLike
                  progress: bool | None = None) -> list[Path]:
     """Run every model x seed into ``out_dir`` (finished runs skipped, killed ones resumed), save
     ``suite.yaml`` there and write the report. Returns the written report files."""
-    from metahyper.runs import resolve_device  # here: runs.py imports the classify suites
+    from metahyper.pipeline.runs import resolve_device  # here: runs.py imports the classify suites
 
     suite = suite_cfg if isinstance(suite_cfg, LMSuite) else from_dict(LMSuite, suite_cfg, where)
     suite = check_suite(suite, where)

@@ -11,13 +11,13 @@ from scipy import stats as sps
 from metahyper.config import ConfigError, to_dict
 from metahyper.eval import headline
 from metahyper.eval.movement import run_movement
-from metahyper.paper import PaperResult
 from metahyper.eval.plots import ValSetting, _band, _val_curves
 from metahyper.eval.records import as_record
 from metahyper.eval.report import write_report
 from metahyper.eval.seeds import seed_summaries
 from metahyper.eval.settings import meta_training, pretraining, settings_section
-from metahyper.suites import load_suite
+from metahyper.suite.config import load_suite
+from metahyper.suite.paper import PaperResult
 
 ENV = {"python": "3.x", "device": "cpu"}
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -19,8 +19,8 @@ from metahyper.eval import records as records_module
 from metahyper.eval.records import package_commit
 from metahyper.eval.report import write_report
 from metahyper.eval.suite_info import data_section, made_line
-from metahyper.paper import PaperResult
-from metahyper.suites import load_suite
+from metahyper.suite.config import load_suite
+from metahyper.suite.paper import PaperResult
 
 ENV = {"metahyper": "9.9", "commit": "abc123", "device": "cpu"}
 PROVENANCE = {"evaluation.episodes": {"source": "ours", "ref": "fewer than the paper's 2000, for CI"},

@@ -159,7 +159,7 @@ def test_language_model_suite_runs_from_the_command_line(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["lm-tinyshakespeare", "ha-ptb-char", "ha-enwik8"])
 def test_shipped_language_model_suites_validate(name, tmp_path):
     from metahyper.lm.suite import load_lm_suite
-    from metahyper.suites import suite_path
+    from metahyper.suite.config import suite_path
 
     suite = load_lm_suite(suite_path(name), [f"data.root={tmp_path}"])
     assert suite.kind == "language_model" and len(suite.models) >= 3

@@ -16,7 +16,7 @@ The fixed episode sets of ``OUT/episodes/`` are protected by ``OUT/episodes/mani
 (``record_episode_file``) and checked before a set is loaded (``check_episode_file``): the
 hash a set carries inside itself proves nothing about an edited file that was re-hashed.
 
-Marker files that cannot be read (``metahyper.stage_files.read_marker``: truncated, edited into
+Marker files that cannot be read (``metahyper.pipeline.stage_files.read_marker``: truncated, edited into
 another JSON value) raise the same error, naming the file. Like ``stage_files``, this module
 imports no torch: ``metahyper status`` checks stages with it.
 """
@@ -29,7 +29,7 @@ from typing import Iterable
 
 from metahyper.atomic import write_text_atomic
 from metahyper.files import UnusableFileError, read_json, sha256_file
-from metahyper.stage_files import MARKER, read_marker, redo_hint, stage_outputs
+from metahyper.pipeline.stage_files import MARKER, read_marker, redo_hint, stage_outputs
 
 ARTIFACTS = "artifacts"
 EPISODES_MANIFEST = "manifest.json"

@@ -13,19 +13,19 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/runs/<run>/<stage>/time.json       wall and CPU seconds, summed over the processes that worked on it
     OUT/runs/<run>/<stage>/done.json       written atomically LAST: the stage is finished, with time.json's sums
                                            and the SHA-256 of its files and of the episode sets it used
-                                           (metahyper.manifest)
+                                           (metahyper.pipeline.manifest)
     OUT/runs/<run>/<stage>/failed.json     the error that stopped the stage (removed when it starts again)
     OUT/runs/<run>/pretrain/               pretrain_checkpoint.pt, pretrained.pt, pretrain_metrics.jsonl
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
     OUT/runs/<run>/evaluate/results.json   one result record per target x shot x method
-    OUT/runs/<run>/evaluate/skipped.json   targets and predictors it skipped, and why (``metahyper.targets``)
+    OUT/runs/<run>/evaluate/skipped.json   targets and predictors it skipped, and why (``metahyper.pipeline.targets``)
     OUT/report.md, results.csv, results.json, *.png   (``metahyper.eval.report.write_report``)
 
 A stage whose ``done.json`` holds the hash of its current config is skipped; an unfinished
 one resumes from its checkpoint (pretraining per epoch, meta-training per checkpoint). A folder
 written under a different config is refused up front rather than mixed. Every data root, data
 option, model, episode setting and baseline is checked before the first stage starts. What
-each stage does is ``metahyper.stages``.
+each stage does is ``metahyper.pipeline.stages``.
 
 Several processes may work in one suite folder at once, each on its own runs: a stage is
 locked by the process working on it (a second process asking for it exits 2 naming the
@@ -57,20 +57,20 @@ from metahyper.eval.ensemble import seed_ensembles
 from metahyper.eval.records import collect_environment
 from metahyper.eval.report import write_report
 from metahyper.files import read_json
-from metahyper.manifest import ARTIFACTS, stage_artifacts, verify_stage
 from metahyper.meta.distributed import world
 from metahyper.meta.metrics_log import MetricsLog, last_record
 from metahyper.meta.train import METRICS_NAME
-from metahyper.provenance import setting_sources
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
-from metahyper.paper import paper_results
-from metahyper.shared_pretraining import check_shared_pretraining, share_pretraining
-from metahyper.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
-                                   add_stage_time, read_marker, redo_hint, run_names, stage_dir)
-from metahyper.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, eval_shots, log,
-                              resolve_device, stage_config)
-from metahyper.suites import SuiteConfig, resolve_data_paths
-from metahyper.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
+from metahyper.pipeline.manifest import ARTIFACTS, stage_artifacts, verify_stage
+from metahyper.pipeline.shared_pretraining import check_shared_pretraining, share_pretraining
+from metahyper.pipeline.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
+                                            add_stage_time, read_marker, redo_hint, run_names, stage_dir)
+from metahyper.pipeline.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, eval_shots,
+                                       log, resolve_device, stage_config)
+from metahyper.pipeline.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
+from metahyper.suite.config import SuiteConfig, resolve_data_paths
+from metahyper.suite.paper import paper_results
+from metahyper.suite.provenance import setting_sources
 
 
 # --- stage folders and markers ---------------------------------------------------------------------------
@@ -78,7 +78,7 @@ from metahyper.targets import absent_targets, data_episodes, evaluation_outdated
 
 def is_done(suite: SuiteConfig, out: Path, run: str, stage: str) -> bool:
     """Whether the stage finished under its current config (an evaluation that skipped an
-    optional target whose data is there now is not: ``metahyper.targets.evaluation_outdated``)."""
+    optional target whose data is there now is not: ``metahyper.pipeline.targets.evaluation_outdated``)."""
     folder = stage_dir(out, run, stage)
     marker = read_marker(folder)
     if marker is None or marker["config_hash"] != config_hash(stage_config(suite, run, stage)):
@@ -120,7 +120,7 @@ def finish_stage(ws: Workspace, run: str, stage: str, totals: dict[str, float],
                  shared_from: str | None = None) -> None:
     """Write the ``done.json`` marker (atomically; the last file a stage writes) with the stage's
     time summed over every process that worked on it (``totals``: ``add_stage_time``) and the
-    SHA-256 of the stage's files and of the shared files it read (``metahyper.manifest``).
+    SHA-256 of the stage's files and of the shared files it read (``metahyper.pipeline.manifest``).
     ``threads``: CPU results depend on the thread count (reductions run in another order).
     ``shared_from``: the run whose finished stage this one links (``share_pretraining``)."""
     folder = stage_dir(ws.out, run, stage)
@@ -340,7 +340,7 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
               report: bool = True, log_file: Path | None = None) -> list[Path]:
     """Run ``stages`` of ``runs`` (default: all) of ``suite`` into ``out``; returns the report
     files when the evaluate stage ran and ``report`` is set (the report covers every evaluated
-    run in ``out``). A run name of a seeded run (``metahyper.suites.expand_seeds``) stands for
+    run in ``out``). A run name of a seeded run (``metahyper.suite.expansion.expand_runs``) stands for
     all its seeds.
 
     Checks everything first (``plan_suite``); finished stages are skipped, unfinished ones

@@ -13,9 +13,9 @@ maps a stage to the function that does its work inside its folder:
 * ``evaluate``: the meta-trained model and each baseline (on the pretrained model) on the fixed
   episode sets of every target (within its ``groups``) and shot, at ``episodes.eval_way``
   (``metahyper.eval.evaluate``) -> ``results.json``; a target whose data set defines its own
-  episodes is scored on those, and what was skipped goes to ``skipped.json`` (``metahyper.targets``).
+  episodes is scored on those, and what was skipped goes to ``skipped.json`` (``metahyper.pipeline.targets``).
 
-Orchestration (skipping, markers, checks, reports) is ``metahyper.runs``.
+Orchestration (skipping, markers, checks, reports) is ``metahyper.pipeline.runs``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from metahyper.data.presets import test_transform, train_transform
 from metahyper.eval.ensemble import ProbabilityRecorder
 from metahyper.eval.evaluate import evaluate, evaluate_all
 from metahyper.eval.records import ResultRecord
-from metahyper.manifest import check_episode_file, record_episode_file, verify_stage
 from metahyper.meta import baselines
 from metahyper.meta.distributed import world
 from metahyper.meta.methods import make_method
@@ -49,10 +48,11 @@ from metahyper.models import build_model, model_options
 from metahyper.models.heads import restore_metric_scale
 from metahyper.models.roles import MetaModel
 from metahyper.outdir import shared_files_lock
+from metahyper.pipeline.manifest import check_episode_file, record_episode_file, verify_stage
+from metahyper.pipeline.stage_files import RESULTS, STAGES, stage_dir
+from metahyper.pipeline.targets import absent_targets, data_episodes, fitting, write_skipped
 from metahyper.progress import LOGGER
-from metahyper.stage_files import RESULTS, STAGES, stage_dir
-from metahyper.suites import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
-from metahyper.targets import absent_targets, data_episodes, fitting, write_skipped
+from metahyper.suite.config import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
 
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
 BASELINE_FACTORIES = {
@@ -171,7 +171,7 @@ def hashed_meta_train(spec: RunSpec, ev: EvaluationConfig) -> dict[str, Any]:
 class Workspace:
     """A resolved suite, its output folder and device, the data stores loaded so far, and the
     shared files (episode sets) the stage being run has read, which its manifest records
-    (``metahyper.manifest``)."""
+    (``metahyper.pipeline.manifest``)."""
 
     suite: SuiteConfig
     out: Path
@@ -344,7 +344,7 @@ def baseline_predictor(suite: SuiteConfig, method: str, model: MetaModel, option
 
 def target_episodes(ws: Workspace, run: str, target: str, store: ImageStore) -> list[tuple[EpisodeSet, dict]]:
     """The episode sets ``target`` is scored on by ``run``, each with what its records add to
-    their metadata: the episodes its data set defines (``metahyper.targets.data_episodes``, with
+    their metadata: the episodes its data set defines (``metahyper.pipeline.targets.data_episodes``, with
     their ``metric``), else one drawn set per shot of the run (``eval_shots``) at its way."""
     way = ws.suite.runs[run].episodes.eval_way_or_way
     fixed = data_episodes(ws.suite, target)
@@ -379,7 +379,7 @@ def run_evaluate(ws: Workspace, run: str, folder: Path) -> None:
             recorder.keep(list(results), episodes)
     recorder.save(folder)  # evaluation.seed_ensemble: the per-query probabilities (metahyper.eval.ensemble)
     write_text_atomic(folder / RESULTS, json.dumps([to_dict(r) for r in records], indent=1) + "\n")
-    write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.targets
+    write_skipped(folder, list(absent), notes)  # after results.json: see metahyper.pipeline.targets
 
 
 def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: Any) -> ResultRecord:

@@ -2,9 +2,9 @@
 
 It is part of ``SuiteConfig`` (so ``launcher.slurm.partition=gpu`` works as an override and
 typos fail naming the key) and, like ``logging``, in no stage's config hash and no result
-record: where a run ran does not change what it computes (``metahyper.stages.stage_config``).
+record: where a run ran does not change what it computes (``metahyper.pipeline.stages.stage_config``).
 The command line's ``--partition``, ``--gpus``, ``--cpus``, ``--mem`` and ``--time`` replace
-the section's values. This module is a leaf: ``metahyper.suites`` imports it.
+the section's values. This module is a leaf: ``metahyper.suite.config`` imports it.
 """
 
 from __future__ import annotations

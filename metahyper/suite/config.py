@@ -15,11 +15,11 @@ with the value parsed as YAML, plus three conveniences on top of ``config.apply_
   ``episodes``, ``seed``, ``compare_with``, ``augment``) applies to every run: ``meta_train.iterations=5``.
 
 Settings that moved (``pretrain.way``, ``meta_train.maml.inner_steps_eval``/``bn_mode``) are
-migrated or refused naming their new key (``metahyper.suite_keys``).
+migrated or refused naming their new key (``metahyper.suite.keys``).
 
 Seeds and shots: ``seeds: [0, 1, 2]`` on a run, or on the suite for every run without its own,
 expands the run into one run per seed after the overrides; ``per_shot: true`` into one run per
-evaluated shot, each meta-trained at its shot (``metahyper.run_expansion``). ``seeds=[0,1]`` and
+evaluated shot, each meta-trained at its shot (``metahyper.suite.expansion``). ``seeds=[0,1]`` and
 ``per_shot=true`` on the command line set the suite's.
 
 Data roots may name environment variables (``${METAHYPER_DATA}/omniglot``); ``check_data_paths``
@@ -43,8 +43,6 @@ from metahyper.data.groupings import check_grouping
 from metahyper.data.presets import augment_names
 from metahyper.data.sources import DATASETS
 from metahyper.data.synthetic import check_synthetic_size
-from metahyper.launch.config import LauncherConfig
-from metahyper.paper import PaperResult
 from metahyper.meta.baselines import FEATURE_BN_MODES
 from metahyper.meta.maml import BN_MODES
 from metahyper.meta.methods import make_method
@@ -53,12 +51,14 @@ from metahyper.meta.pretrain import PretrainConfig
 from metahyper.meta.support_augment import SupportAugment
 from metahyper.meta.train import MetaTrainConfig
 from metahyper.models.compute import ComputeConfig
-from metahyper.names import check_plain_name
 from metahyper.plugins import import_suite_modules
-from metahyper.provenance import SettingSource, check_provenance
 from metahyper.resources import SUITES_DIR, known_suites
-from metahyper.run_expansion import expand_runs
-from metahyper.suite_keys import check_override, migrate
+from metahyper.suite.expansion import expand_runs
+from metahyper.suite.keys import check_override, migrate
+from metahyper.suite.launcher import LauncherConfig
+from metahyper.suite.names import check_plain_name
+from metahyper.suite.paper import PaperResult
+from metahyper.suite.provenance import SettingSource, check_provenance
 
 BASELINES = ("nearest_centroid", "linear_head", "logistic_regression")
 MAX_EPISODE_SIZE, MAX_EPISODES = 10_000, 1_000_000  # way/shot/query/steps; episodes of a fixed set
@@ -141,7 +141,7 @@ class TargetSpec(DataSpec):
     grouping, ``metahyper.data.groupings``) draws each episode's classes from one group, e.g.
     ``alphabet`` for Lake's within-alphabet Omniglot tasks. ``optional: true``: when its root
     does not exist (or names an unset environment variable) the suite runs without it, and the
-    log and the report say so and how to get the data (``metahyper.targets.absent_targets``);
+    log and the report say so and how to get the data (``metahyper.pipeline.targets.absent_targets``);
     by default a missing root is refused up front. Both are left out of the stage hashes at
     their defaults."""
 
@@ -208,7 +208,7 @@ class RunSpec:
     ``seeds`` (optional) lists several seeds: the run expands into one run per seed;
     ``per_shot`` (default: the suite's) expands it into one run per shot of ``evaluation.shots``,
     each meta-trained on episodes of that shot and evaluated at it. The expansion
-    (``metahyper.run_expansion``) sets ``report_name`` (the name results carry), ``eval_shots``
+    (``metahyper.suite.expansion``) sets ``report_name`` (the name results carry), ``eval_shots``
     (the shots the run is evaluated at; default ``evaluation.shots``) and ``pretrain_from`` (the
     run whose pretraining this one shares).
     """
@@ -313,15 +313,15 @@ class SuiteConfig:
     ``device``: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. ``kind`` tells
     these suites from classification suites (``kind: classify``, ``metahyper.classify.suite``).
     ``seeds`` applies to every run that lists no ``seeds`` of its own, ``per_shot`` to every run
-    that does not set its own (``metahyper.run_expansion``).
+    that does not set its own (``metahyper.suite.expansion``).
     ``imports`` names modules (a user's models, data sets, methods) imported before the suite is
     validated (``metahyper.plugins``).
     ``logging`` (``tensorboard: true``: event files beside each stage's JSONL metrics) and
-    ``launcher`` (how ``--launcher slurm`` asks for jobs, ``metahyper.launch.config``) are left
-    out of every stage's config hash (``metahyper.stages.stage_config``) and of result records.
+    ``launcher`` (how ``--launcher slurm`` asks for jobs, ``metahyper.suite.launcher``) are left
+    out of every stage's config hash (``metahyper.pipeline.stages.stage_config``) and of result records.
     ``paper`` lists published numbers that the report prints beside ours
-    (``metahyper.paper``); ``provenance`` says where each setting comes from, the paper or us
-    (``metahyper.provenance``); neither is in any config hash.
+    (``metahyper.suite.paper``); ``provenance`` says where each setting comes from, the paper or us
+    (``metahyper.suite.provenance``); neither is in any config hash.
     ``compute`` (``channels_last``, ``autocast``: ``metahyper.models.compute``) sets how every
     run's model computes; it enters every stage's hash when set.
     """
@@ -368,7 +368,7 @@ class SuiteConfig:
 
     def select(self, name: str) -> list[str]:
         """The runs ``name`` stands for: itself, or every seed and shot of a run expanded by
-        ``metahyper.run_expansion`` (``wrn-s0``, ``wrn-s1`` for ``wrn``); raises naming the runs
+        ``metahyper.suite.expansion`` (``wrn-s0``, ``wrn-s1`` for ``wrn``); raises naming the runs
         there are."""
         if name in self.runs:
             return [name]

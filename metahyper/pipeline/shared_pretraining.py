@@ -1,5 +1,5 @@
 """Runs that share one pretraining: the shots of one model and seed, and runs that name another
-in ``pretrain_from`` (``metahyper.run_expansion``). Their pretraining stages have one config
+in ``pretrain_from`` (``metahyper.suite.expansion``). Their pretraining stages have one config
 (hashed under the owner's name), so the first to finish does the work and the others link its
 files (``share_pretraining``); ``metahyper.launch.local`` starts a sibling only once that stage
 is done."""
@@ -11,15 +11,15 @@ import shutil
 from pathlib import Path
 
 from metahyper.config import ConfigError, config_hash
-from metahyper.manifest import verify_stage
-from metahyper.stage_files import TIME_FILE, read_marker, stage_dir, stage_outputs
-from metahyper.stages import Workspace, stage_config
-from metahyper.suites import SuiteConfig
+from metahyper.pipeline.manifest import verify_stage
+from metahyper.pipeline.stage_files import TIME_FILE, read_marker, stage_dir, stage_outputs
+from metahyper.pipeline.stages import Workspace, stage_config
+from metahyper.suite.config import SuiteConfig
 
 
 def pretraining_siblings(suite: SuiteConfig, run: str) -> list[str]:
     """The other runs that share ``run``'s pretraining (the shots of one model and seed, and
-    runs naming it in ``pretrain_from``: ``metahyper.run_expansion``), the owner first."""
+    runs naming it in ``pretrain_from``: ``metahyper.suite.expansion``), the owner first."""
 
     def owner(name: str) -> str:
         return suite.runs[name].pretrain_from or name
@@ -48,7 +48,7 @@ def share_pretraining(ws: Workspace, run: str, folder: Path) -> str | None:
     sibling's (``pretraining_siblings``; found on disk, so a worker that holds only its own run
     finds them too). Returns that run, or None when none has finished (then ``run`` pretrains
     itself). The stage config names the owner, so only the runs that share it can match. The
-    links hold the owner's bytes, so this stage's own ``artifacts`` (``metahyper.manifest``)
+    links hold the owner's bytes, so this stage's own ``artifacts`` (``metahyper.pipeline.manifest``)
     record the same SHA-256 and verify like the owner's. The owner's ``time.json`` stays its
     own: this stage's time is the linking, so a report's compute sum counts the training once."""
     owner = ws.suite.runs[run].pretrain_from
@@ -60,7 +60,7 @@ def share_pretraining(ws: Workspace, run: str, folder: Path) -> str | None:
         source = stage_dir(ws.out, sibling, "pretrain")
         marker = read_marker(source)
         if marker is not None and marker.get("config_hash") == mine:
-            verify_stage(ws.out, source)  # the very files that stage finished with (metahyper.manifest)
+            verify_stage(ws.out, source)  # the very files that stage finished with (metahyper.pipeline.manifest)
             for path in stage_outputs(source):
                 if path.name != TIME_FILE:
                     link_or_copy(path, folder / path.name)

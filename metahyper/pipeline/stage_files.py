@@ -1,4 +1,4 @@
-"""The files of a suite folder's stages, by name (layout: ``metahyper.runs``), and the readers of the
+"""The files of a suite folder's stages, by name (layout: ``metahyper.pipeline.runs``), and the readers of the
 small ones: what ``metahyper status`` reads, without importing torch or the training code.
 
 A marker that cannot be read (``read_marker``: truncated, edited into another JSON value, without

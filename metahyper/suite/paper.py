@@ -6,7 +6,7 @@ its own. A number whose ``model`` names one of the suite's models is printed in 
 of the report's headline table ("84.91 ± 0.57 · paper 86.3"); any other (a method from the
 literature, people) gets its own row, marked as the paper's. The section is kept out of every
 config hash: stage configs never read it and result records drop it
-(``metahyper.stages.make_record``), so adding or correcting a number never invalidates a run.
+(``metahyper.pipeline.stages.make_record``), so adding or correcting a number never invalidates a run.
 """
 
 from __future__ import annotations

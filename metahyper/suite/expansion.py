@@ -11,12 +11,12 @@ A run the user names (``conv4``) may stand for several runs with folders of thei
   a model meta-trained on 5-shot tasks, as MAML papers (Finn et al.; Babu et al.'s Tables 7-8)
   report them. The shots of one seed share one pretraining: every run of the group names the
   first shot's run in ``pretrain_from``, the pretraining stage hashes that name, and the stage
-  runs once (``metahyper.stages.run_pretrain`` links a sibling's finished pretraining).
+  runs once (``metahyper.pipeline.stages.run_pretrain`` links a sibling's finished pretraining).
 
 Both together give ``conv4-1shot-s0`` and so on. ``pretrain_from: conv4`` on another run
 (``hyper_conv4-outer``, a variant that differs from ``conv4`` only after pretraining) shares
 ``conv4``'s pretraining in the same way, seed by seed and shot by shot, so the two differ in
-nothing before meta-training (``metahyper.runs`` checks that the pretraining settings agree).
+nothing before meta-training (``metahyper.pipeline.runs`` checks that the pretraining settings agree).
 Every expanded run keeps the user's name in
 ``report_name``, the name its results carry, so a report has one row per model whatever made
 its cells. The evaluation episodes are the suite's (``evaluation.seed``) and shared by every run,

@@ -12,10 +12,10 @@ protocol from the choices made where the paper is silent::
 A key is a suite-level path (``evaluation.episodes``, ``data.image_size``,
 ``targets.<name>.image_size``) or a run setting (``meta_train.maml.inner_lr``,
 ``pretrain.epochs``, ``episodes.query``, ``model.options.variant``), which names that setting of
-every run, as a command-line override does (``metahyper.suites``). ``check_provenance`` refuses
+every run, as a command-line override does (``metahyper.suite.config``). ``check_provenance`` refuses
 a key that names no setting before any work starts. The report shows the section as the table
 "Where each setting comes from" with each setting's value (``setting_values``); like ``paper``
-(``metahyper.paper``) it is in no config hash and in no result record, so marking a setting
+(``metahyper.suite.paper``) it is in no config hash and in no result record, so marking a setting
 never invalidates a run.
 """
 
@@ -128,7 +128,7 @@ def lookup(data: Any, parts: Iterable[str]) -> Any:
 
 
 EXPANDED = {"seeds": lambda spec: spec.get("seed"), "per_shot": lambda spec: spec.get("eval_shots") is not None}
-"""Suite settings that expanding the runs consumes (``metahyper.suites.load_suite``): a saved
+"""Suite settings that expanding the runs consumes (``metahyper.suite.config.load_suite``): a saved
 suite holds them in its runs, as each run's seed and whether it is evaluated at its own shot."""
 
 
