@@ -14,7 +14,7 @@ from cli_run import run_cli
 from tiny_suites import SMOKE
 
 from metahyper import cli
-from metahyper.suite.config import SUITES_DIR
+from metahyper.resources import SUITES_DIR
 
 
 def _main(capsys, *argv: str) -> tuple[int, str, str]:

@@ -18,8 +18,9 @@ from test_method_suites import SMOKE_HASHES
 from metahyper.config import config_hash, load_yaml
 from metahyper.data import EpisodeSampler, load_store
 from metahyper.pipeline.stages import STAGES, Workspace, episode_set, stage_config
-from metahyper.resources import SUITES_DIR
-from metahyper.suite.config import known_suites, load_suite, resolve_data_paths
+from metahyper.resources import SUITES_DIR, known_suites
+from metahyper.suite.config import load_suite
+from metahyper.suite.data_paths import resolve_data_paths
 
 # characters per alphabet (4 images each), under the real small-set alphabet names
 # (data_splits/omniglot.json): 10-way training tasks fit only Balinese and Greek, 5-way test

@@ -14,7 +14,8 @@ from tiny_suites import SMOKE, paper
 from metahyper.config import ConfigError, load_yaml, save_yaml
 from metahyper.meta import train
 from metahyper.pipeline import stages
-from metahyper.pipeline.runs import STAGES, rebuild_report, run_suite
+from metahyper.pipeline.report import rebuild_report
+from metahyper.pipeline.runs import STAGES, run_suite
 from metahyper.suite.config import load_suite
 
 REPORT_FILES = ("report.md", "results.csv", "results.json", "accuracy_vs_shots.png", "val_curves.png", "movement.png",

@@ -21,7 +21,8 @@ from tiny_suites import SMOKE
 
 from metahyper.launch.slurm import submit_suite
 from metahyper.launch.status import LAUNCH_FILE, status_text
-from metahyper.pipeline.runs import plan_suite, rebuild_report
+from metahyper.pipeline.report import rebuild_report
+from metahyper.pipeline.runs import plan_suite
 from metahyper.suite.config import load_suite
 from metahyper.suite.launcher import SlurmConfig
 

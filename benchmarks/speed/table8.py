@@ -41,7 +41,8 @@ from metahyper.meta.predictors import maml_predictor
 from metahyper.meta.train import meta_train
 from metahyper.models import build_model
 from metahyper.models.roles import ParamRole
-from metahyper.suite.config import RunSpec, SuiteConfig, load_suite
+from metahyper.suite.config import SuiteConfig, load_suite
+from metahyper.suite.specs import RunSpec
 from metahyper.train.supervised import EpochGenerators, build_optimizer, train_epoch
 
 SUITE = "table8-fc100-to-miniimagenet"

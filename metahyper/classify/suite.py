@@ -56,7 +56,7 @@ from metahyper.meta.metrics_log import LoggingConfig
 from metahyper.models import build_model, compress, model_options, parameter_counts
 from metahyper.outdir import FolderLock, check_writable
 from metahyper.plugins import import_modules
-from metahyper.suite.config import resolve_root
+from metahyper.suite.data_paths import resolve_root
 from metahyper.suite.names import check_plain_name
 
 SUITE_NAME = "suite.yaml"

@@ -24,7 +24,7 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """report: rebuild a suite folder's report."""
-    from metahyper.pipeline.runs import rebuild_report
+    from metahyper.pipeline.report import rebuild_report
 
     folder = args.run_dir
     if not folder.is_dir():

@@ -14,7 +14,8 @@ from metahyper.cli.common import WHOLE_SUITE_KINDS
 from metahyper.config import ConfigError, load_yaml
 from metahyper.launch import commands as launch_commands
 from metahyper.pipeline import runs
-from metahyper.suite.config import SuiteConfig, data_specs, load_suite, suite_path
+from metahyper.suite.config import SuiteConfig, load_suite, suite_path
+from metahyper.suite.data_paths import data_specs
 from metahyper.threads import process_threads
 
 

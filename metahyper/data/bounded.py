@@ -15,7 +15,7 @@ stream that stops one byte past that size:
   ``MAX_PIXELS`` is refused before its pixels are decoded;
 * ``check_store_memory(images, channels, size, where)``: a store of that many images, decoded
   or generated, must fit in this machine's memory (``memory_bytes``), checked before it is
-  allocated (a suite's ``data`` settings, ``metahyper.suite.config.DataSpec``, and every resize).
+  allocated (a suite's ``data`` settings, ``metahyper.suite.specs.DataSpec``, and every resize).
 
 Every refusal is a ``DataFormatError`` (or, for settings, a ``ValueError``) naming the file or
 setting and the limit.

@@ -9,7 +9,7 @@ stored, rather than by evaluating several checkpoints together:
   for record i of that file, ``probabilities_<i>`` (float16 [episodes, queries, way], the
   softmax of its logits: ~1e-3 relative rounding, which can only flip a query whose two best
   averaged classes lie that close) and ``labels_<i>`` (int64 [episodes, queries]);
-* ``seed_ensembles`` (called by ``metahyper.pipeline.runs`` when it writes the report) groups the records
+* ``seed_ensembles`` (called by ``metahyper.pipeline.report`` when it writes the report) groups the records
   of one model (the name every seed of a run reports under) on one episode set (same target,
   way, shot, BN mode and episode hash) over at least two seeds, averages their probabilities
   query by query, and scores the argmax per episode. The result is a record of its own, model

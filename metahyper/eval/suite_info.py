@@ -2,7 +2,7 @@
 description, how and when the report was made (``made_line``), the data (``data_section``)
 and where each setting comes from (``provenance_section``).
 
-They read the suite as saved in its folder (``suite.yaml``: ``metahyper.pipeline.runs.rebuild_report``
+They read the suite as saved in its folder (``suite.yaml``: ``metahyper.pipeline.report.rebuild_report``
 passes it), or, for records made elsewhere, the one-run suite each record's config carries
 (``suite_of``); records without either give a plain title and no data section. The compute
 time comes from the stages' ``done.json`` markers: ``seconds`` (wall), ``cpu_seconds`` where the

@@ -127,7 +127,7 @@ def pool(args: argparse.Namespace, plan: Any, whole: bool) -> int:
 def submit(args: argparse.Namespace, plan: Any, whole: bool) -> int:
     """``--launcher slurm``: submit the unfinished runs and the report job; prints the job ids."""
     from metahyper.launch.slurm import submit_suite
-    from metahyper.pipeline.runs import rebuild_report
+    from metahyper.pipeline.report import rebuild_report
 
     flags = {name: getattr(args, name) for name in SLURM_FLAGS if getattr(args, name) is not None}
     if args.jobs is not None:

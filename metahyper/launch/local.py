@@ -38,7 +38,8 @@ from metahyper.config import ConfigError
 from metahyper.interrupts import stop_signals
 from metahyper.launch.status import current, duration, read_json, run_status
 from metahyper.launch.worker import POOL_PID_ENV
-from metahyper.pipeline.runs import Plan, is_done, rebuild_report, write_suite_files
+from metahyper.pipeline.report import rebuild_report
+from metahyper.pipeline.runs import Plan, is_done, write_suite_files
 from metahyper.pipeline.shared_pretraining import pretraining_siblings
 from metahyper.pipeline.stage_files import FAILED, STAGES, stage_dir
 from metahyper.pipeline.stages import resolve_device

@@ -30,7 +30,8 @@ from metahyper.config import ConfigError
 from metahyper.launch.status import LAUNCH_FILE
 from metahyper.launch.worker import run_one
 from metahyper.outdir import shared_files_lock
-from metahyper.pipeline.runs import Plan, now_utc, rebuild_report, write_suite_files
+from metahyper.pipeline.report import rebuild_report
+from metahyper.pipeline.runs import Plan, now_utc, write_suite_files
 from metahyper.progress import use_cli_logging
 from metahyper.suite.launcher import SlurmConfig
 

@@ -45,7 +45,7 @@ from metahyper.lm.model import CELLS, CharLM, seeded_model
 from metahyper.lm.report import write_lm_report
 from metahyper.lm.train import LMConfig, train_lm
 from metahyper.meta.metrics_log import LoggingConfig
-from metahyper.suite.config import resolve_root
+from metahyper.suite.data_paths import resolve_root
 
 SUITE_NAME = "suite.yaml"
 RUN_CONFIG_NAME = "config.yaml"

@@ -19,7 +19,7 @@ Layout of a suite's output folder (``run_suite(suite, out)``)::
     OUT/runs/<run>/meta_train/             checkpoint.pt, metrics.jsonl
     OUT/runs/<run>/evaluate/results.json   one result record per target x shot x method
     OUT/runs/<run>/evaluate/skipped.json   targets and predictors it skipped, and why (``metahyper.pipeline.targets``)
-    OUT/report.md, results.csv, results.json, *.png   (``metahyper.eval.report.write_report``)
+    OUT/report.md, results.csv, results.json, *.png   (``metahyper.pipeline.report.rebuild_report``)
 
 A stage whose ``done.json`` holds the hash of its current config is skipped; an unfinished
 one resumes from its checkpoint (pretraining per epoch, meta-training per checkpoint). A folder
@@ -53,24 +53,19 @@ from metahyper.atomic import remove_stale_temporaries, write_text_atomic
 from metahyper.config import ConfigError, config_hash, load_yaml, save_yaml
 from metahyper.data import ImageStore
 from metahyper.data.episodes import check_episode_args, class_groups
-from metahyper.eval.ensemble import seed_ensembles
-from metahyper.eval.records import collect_environment
-from metahyper.eval.report import write_report
-from metahyper.files import read_json
 from metahyper.meta.distributed import world
-from metahyper.meta.metrics_log import MetricsLog, last_record
-from metahyper.meta.train import METRICS_NAME
+from metahyper.meta.metrics_log import last_record
 from metahyper.outdir import FolderLock, busy_error, check_writable, lock_holder, shared_files_lock, slurm_job_id
-from metahyper.pipeline.manifest import ARTIFACTS, stage_artifacts, verify_stage
+from metahyper.pipeline.manifest import ARTIFACTS, stage_artifacts
+from metahyper.pipeline.report import rebuild_report
 from metahyper.pipeline.shared_pretraining import check_shared_pretraining, share_pretraining
-from metahyper.pipeline.stage_files import (FAILED, MARKER, RESULTS, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
-                                            add_stage_time, read_marker, redo_hint, run_names, stage_dir)
+from metahyper.pipeline.stage_files import (FAILED, MARKER, STAGE_CONFIG, STAGE_METRICS, STAGES, TIME_FILE,
+                                            add_stage_time, read_marker, stage_dir)
 from metahyper.pipeline.stages import (STAGE_RUNNERS, Workspace, baseline_predictor, device_description, eval_shots,
                                        log, resolve_device, stage_config)
-from metahyper.pipeline.targets import absent_targets, data_episodes, evaluation_outdated, read_skipped
-from metahyper.suite.config import SuiteConfig, resolve_data_paths
-from metahyper.suite.paper import paper_results
-from metahyper.suite.provenance import setting_sources
+from metahyper.pipeline.targets import absent_targets, data_episodes, evaluation_outdated
+from metahyper.suite.config import SuiteConfig
+from metahyper.suite.data_paths import resolve_data_paths
 
 
 # --- stage folders and markers ---------------------------------------------------------------------------
@@ -356,48 +351,3 @@ def run_suite(suite: SuiteConfig, out: str | os.PathLike, *, runs: Iterable[str]
         for stage in plan.stages:
             run_stage(plan.ws, name, stage, (name, stage) in plan.pending, log_file)
     return rebuild_report(plan.ws.out) if report and "evaluate" in plan.stages and rank0 else []
-
-
-# --- reports -------------------------------------------------------------------------------------------
-
-
-def rebuild_report(suite_dir: str | os.PathLike, dest: str | os.PathLike | None = None) -> list[Path]:
-    """Write report.md, results.csv, results.json and the figures of ``suite_dir`` from its run
-    folders (finished evaluations, meta-training metrics, every stage's ``done.json`` for the
-    compute time) and its ``suite.yaml`` (title, data, published numbers ``paper``, ``provenance``)
-    into ``dest`` (default: ``suite_dir``; nothing is written anywhere
-    else); returns the files written. Into the suite folder itself, it reads and writes under the
-    shared-files lock, so the last report written covers every evaluation finished before it."""
-    suite_dir = Path(suite_dir)
-    dest = suite_dir if dest is None else Path(dest)
-    with shared_files_lock(suite_dir) if dest.resolve() == suite_dir.resolve() else nullcontext():
-        return _write_report(suite_dir, dest)
-
-
-def _write_report(suite_dir: Path, dest: Path) -> list[Path]:
-    """``rebuild_report``'s work, once it may write."""
-    records, metrics, markers, notes, evaluated = [], {}, [], [], []
-    for run in run_names(suite_dir):
-        folder = suite_dir / "runs" / run
-        markers += [m for m in (read_marker(folder / stage) for stage in STAGES) if m is not None]
-        if read_marker(folder / "evaluate") is not None:
-            verify_stage(suite_dir, folder / "evaluate")
-            records += read_json(folder / "evaluate" / RESULTS, redo_hint(folder / "evaluate"), list)
-            evaluated.append(folder / "evaluate")
-            notes += read_skipped(folder / "evaluate")["notes"]
-        verify_stage(suite_dir, folder / "meta_train", [METRICS_NAME])
-        if (folder / "meta_train" / METRICS_NAME).is_file():
-            metrics[run] = MetricsLog(folder / "meta_train" / METRICS_NAME).read()
-    ensembles, ensemble_notes = seed_ensembles(evaluated)  # evaluation.seed_ensemble: rows of their own
-    records, notes = records + ensembles, list(dict.fromkeys(notes + ensemble_notes))  # absent targets: every run
-    if not records:
-        skipped = "".join(f"; {note}" for note in notes)
-        raise ConfigError(f"{suite_dir}: no finished evaluation (runs/*/evaluate/{MARKER}); nothing to report{skipped}")
-    devices = [m.get("device", "?") for m in markers if m.get("stage") == "evaluate"]
-    environment = collect_environment(", ".join(dict.fromkeys(devices)))
-    suite_file = suite_dir / "suite.yaml"
-    suite = load_yaml(suite_file) if suite_file.is_file() else None
-    paper = (suite or {}).get("paper") or []
-    setting_sources((suite or {}).get("provenance") or {}, f"{suite_file}: provenance")  # errors name the file
-    return write_report(records, dest, metrics=metrics, environment=environment, notes=notes,
-                        paper=paper_results(paper, f"{suite_file}: paper"), suite=suite, markers=markers)

@@ -15,7 +15,7 @@ maps a stage to the function that does its work inside its folder:
   (``metahyper.eval.evaluate``) -> ``results.json``; a target whose data set defines its own
   episodes is scored on those, and what was skipped goes to ``skipped.json`` (``metahyper.pipeline.targets``).
 
-Orchestration (skipping, markers, checks, reports) is ``metahyper.pipeline.runs``.
+Orchestration (skipping, markers, checks) is ``metahyper.pipeline.runs``, the report ``metahyper.pipeline.report``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ from metahyper.pipeline.manifest import check_episode_file, record_episode_file,
 from metahyper.pipeline.stage_files import RESULTS, STAGES, stage_dir
 from metahyper.pipeline.targets import absent_targets, data_episodes, fitting, write_skipped
 from metahyper.progress import LOGGER
-from metahyper.suite.config import DataSpec, EvaluationConfig, RunSpec, SuiteConfig
+from metahyper.suite.config import SuiteConfig
+from metahyper.suite.specs import DataSpec, EvaluationConfig, RunSpec
 
 LEGACY_BN_MODE = "transductive"  # the default meta_train.maml.bn_mode had, hashed though never used
 BASELINE_FACTORIES = {

@@ -1,7 +1,7 @@
 """What the evaluate stage does per target beyond drawing episodes: optional targets whose data
 is absent, data sets with their own fixed episodes, and runs whose head does not fit them.
 
-* An optional target (``optional: true``, ``metahyper.suite.config.TargetSpec``) whose root does not
+* An optional target (``optional: true``, ``metahyper.suite.specs.TargetSpec``) whose root does not
   exist is skipped: ``absent_targets`` says so, why and how to get the data; the log and the
   report carry it. Its stage hash does not change, so once the data is there a rerun redoes only
   the evaluate stages that skipped it (``evaluation_outdated``).
@@ -13,7 +13,8 @@ is absent, data sets with their own fixed episodes, and runs whose head does not
   A method that works at any way (``protonet``) says so with ``way_agnostic = True``.
 
 The evaluate stage writes what it skipped to ``skipped.json`` beside ``results.json``
-(``write_skipped``); ``metahyper.pipeline.runs`` reads it for the report and for ``evaluation_outdated``.
+(``write_skipped``); ``metahyper.pipeline.report`` reads it for the report, ``metahyper.pipeline.runs``
+for ``evaluation_outdated``.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from metahyper.data.episodes import FIXED_EPISODES, DataEpisodes
 from metahyper.data.fetch import fetch_command
 from metahyper.files import UnusableFileError, read_json
 from metahyper.meta.methods import make_method
-from metahyper.suite.config import SuiteConfig, absent_root, expand_root
+from metahyper.suite.config import SuiteConfig
+from metahyper.suite.data_paths import absent_root, expand_root
 
 SKIPPED = "skipped.json"
 
 
 def absent_targets(suite: SuiteConfig) -> dict[str, str]:
     """target -> what the log and the report say about it, for every optional target whose data
-    is absent (``metahyper.suite.config.absent_root``): that it was skipped, why, and how to get it."""
+    is absent (``metahyper.suite.data_paths.absent_root``): that it was skipped, why, and how to get it."""
     notes = {}
     for name, spec in suite.targets.items():
         reason = absent_root(spec)
