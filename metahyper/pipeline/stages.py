@@ -129,7 +129,6 @@ def stage_config(suite: SuiteConfig, run: str, stage: str) -> dict[str, Any]:
                     **suite.compute.hashed()})
 
 
-
 def hashed_evaluation(ev: EvaluationConfig) -> dict[str, Any]:
     """The evaluation settings as the evaluate stage hashes them: without ``inner_steps_eval``
     (meta_train hashes it), without ``baseline_bn_mode`` where it changes nothing (no
@@ -393,9 +392,10 @@ def make_record(suite: SuiteConfig, run: str, name: str, target: str, result: An
     unhashed = ("logging", "launcher", "paper", "provenance")  # in no config hash: how and where it ran, the paper
     run_config = {k: v for k, v in to_dict(suite.only(run)).items() if k not in unhashed}
     config = {"run": run_config, "evaluation": {k: v for k, v in info.items() if k != "bn_mode"}}
-    return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"], shot=info["shot"],
-                        bn_mode=info["bn_mode"], per_episode=result.per_episode, episodes_hash=info["episodes_hash"],
-                        seed=suite.runs[run].seed, config=config, baseline=f"{compare}{method}" if compare else None)
+    return ResultRecord(model=f"{label}{method}", source=domain_name(suite.data), target=target, way=info["way"],
+                        shot=info["shot"], bn_mode=info["bn_mode"], per_episode=result.per_episode,
+                        episodes_hash=info["episodes_hash"], seed=suite.runs[run].seed, config=config,
+                        baseline=f"{compare}{method}" if compare else None)
 
 
 STAGE_RUNNERS = {"pretrain": run_pretrain, "meta_train": run_meta_train, "evaluate": run_evaluate}
