@@ -37,7 +37,7 @@ BUILTIN_SUITE_HASHES = {
     "omniglot-lake": "9b9f3ecb561bfc7fec2b3eda2bbad69a925ca122d00d8c10c617e0af15db5ac2",
     "omniglot-lr-sweep": "55baae2f20c6a231776b9a6d51421940ff887931bda9a64677dae308e9828315",
     "omniglot-maml": "55ba40fa3d36c2e219567f0fe648e759c853a12cecc0228272fe91c12e072271",
-    "omniglot-seeds": "dea46f19d33e9de918e7948096b6773aecd05852ee1f3af6c66a45f59eab9083",
+    "omniglot-seeds": "de01a3641c2ed67f41ef328fbb5d6e1e840d5d2fd9757d517965fc23e9988cdd",
     "omniglot-to-mnist": "f591ec160f9e46451f13dfc8e2519b96079161e8f3c3bfb81e5ac54f31b15757",
     "smoke": "5f56a0ca57b5e7692beac0dd7ef4f752ba24eb56710e9b5792ae5c51a35bcd9b",
     "smoke-methods": "6663739d4dcbff8d5180c528582577037da5d6d0cf5d8f3688027664cbe162f6",

@@ -29,6 +29,15 @@ def last_validation(folder: Path) -> float:
     return 100 * [r for r in records if r.get("kind") == "val"][-1]["accuracy"]
 
 
+def summary(values: list[float], signed: bool = False) -> str:
+    """``mean ± half width`` of the 95% t-CI over seeds, or the mean alone with one seed."""
+    sign = "+" if signed else ""
+    if len(values) < 2:
+        return f"{values[0]:{sign}.2f} (1 seed: no CI)"
+    mean, ci = mean_ci(values)
+    return f"{mean:{sign}.2f} ± {ci:.2f}"
+
+
 def main(suite_dir: str) -> None:
     """Print the validation table and the paired advantages (module docstring)."""
     by_model: dict[str, dict[int, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
@@ -43,8 +52,7 @@ def main(suite_dir: str) -> None:
         seed_means[model] = {seed: sum(shots.values()) / len(shots) for seed, shots in seeds.items()}
         detail = "; ".join(f"s{seed}: " + ", ".join(f"{shot}-shot {acc:.2f}" for shot, acc in sorted(shots.items()))
                            for seed, shots in sorted(seeds.items()))
-        mean, ci = mean_ci(list(seed_means[model].values()))
-        print(f"| {model} | {detail} | {mean:.2f} ± {ci:.2f} |")
+        print(f"| {model} | {detail} | {summary(list(seed_means[model].values()))} |")
     frozen = next((m for m in seed_means if m.endswith("frozen")), None)
     if frozen is None:
         return
@@ -53,8 +61,7 @@ def main(suite_dir: str) -> None:
         if model.startswith(frozen.rsplit("-", 1)[0]) and model != frozen:
             seeds = sorted(set(seed_means[model]) & set(seed_means[frozen]))
             diffs = [seed_means[model][s] - seed_means[frozen][s] for s in seeds]
-            mean, ci = mean_ci(diffs)
-            print(f"| {model} | {', '.join(f'{d:+.2f}' for d in diffs)} | {mean:+.2f} ± {ci:.2f} |")
+            print(f"| {model} | {', '.join(f'{d:+.2f}' for d in diffs)} | {summary(diffs, signed=True)} |")
 
 
 if __name__ == "__main__":
