@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             out = root / mode.replace(" ", "").replace("-", "")
             wall, cpu = timed_run([args.suite, *modes[mode], *overrides], out, prefix)
             print(f"  {mode}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
-            best[mode] = min(best.get(mode, (wall, cpu, "")), (wall, cpu, recorded_threads(out)))
+            if mode not in best or wall < best[mode][0]:  # the fastest repeat, with the threads it recorded
+                best[mode] = (wall, cpu, recorded_threads(out))
     print(f"{args.suite} on a {machine}-core machine limited to {args.cpus} CPU(s) by {' '.join(prefix[:1])}, "
           f"best of {args.repeat}:")
     print(f"{'mode':<14} {'wall s':>8} {'CPU s':>8} {'threads':>8} {'wall / --threads 1':>19}")
