@@ -108,3 +108,25 @@ def test_the_draft_recipe_suite_passes_every_check_on_the_real_data(omniglot_dir
     plan = plan_suite(suite, tmp_path / "out", progress=False)
     assert len(plan.pending) == 3 * len(suite.runs)
     assert plan.ws.store("targets.latin", suite.targets["latin"]).num_classes == 26
+
+
+def test_omniglot_minimal_carries_the_recipe_the_finalists_chose(monkeypatch):
+    """``metahyper run omniglot-minimal`` reproduces the finalists (benchmarks/results/
+    omniglot-minimal-recipes/finalists.yaml): the same ProtoNet training and evaluation rows."""
+    monkeypatch.setenv("METAHYPER_DATA", "/nowhere")
+    suite = load_suite("omniglot-minimal")
+    finalists = load_suite("benchmarks/results/omniglot-minimal-recipes/finalists.yaml")
+    for ours, theirs in (("conv4-protonet-s1", "pn-s1"), ("hyper_conv4-protonet-s1", "hyper_pn-s1")):
+        assert suite.runs[ours].method == finalists.runs[theirs].method == "protonet"
+        for stage in ("pretrain", "meta_train"):
+            ours_config, their_config = (stage_config(s, run, stage) for s, run in ((suite, ours), (finalists, theirs)))
+            for config in (ours_config, their_config):
+                config.pop("run")
+                config.pop("after", None)
+                config.get("pretrain", {}).pop("output_norm_penalty", None)  # unused without pretraining
+                config.get("meta_train", {}).pop("maml", None)  # ProtoNet has no inner loop
+            assert ours_config == their_config, stage
+    for setting in ("support_augment", "soft_kmeans_steps", "seed_ensemble", "episodes", "query", "bn_mode"):
+        assert getattr(suite.evaluation, setting) == getattr(finalists.evaluation, setting), setting
+    assert suite.targets["latin"] == finalists.targets["latin"]
+    assert suite.targets["small2-alphabets"] == finalists.targets["small2-alphabets"]
