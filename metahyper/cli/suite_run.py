@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from metahyper.allocator import keep_freed_memory
 from metahyper.cli.common import WHOLE_SUITE_KINDS
 from metahyper.config import ConfigError, load_yaml
 from metahyper.launch import commands as launch_commands
@@ -51,8 +52,9 @@ def run_command(args: argparse.Namespace) -> int:
     ref, run, overrides = split_suite_args(args.args)
     overrides += ["logging.tensorboard=true"] if args.tensorboard else []
     launching = launch_commands.launching(args)
-    if not launching:  # with a launcher: each job's threads
+    if not launching:  # with a launcher: each job's threads and heap
         torch.set_num_threads(args.threads or process_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+        keep_freed_memory()
     if args.download:
         fetch_suite_data(ref, overrides, args.mirror)
     kind = load_yaml(suite_path(ref)).get("kind")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from metahyper.allocator import keep_freed_memory
 from metahyper.exits import guarded
 from metahyper.interrupts import stop_signals
 from metahyper.pipeline.runs import run_suite
@@ -55,6 +56,7 @@ def run_one(out: str | os.PathLike, run: str, *, device: str | None = None, thre
     use_cli_logging()
     import_user_code(imports)
     torch.set_num_threads(threads or process_threads())  # a SLURM job without --cpus: what its cgroup allows
+    keep_freed_memory()
     suite = load_suite(Path(out) / "runs" / run / "config.yaml")
     run_suite(suite, out, runs=[run], device=device, report=False, progress=False, log_file=log_file)
 
