@@ -111,11 +111,13 @@ def test_the_draft_recipe_suite_passes_every_check_on_the_real_data(omniglot_dir
 
 
 def test_omniglot_minimal_carries_the_recipe_the_finalists_chose(monkeypatch):
-    """``metahyper run omniglot-minimal`` reproduces the finalists (benchmarks/results/
-    omniglot-minimal-recipes/finalists.yaml): the same ProtoNet training and evaluation rows."""
+    """``metahyper run omniglot-minimal`` reproduces the chosen finalists (benchmarks/results/
+    omniglot-minimal-recipes/finalists.yaml at 56 pixels): the same data, ProtoNet training and
+    evaluation rows."""
     monkeypatch.setenv("METAHYPER_DATA", "/nowhere")
     suite = load_suite("omniglot-minimal")
-    finalists = load_suite("benchmarks/results/omniglot-minimal-recipes/finalists.yaml")
+    finalists = load_suite("benchmarks/results/omniglot-minimal-recipes/finalists.yaml",
+                           ["data.image_size=56", "targets.*.image_size=56"])  # the 56-pixel finalists chosen
     for ours, theirs in (("conv4-protonet-s1", "pn-s1"), ("hyper_conv4-protonet-s1", "hyper_pn-s1")):
         assert suite.runs[ours].method == finalists.runs[theirs].method == "protonet"
         for stage in ("pretrain", "meta_train"):
@@ -128,5 +130,5 @@ def test_omniglot_minimal_carries_the_recipe_the_finalists_chose(monkeypatch):
             assert ours_config == their_config, stage
     for setting in ("support_augment", "soft_kmeans_steps", "seed_ensemble", "episodes", "query", "bn_mode"):
         assert getattr(suite.evaluation, setting) == getattr(finalists.evaluation, setting), setting
-    assert suite.targets["latin"] == finalists.targets["latin"]
+    assert suite.data == finalists.data and suite.targets["latin"] == finalists.targets["latin"]
     assert suite.targets["small2-alphabets"] == finalists.targets["small2-alphabets"]
