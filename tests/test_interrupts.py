@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from foreground import default_sigint
 from tiny_suites import SMOKE
 
 from metahyper.launch.status import status_text
@@ -33,7 +34,8 @@ def _run(out: Path, *extra: str, env: dict[str, str] | None = None) -> subproces
     """``metahyper run smoke wrn10_1`` (the reduced suite) into ``out`` in a new process."""
     command = [sys.executable, "-m", "metahyper.cli", "run", "smoke", RUN, "--threads", "1", "--out", str(out),
                *extra, *SMOKE]
-    return subprocess.run(command, capture_output=True, text=True, env=env or _env(), timeout=LIMIT_S)
+    return subprocess.run(command, capture_output=True, text=True, env=env or _env(), timeout=LIMIT_S,
+                          preexec_fn=default_sigint)
 
 
 def _states(out: Path) -> dict[str, str]:

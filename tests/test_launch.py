@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from cli_run import run_cli
+from foreground import default_sigint
 from holders import hold
 from tiny_suites import SMOKE
 
@@ -103,7 +104,8 @@ def test_ctrl_c_stops_every_child_and_leaves_the_stages_resumable(tmp_path):
     out = tmp_path / "out"
     longer = [*SMOKE, "pretrain.epochs=100000"]
     parent = subprocess.Popen([sys.executable, "-m", "metahyper.cli", "run", "smoke", "--jobs", "2", "--out", str(out),
-                               *longer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                               *longer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                              preexec_fn=default_sigint)
     deadline = time.monotonic() + LIMIT_S
     folders = [out / "runs" / run / "pretrain" for run in RUNS]
     while not all((f / "pretrain_metrics.jsonl").is_file() for f in folders):  # both children are training
