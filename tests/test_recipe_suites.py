@@ -110,25 +110,44 @@ def test_the_draft_recipe_suite_passes_every_check_on_the_real_data(omniglot_dir
     assert plan.ws.store("targets.latin", suite.targets["latin"]).num_classes == 26
 
 
+FINALISTS_AT_56 = ["data.image_size=56", "targets.*.image_size=56"]  # the resolution chosen on Latin
+
+
+def training_stages(suite, run: str, unused: tuple[str, ...] = ()) -> dict:
+    """``run``'s pretrain and meta_train stage configs without their run names and the settings in
+    ``unused`` (dotted), so that runs of two suites compare by what they train."""
+    stages = {}
+    for stage in ("pretrain", "meta_train"):
+        config = stage_config(suite, run, stage)
+        config.pop("run")
+        config.pop("after", None)
+        for dotted in unused:
+            section, key = dotted.split(".")
+            config.get(section, {}).pop(key, None)
+        stages[stage] = config
+    return stages
+
+
 def test_omniglot_minimal_carries_the_recipe_the_finalists_chose(monkeypatch):
-    """``metahyper run omniglot-minimal`` reproduces the chosen finalists (benchmarks/results/
-    omniglot-minimal-recipes/finalists.yaml at 56 pixels): the same data, ProtoNet training and
-    evaluation rows."""
+    """``metahyper run omniglot-minimal`` reproduces the chosen finalists at 56 pixels: the ProtoNet
+    pair of benchmarks/results/omniglot-minimal-recipes/finalists.yaml and the MAML pair of
+    maml-finalists.yaml beside it (the same data, training stages and evaluation rows)."""
     monkeypatch.setenv("METAHYPER_DATA", "/nowhere")
     suite = load_suite("omniglot-minimal")
-    finalists = load_suite("benchmarks/results/omniglot-minimal-recipes/finalists.yaml",
-                           ["data.image_size=56", "targets.*.image_size=56"])  # the 56-pixel finalists chosen
+    finalists = load_suite("benchmarks/results/omniglot-minimal-recipes/finalists.yaml", FINALISTS_AT_56)
+    maml = load_suite("benchmarks/results/omniglot-minimal-recipes/maml-finalists.yaml", FINALISTS_AT_56)
+    protonet_unused = ("pretrain.output_norm_penalty", "meta_train.maml")  # no pretraining, no inner loop
     for ours, theirs in (("conv4-protonet-s1", "pn-s1"), ("hyper_conv4-protonet-s1", "hyper_pn-s1")):
         assert suite.runs[ours].method == finalists.runs[theirs].method == "protonet"
-        for stage in ("pretrain", "meta_train"):
-            ours_config, their_config = (stage_config(s, run, stage) for s, run in ((suite, ours), (finalists, theirs)))
-            for config in (ours_config, their_config):
-                config.pop("run")
-                config.pop("after", None)
-                config.get("pretrain", {}).pop("output_norm_penalty", None)  # unused without pretraining
-                config.get("meta_train", {}).pop("maml", None)  # ProtoNet has no inner loop
-            assert ours_config == their_config, stage
+        assert training_stages(suite, ours, protonet_unused) == training_stages(finalists, theirs, protonet_unused)
+    for ours, theirs in (("conv4-maml-s1", "maml-s1"), ("hyper_conv4-maml-s1", "hyper_maml-s1")):
+        assert suite.runs[ours].method == maml.runs[theirs].method == "maml"
+        assert suite.runs[ours].pretrain.epochs == 20 and suite.runs[ours].augment == "affine"
+        assert training_stages(suite, ours) == training_stages(maml, theirs)
     for setting in ("support_augment", "soft_kmeans_steps", "seed_ensemble", "episodes", "query", "bn_mode"):
         assert getattr(suite.evaluation, setting) == getattr(finalists.evaluation, setting), setting
-    assert suite.data == finalists.data and suite.targets["latin"] == finalists.targets["latin"]
-    assert suite.targets["small2-alphabets"] == finalists.targets["small2-alphabets"]
+        assert getattr(suite.evaluation, setting) == getattr(maml.evaluation, setting), setting
+    assert suite.evaluation.inner_steps_eval == maml.evaluation.inner_steps_eval == 5  # MAML's test-time steps
+    for finalist in (finalists, maml):
+        assert suite.data == finalist.data and suite.targets["latin"] == finalist.targets["latin"]
+        assert suite.targets["small2-alphabets"] == finalist.targets["small2-alphabets"]
